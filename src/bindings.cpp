@@ -1,0 +1,109 @@
+// nanobind module bitsift._kernel: check and convert, release the GIL, call the core.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernel/kernel.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+using Codes = nb::ndarray<const std::uint64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Packed = nb::ndarray<const std::uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using PackedOut = nb::ndarray<std::uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+using Bits = nb::ndarray<const std::uint64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+bitsift::Path parse_path(const std::string& name) {
+    if (name == "auto") return bitsift::Path::Auto;
+    if (name == "scalar") return bitsift::Path::Scalar;
+    if (name == "avx2") return bitsift::Path::Avx2;
+    if (name == "avx512") return bitsift::Path::Avx512;
+    throw std::invalid_argument("unknown kernel path '" + name +
+                                "': expected auto, scalar, avx2 or avx512");
+}
+
+template <typename T>
+nb::ndarray<nb::numpy, T, nb::ndim<1>> to_numpy_1d(std::vector<T>&& v) {
+    auto* heap = new std::vector<T>(std::move(v));
+    nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+    return nb::ndarray<nb::numpy, T, nb::ndim<1>>(heap->data(), {heap->size()}, owner);
+}
+
+template <typename T>
+nb::ndarray<nb::numpy, T, nb::ndim<2>> to_numpy(std::vector<T>&& v, std::size_t rows,
+                                                  std::size_t cols) {
+    auto* heap = new std::vector<T>(std::move(v));
+    nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+    return nb::ndarray<nb::numpy, T, nb::ndim<2>>(heap->data(), {rows, cols}, owner);
+}
+
+}  // namespace
+
+NB_MODULE(_kernel, m) {
+    m.doc() = "bitsift native scan kernel (see bitsift.kernel for the typed wrapper)";
+    m.attr("BLOCK_CODES") = bitsift::kBlockCodes;
+    m.attr("MAX_WORDS") = bitsift::kMaxWords;
+
+    m.def("capabilities", []() {
+        const auto c = bitsift::detect_capabilities();
+        nb::dict d;
+        d["scalar"] = true;
+        d["avx2"] = c.avx2;
+        d["avx512"] = c.avx512;
+        d["auto"] = bitsift::path_name(bitsift::resolve_path(bitsift::Path::Auto));
+        return d;
+    }, "Instruction-set paths this CPU can run, and the one 'auto' picks.");
+
+    m.def("pack_rows", [](PackedOut dst, Codes codes, std::size_t start_row) {
+        if (dst.shape(1) != codes.shape(1) * 8 || dst.shape(2) != bitsift::kBlockCodes)
+            throw std::invalid_argument("pack_rows: destination shape does not match the codes");
+        nb::gil_scoped_release release;
+        bitsift::pack_rows(dst.data(), dst.shape(0), codes.data(), codes.shape(0),
+                           codes.shape(1), start_row);
+    }, "dst"_a, "codes"_a, "start_row"_a,
+       "Write row-major codes into the block-transposed scan layout at start_row.");
+
+    m.def("popcount_rows", [](Codes codes) {
+        std::vector<std::uint32_t> out(codes.shape(0));
+        {
+            nb::gil_scoped_release release;
+            bitsift::popcount_rows(codes.data(), codes.shape(0), codes.shape(1), out.data());
+        }
+        return to_numpy_1d(std::move(out));
+    }, "codes"_a, "Number of set bits of each row.");
+
+    m.def("read_probe", [](nb::ndarray<const std::uint8_t, nb::c_contig, nb::device::cpu> data,
+                           std::size_t threads) {
+        nb::gil_scoped_release release;
+        return bitsift::read_probe(data.data(), data.nbytes(), threads);
+    }, "data"_a, "threads"_a = 0,
+       "Stream-read a buffer (memory-bandwidth probe for benchmarks); returns a checksum.");
+
+    m.def("scan_topk", [](Codes queries, Packed packed, Bits valid, std::size_t k,
+                          std::size_t threads, const std::string& path) {
+        const std::size_t words = queries.shape(1);
+        if (packed.shape(1) != words * 8 || packed.shape(2) != bitsift::kBlockCodes)
+            throw std::invalid_argument("scan_topk: packed codes do not match the query width");
+        if (valid.shape(0) != packed.shape(0) * 2)
+            throw std::invalid_argument("scan_topk: validity bitmap must hold 2 words per block");
+        const bitsift::Path p = parse_path(path);
+        bitsift::ScanResult r;
+        {
+            nb::gil_scoped_release release;
+            r = bitsift::scan_topk(queries.data(), queries.shape(0), words, packed.data(),
+                                   packed.shape(0), valid.data(), k, threads, p);
+        }
+        const std::size_t nq = queries.shape(0);
+        return nb::make_tuple(to_numpy(std::move(r.dist), nq, r.k),
+                              to_numpy(std::move(r.rows), nq, r.k));
+    }, "queries"_a, "packed"_a, "valid"_a, "k"_a, "threads"_a = 0, "path"_a = "auto",
+       "Exact Hamming top-k with a fused selection; ties keep the smaller row. "
+       "Returns (dist uint32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).");
+}

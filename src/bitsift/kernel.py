@@ -1,0 +1,196 @@
+"""Typed wrapper over the native scan kernel, plus the NumPy reference it is tested against.
+
+The native module works on a block-transposed copy of the codes (``PackedCodes``);
+this module owns that copy, its validity bitmap and all input checks, so the
+C++ side can trust its arguments.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import numpy as np
+
+from bitsift import _kernel
+
+BLOCK_CODES: int = _kernel.BLOCK_CODES
+MAX_WORDS: int = _kernel.MAX_WORDS
+KernelPath = Literal["auto", "scalar", "avx2", "avx512"]
+_forced_path: KernelPath = "auto"
+
+
+def capabilities() -> dict[str, object]:
+    """Which instruction-set paths this CPU runs, and which one ``auto`` picks."""
+    return dict(_kernel.capabilities())
+
+
+@contextmanager
+def force_path(path: KernelPath) -> Iterator[None]:
+    """Run every scan in the block on one instruction-set path (for tests and benchmarks)."""
+    global _forced_path
+    if path != "auto" and not capabilities().get(path, False):
+        raise ValueError(f"kernel path {path!r} is not available on this CPU: {capabilities()}")
+    previous, _forced_path = _forced_path, path
+    try:
+        yield
+    finally:
+        _forced_path = previous
+
+
+def _as_codes(codes: np.ndarray, name: str) -> np.ndarray:
+    arr = np.ascontiguousarray(codes)
+    if arr.dtype != np.uint64 or arr.ndim != 2:
+        raise TypeError(f"{name} must be a uint64 array of shape [N, W], got {arr.dtype} {arr.shape}")
+    if not 1 <= arr.shape[1] <= MAX_WORDS:
+        raise ValueError(f"{name} must have 1 to {MAX_WORDS} words per code, got {arr.shape[1]}")
+    return arr
+
+
+def _blocks_for(rows: int) -> int:
+    return -(-rows // BLOCK_CODES)
+
+
+class PackedCodes:
+    """Growable scan layout of codes with a validity bit per row.
+
+    Appends are amortised O(1) (capacity doubles); readers take ``snapshot()``
+    so a concurrent append or delete never changes a scan in flight.
+    """
+
+    def __init__(self, words: int, capacity: int = 0) -> None:
+        if not 1 <= words <= MAX_WORDS:
+            raise ValueError(f"codes must have 1 to {MAX_WORDS} words, got {words}")
+        self.words = words
+        self.rows = 0
+        self._blocks = np.zeros((_blocks_for(max(capacity, 1)), words * 8, BLOCK_CODES), np.uint8)
+        self._valid = np.zeros(self._blocks.shape[0] * 2, np.uint64)
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, valid: np.ndarray | None = None) -> "PackedCodes":
+        codes = _as_codes(codes, "codes")
+        packed = cls(codes.shape[1], capacity=codes.shape[0])
+        packed.append(codes)
+        if valid is not None:
+            packed.set_valid(np.flatnonzero(~np.asarray(valid, dtype=bool)), False)
+        return packed
+
+    def _reserve(self, rows: int) -> None:
+        need = _blocks_for(rows)
+        if need <= self._blocks.shape[0]:
+            return
+        grown = max(need, self._blocks.shape[0] * 2)
+        blocks = np.zeros((grown, self.words * 8, BLOCK_CODES), np.uint8)
+        blocks[: self._blocks.shape[0]] = self._blocks
+        valid = np.zeros(grown * 2, np.uint64)
+        valid[: self._valid.shape[0]] = self._valid
+        self._blocks, self._valid = blocks, valid
+
+    def append(self, codes: np.ndarray) -> None:
+        """Append rows (all valid); they are visible to snapshots taken afterwards."""
+        codes = _as_codes(codes, "codes")
+        if codes.shape[1] != self.words:
+            raise ValueError(f"expected {self.words} words per code, got {codes.shape[1]}")
+        start = self.rows
+        self._reserve(start + codes.shape[0])
+        _kernel.pack_rows(self._blocks, codes, start)
+        self.set_valid(np.arange(start, start + codes.shape[0]), True, _grow=True)
+        self.rows = start + codes.shape[0]
+
+    def set_valid(self, rows: np.ndarray, value: bool, _grow: bool = False) -> None:
+        """Mark rows live or dead. Copy-on-write, so snapshots never change."""
+        rows = np.asarray(rows, dtype=np.int64)
+        limit = self._blocks.shape[0] * BLOCK_CODES if _grow else self.rows
+        if rows.size and (rows.min() < 0 or rows.max() >= limit):
+            raise IndexError("row out of range")
+        bits = np.unpackbits(self._valid.view(np.uint8), bitorder="little").astype(bool)
+        bits[rows] = value
+        self._valid = np.packbits(bits, bitorder="little").view(np.uint64).copy()
+
+    def valid_mask(self) -> np.ndarray:
+        """Boolean live flag per row."""
+        bits = np.unpackbits(self._valid.view(np.uint8), bitorder="little").astype(bool)
+        return bits[: self.rows]
+
+    def snapshot(self) -> "PackedSnapshot":
+        nblocks = _blocks_for(self.rows)
+        return PackedSnapshot(self._blocks[:nblocks], self._valid[: nblocks * 2], self.rows, self.words)
+
+
+@dataclass(frozen=True)
+class PackedSnapshot:
+    blocks: np.ndarray  # uint8 [nblocks, W*8, BLOCK_CODES]
+    valid: np.ndarray   # uint64 [nblocks*2], bit per row
+    rows: int
+    words: int
+
+
+def _mask_words(mask: np.ndarray, rows: int, nblocks: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_ or mask.shape != (rows,):
+        raise ValueError(f"mask must be a boolean array of shape ({rows},), got {mask.dtype} {mask.shape}")
+    padded = np.zeros(nblocks * BLOCK_CODES, dtype=bool)
+    padded[:rows] = mask
+    return np.packbits(padded, bitorder="little").view(np.uint64)
+
+
+def scan_topk(
+    queries: np.ndarray,
+    codes: np.ndarray | PackedCodes | PackedSnapshot,
+    k: int,
+    mask: np.ndarray | None = None,
+    threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k rows by Hamming distance for each query.
+
+    Returns ``(dist uint32[Q, k'], row int64[Q, k'])`` with ``k' = min(k, live rows)``,
+    ordered by distance then row. ``mask`` (bool per row) excludes rows; rows
+    already dead in a ``PackedCodes`` stay excluded. Row-major ``codes`` are
+    packed on the fly, which costs one extra pass: keep a ``PackedCodes`` for
+    repeated scans.
+    """
+    queries = _as_codes(queries, "queries")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if threads < 0:
+        raise ValueError("threads must be >= 0 (0 = all cores)")
+    if isinstance(codes, np.ndarray):
+        codes = PackedCodes.from_codes(codes)
+    snap = codes.snapshot() if isinstance(codes, PackedCodes) else codes
+    if snap.words != queries.shape[1]:
+        raise ValueError(f"queries have {queries.shape[1]} words per code, codes have {snap.words}")
+    valid = snap.valid
+    if mask is not None:
+        valid = valid & _mask_words(mask, snap.rows, snap.blocks.shape[0])
+    if snap.rows == 0:
+        return np.zeros((queries.shape[0], 0), np.uint32), np.zeros((queries.shape[0], 0), np.int64)
+    return _kernel.scan_topk(queries, snap.blocks, valid, int(k), int(threads), _forced_path)
+
+
+def popcount_rows(codes: np.ndarray) -> np.ndarray:
+    """Set bits per code row (uint32[N])."""
+    return _kernel.popcount_rows(_as_codes(codes, "codes"))
+
+
+# --- NumPy reference (the test oracle) -------------------------------------------------
+
+_POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint32)
+
+
+def reference_hamming(queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """All-pairs Hamming distances uint32[Q, N] by XOR and a byte popcount table."""
+    x = np.bitwise_xor(queries[:, None, :], codes[None, :, :])
+    return _POP8[x.view(np.uint8)].reshape(x.shape[0], x.shape[1], -1).sum(axis=2, dtype=np.uint32)
+
+
+def reference_scan_topk(
+    queries: np.ndarray, codes: np.ndarray, k: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force top-k with the kernel's ordering: distance, then row."""
+    dist = reference_hamming(queries, codes)
+    rows = np.arange(codes.shape[0]) if mask is None else np.flatnonzero(mask)
+    dist = dist[:, rows]
+    kk = min(k, rows.size)
+    order = np.lexsort((np.broadcast_to(rows, dist.shape), dist), axis=1)[:, :kk]
+    return np.take_along_axis(dist, order, axis=1), rows[order].astype(np.int64)

@@ -1,0 +1,28 @@
+// The contract between the scan driver and the per-instruction-set block kernels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace bitsift {
+
+// One block of kBlockCodes codes against nq queries.
+struct BlockJob {
+    const std::uint8_t* block;   // bytes_per_code * kBlockCodes, block-transposed
+    std::size_t bytes_per_code;  // W * 8
+    const std::uint8_t* qbytes;  // nq * bytes_per_code raw query bytes
+    const std::uint8_t* luts;    // nq * bytes_per_code * 32 nibble tables (AVX2)
+    std::size_t nq;
+    const std::uint16_t* thr;    // per query: a code is a candidate iff dist < thr
+    std::uint16_t* dist;         // out: nq * kBlockCodes distances, natural order
+    std::uint64_t* cand;         // out: nq * 2 candidate bitmaps
+    std::uint8_t* scratch;       // per-thread scratch of kScratchBytes, 64-byte aligned
+};
+
+constexpr std::size_t kScratchBytes = 64 * 8 * 32;  // AVX2 nibble buffer: 64 bytes x 8 groups
+
+void block_scalar(const BlockJob& job);
+void block_avx2(const BlockJob& job);
+void block_avx512(const BlockJob& job);
+
+}  // namespace bitsift

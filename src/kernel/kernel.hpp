@@ -1,0 +1,57 @@
+// bitsift native core: exhaustive Hamming top-k over packed binary codes.
+// Plain C++17, no Python headers; bindings.cpp is the only Python-facing file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bitsift {
+
+// Codes are scanned in a block-transposed layout: a block holds kBlockCodes
+// codes, and byte j of all of them is contiguous (block[j * kBlockCodes + c]).
+// One SIMD load then covers the same byte of 32 (AVX2) or 64 (AVX-512) codes,
+// so a query byte is compared with many codes at once and per-code sums stay
+// in separate lanes. The on-disk row layout is converted by pack_rows().
+constexpr std::size_t kBlockCodes = 128;
+constexpr std::size_t kMaxWords = 48;  // 3072 bits: distances fit in int16
+
+enum class Path { Auto = 0, Scalar = 1, Avx2 = 2, Avx512 = 3 };
+
+struct Capabilities {
+    bool avx2 = false;
+    bool avx512 = false;  // AVX-512 BW + VPOPCNTDQ + BITALG
+};
+
+Capabilities detect_capabilities();
+Path resolve_path(Path requested);  // throws std::invalid_argument if unavailable
+const char* path_name(Path p);
+
+// Writes n row-major codes (W words each) into the block layout, starting at
+// row start_row. dst must hold ceil((start_row + n) / kBlockCodes) blocks.
+void pack_rows(std::uint8_t* dst, std::size_t dst_blocks, const std::uint64_t* codes,
+               std::size_t n, std::size_t words, std::size_t start_row);
+
+void popcount_rows(const std::uint64_t* codes, std::size_t n, std::size_t words,
+                   std::uint32_t* out);
+
+struct ScanResult {
+    std::size_t k = 0;              // columns actually returned: min(k, live rows)
+    std::vector<std::uint32_t> dist;  // Q * k
+    std::vector<std::int64_t> rows;   // Q * k
+};
+
+// Exact top-k by Hamming distance, ties broken by the smaller row.
+// valid: one bit per row of the packed layout (2 words per block); rows whose
+// bit is clear are never returned. threads == 0 uses every hardware thread.
+ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t words,
+                     const std::uint8_t* packed, std::size_t nblocks,
+                     const std::uint64_t* valid, std::size_t k, std::size_t threads,
+                     Path path);
+
+// Memory-bandwidth probe for benchmarks: reads n bytes with the given threads
+// (a plain streaming sum, no compute to speak of) and returns a checksum.
+std::uint64_t read_probe(const std::uint8_t* data, std::size_t n, std::size_t threads);
+
+}  // namespace bitsift

@@ -1,0 +1,260 @@
+// Scan driver: threads over block ranges, fused per-query top-k, dispatch.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "block.hpp"
+#include "kernel.hpp"
+
+namespace bitsift {
+
+namespace {
+
+using BlockFn = void (*)(const BlockJob&);
+using Entry = std::pair<std::uint32_t, std::int64_t>;  // (distance, row): max-heap by both
+
+constexpr std::uint16_t kOpen = 0x7FFF;  // threshold while a heap is not yet full
+
+// Per-query bounded max-heap of (distance, row). Rows arrive in increasing order
+// within a thread, so a later row never displaces an equal distance: ties keep
+// the smaller row, which makes the result independent of the thread count.
+struct TopK {
+    std::vector<Entry> heap;
+    std::size_t k;
+    explicit TopK(std::size_t k_) : k(k_) { heap.reserve(k_); }
+    std::uint16_t threshold() const {
+        return heap.size() < k ? kOpen : static_cast<std::uint16_t>(heap.front().first);
+    }
+    void offer(std::uint32_t d, std::int64_t row) {
+        if (heap.size() < k) {
+            heap.emplace_back(d, row);
+            std::push_heap(heap.begin(), heap.end());
+        } else if (d < heap.front().first) {
+            std::pop_heap(heap.begin(), heap.end());
+            heap.back() = Entry(d, row);
+            std::push_heap(heap.begin(), heap.end());
+        }
+    }
+};
+
+struct AlignedBuffer {
+    std::uint8_t* ptr = nullptr;
+    explicit AlignedBuffer(std::size_t bytes) {
+        ptr = static_cast<std::uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+        if (!ptr) throw std::bad_alloc();
+    }
+    ~AlignedBuffer() { std::free(ptr); }
+    AlignedBuffer(const AlignedBuffer&) = delete;
+    AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+BlockFn block_fn(Path p) {
+    switch (p) {
+        case Path::Avx512: return block_avx512;
+        case Path::Avx2: return block_avx2;
+        default: return block_scalar;
+    }
+}
+
+// Queries are processed in groups so the per-group distance buffer stays in L2.
+constexpr std::size_t kQueryGroup = 64;
+
+void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts,
+                std::size_t nq, std::size_t B, const std::uint8_t* packed,
+                const std::uint64_t* valid, std::size_t b0, std::size_t b1,
+                std::vector<TopK>& tops) {
+    AlignedBuffer scratch(kScratchBytes);
+    std::vector<std::uint16_t> dist(kQueryGroup * kBlockCodes);
+    std::vector<std::uint64_t> cand(kQueryGroup * 2);
+    std::vector<std::uint16_t> thr(kQueryGroup);
+    for (std::size_t b = b0; b < b1; ++b) {
+        const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
+        if ((v0 | v1) == 0) continue;
+        for (std::size_t g0 = 0; g0 < nq; g0 += kQueryGroup) {
+            const std::size_t gn = std::min(kQueryGroup, nq - g0);
+            for (std::size_t i = 0; i < gn; ++i) thr[i] = tops[g0 + i].threshold();
+            BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
+                         gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
+            fn(job);
+            for (std::size_t i = 0; i < gn; ++i) {
+                const std::uint16_t* d = dist.data() + i * kBlockCodes;
+                const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
+                for (int w = 0; w < 2; ++w) {
+                    std::uint64_t bits = words[w];
+                    while (bits) {
+                        const int c = __builtin_ctzll(bits) + 64 * w;
+                        bits &= bits - 1;
+                        tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Nibble tables for the AVX2 path: for query byte j, entry x (< 16) is
+// popcount(x ^ low nibble) and entry 16 + x is popcount(x ^ high nibble).
+std::vector<std::uint8_t> build_luts(const std::uint8_t* qbytes, std::size_t n) {
+    std::vector<std::uint8_t> luts(n * 32);
+    for (std::size_t i = 0; i < n; ++i) {
+        const unsigned lo = qbytes[i] & 0x0F, hi = qbytes[i] >> 4;
+        for (unsigned x = 0; x < 16; ++x) {
+            luts[32 * i + x] = static_cast<std::uint8_t>(__builtin_popcount(x ^ lo));
+            luts[32 * i + 16 + x] = static_cast<std::uint8_t>(__builtin_popcount(x ^ hi));
+        }
+    }
+    return luts;
+}
+
+}  // namespace
+
+Capabilities detect_capabilities() {
+    Capabilities c;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    c.avx2 = __builtin_cpu_supports("avx2");
+    c.avx512 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vpopcntdq") &&
+               __builtin_cpu_supports("avx512bitalg");
+#endif
+    return c;
+}
+
+const char* path_name(Path p) {
+    switch (p) {
+        case Path::Avx512: return "avx512";
+        case Path::Avx2: return "avx2";
+        case Path::Scalar: return "scalar";
+        default: return "auto";
+    }
+}
+
+Path resolve_path(Path requested) {
+    const Capabilities c = detect_capabilities();
+    switch (requested) {
+        case Path::Auto: return c.avx512 ? Path::Avx512 : (c.avx2 ? Path::Avx2 : Path::Scalar);
+        case Path::Avx512:
+            if (!c.avx512) throw std::invalid_argument("this CPU lacks AVX-512 BW/VPOPCNTDQ/BITALG");
+            return requested;
+        case Path::Avx2:
+            if (!c.avx2) throw std::invalid_argument("this CPU lacks AVX2");
+            return requested;
+        default: return Path::Scalar;
+    }
+}
+
+void pack_rows(std::uint8_t* dst, std::size_t dst_blocks, const std::uint64_t* codes,
+               std::size_t n, std::size_t words, std::size_t start_row) {
+    const std::size_t B = words * 8;
+    if (start_row + n > dst_blocks * kBlockCodes)
+        throw std::out_of_range("pack_rows: destination holds too few blocks");
+    const auto* src = reinterpret_cast<const std::uint8_t*>(codes);  // little-endian bytes
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t row = start_row + i;
+        std::uint8_t* block = dst + (row / kBlockCodes) * B * kBlockCodes + row % kBlockCodes;
+        const std::uint8_t* code = src + i * B;
+        for (std::size_t j = 0; j < B; ++j) block[j * kBlockCodes] = code[j];
+    }
+}
+
+void popcount_rows(const std::uint64_t* codes, std::size_t n, std::size_t words,
+                   std::uint32_t* out) {
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t s = 0;
+        for (std::size_t w = 0; w < words; ++w) s += __builtin_popcountll(codes[i * words + w]);
+        out[i] = s;
+    }
+}
+
+std::uint64_t read_probe(const std::uint8_t* data, std::size_t n, std::size_t threads) {
+    std::size_t nt = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::uint64_t> sums(nt, 0);
+    auto work = [&](std::size_t t) {
+        const std::size_t words = n / 8;
+        const std::size_t w0 = words * t / nt, w1 = words * (t + 1) / nt;
+        std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        std::size_t w = w0;
+        for (; w + 4 <= w1; w += 4) {
+            std::uint64_t x[4];
+            std::memcpy(x, data + 8 * w, 32);
+            s0 += x[0]; s1 ^= x[1]; s2 += x[2]; s3 ^= x[3];
+        }
+        for (; w < w1; ++w) {
+            std::uint64_t x;
+            std::memcpy(&x, data + 8 * w, 8);
+            s0 += x;
+        }
+        sums[t] = s0 + s1 + s2 + s3;
+    };
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+    std::uint64_t total = 0;
+    for (auto s : sums) total += s;
+    return total;
+}
+
+ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t words,
+                     const std::uint8_t* packed, std::size_t nblocks,
+                     const std::uint64_t* valid, std::size_t k, std::size_t threads,
+                     Path path) {
+    if (words == 0 || words > kMaxWords)
+        throw std::invalid_argument("codes must have between 1 and 48 words");
+    const BlockFn fn = block_fn(resolve_path(path));
+    const std::size_t B = words * 8;
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < 2 * nblocks; ++i) live += __builtin_popcountll(valid[i]);
+    ScanResult res;
+    res.k = std::min(k, live);
+    res.dist.assign(nq * res.k, 0);
+    res.rows.assign(nq * res.k, 0);
+    if (res.k == 0 || nq == 0) return res;
+
+    const auto* qbytes = reinterpret_cast<const std::uint8_t*>(queries);
+    const std::vector<std::uint8_t> luts = build_luts(qbytes, nq * B);
+
+    std::size_t nt = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    nt = std::max<std::size_t>(1, std::min(nt, nblocks));
+    std::vector<std::vector<TopK>> tops(nt, std::vector<TopK>(nq, TopK(res.k)));
+    std::exception_ptr first_error;
+    std::mutex error_lock;
+    auto work = [&](std::size_t t) {
+        try {
+            const std::size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
+            scan_range(fn, qbytes, luts.data(), nq, B, packed, valid, b0, b1, tops[t]);
+        } catch (...) {
+            std::lock_guard<std::mutex> g(error_lock);
+            if (!first_error) first_error = std::current_exception();
+        }
+    };
+    if (nt == 1) {
+        work(0);
+    } else {
+        std::vector<std::thread> pool;
+        for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, t);
+        work(0);
+        for (auto& th : pool) th.join();
+    }
+    if (first_error) std::rethrow_exception(first_error);
+
+    std::vector<Entry> merged;
+    for (std::size_t q = 0; q < nq; ++q) {
+        merged.clear();
+        for (std::size_t t = 0; t < nt; ++t)
+            merged.insert(merged.end(), tops[t][q].heap.begin(), tops[t][q].heap.end());
+        std::partial_sort(merged.begin(), merged.begin() + res.k, merged.end());
+        for (std::size_t i = 0; i < res.k; ++i) {
+            res.dist[q * res.k + i] = merged[i].first;
+            res.rows[q * res.k + i] = merged[i].second;
+        }
+    }
+    return res;
+}
+
+}  // namespace bitsift

@@ -1,1 +1,14 @@
-"""bitsift."""
+"""bitsift: exact semantic search over information-theoretic binary codes."""
+
+from bitsift.client import Client
+from bitsift.errors import (
+    BitsiftError, DimensionMismatch, DuplicateIds, EmptyBatch, InvalidFilter, InvalidInput,
+    InvalidName, InvalidVector, NamespaceExists, NamespaceLocked, NamespaceNotFound,
+)
+
+__all__ = [
+    "Client", "BitsiftError", "DimensionMismatch", "DuplicateIds", "EmptyBatch", "InvalidFilter",
+    "InvalidInput", "InvalidName", "InvalidVector", "NamespaceExists", "NamespaceLocked",
+    "NamespaceNotFound",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,170 @@
+"""The engine: one data directory of namespaces, and exact search across them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bitsift import scoring
+from bitsift.binarize import Centered, make_binarizer
+from bitsift.errors import DimensionMismatch, InvalidInput, NamespaceExists, NamespaceNotFound
+from bitsift.namespace import Namespace, check_type, new_manifest, open_namespace
+from bitsift.validate import check_name, check_threshold, check_top_k, check_vectors
+
+TRASH_PREFIX = ".trash-"
+
+
+class Engine:
+    """Thread-safe; namespaces open lazily and stay open until ``close()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.root = Path(path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._open: dict[str, Namespace] = {}
+        self._lock = threading.Lock()
+        for stale in self.root.glob(TRASH_PREFIX + "*"):  # a delete interrupted by a crash
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            for ns in self._open.values():
+                ns.close()
+            self._open.clear()
+
+    def namespace(self, name: str) -> Namespace:
+        check_name(name)
+        with self._lock:
+            ns = self._open.get(name)
+            if ns is None:
+                folder = self.root / name
+                if not folder.is_dir():
+                    raise NamespaceNotFound(f"namespace {name!r} does not exist")
+                ns = self._open[name] = open_namespace(folder)
+            return ns
+
+    def create_namespace(
+        self,
+        name: str,
+        type: str = "vector",
+        dimension: int | None = None,
+        binarizer: str = "mib",
+        model: str | None = None,
+        center: Sequence[float] | None = None,
+    ) -> dict[str, Any]:
+        check_name(name)
+        check_type(type)
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= 3072:
+            raise InvalidInput(f"dimension must be an integer from 1 to 3072, got {dimension!r}")
+        bin_ = make_binarizer(binarizer)
+        if center is not None:
+            if not isinstance(bin_, Centered):
+                raise InvalidInput("center is only meaningful with binarizer='centered'")
+            vec = check_vectors(center, dimension, "center")[0]
+            bin_ = Centered(tuple(float(v) for v in vec))
+        with self._lock:
+            folder = self.root / name
+            if folder.exists():
+                raise NamespaceExists(f"namespace {name!r} already exists")
+            self._open[name] = Namespace.create(folder, new_manifest(type, dimension, bin_, model))
+            return self._open[name].describe()
+
+    def list_namespaces(self) -> list[dict[str, Any]]:
+        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return [self.namespace(n).describe() for n in names]
+
+    def delete_namespace(self, name: str) -> None:
+        check_name(name)
+        with self._lock:
+            folder = self.root / name
+            if not folder.is_dir():
+                raise NamespaceNotFound(f"namespace {name!r} does not exist")
+            ns = self._open.pop(name, None)
+            if ns is not None:
+                ns.close()
+            trash = self.root / f"{TRASH_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+            folder.rename(trash)  # atomic: the name is gone at once
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def upsert(self, name: str, items: Sequence[dict[str, Any]]) -> int:
+        return self.namespace(name).upsert(items)
+
+    def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
+        return self.namespace(name).get(ids, include_vectors)
+
+    def delete(self, name: str, ids: Sequence[Any]) -> list[str]:
+        return self.namespace(name).delete(ids)
+
+    def search(
+        self,
+        namespaces: Sequence[str] | str,
+        query: Any,
+        top_k: int = 10,
+        threshold: float | None = None,
+        filter: dict[str, Any] | None = None,
+        kiosk_mode: bool = False,
+    ) -> dict[str, Any]:
+        """Exact top-k over one or more namespaces, merged as if they were one.
+
+        Candidates are ranked by ITS, then Hamming distance, then namespace order,
+        then row (write order); the returned results are ordered by score, then id.
+        ``threshold`` drops results scoring below it in every mode; ``kiosk_mode``
+        is accepted for compatibility and changes nothing.
+        """
+        t0 = time.perf_counter()
+        names = [namespaces] if isinstance(namespaces, str) else list(namespaces)
+        if not names:
+            raise InvalidInput("namespaces must name at least one namespace")
+        k = check_top_k(top_k)
+        threshold = check_threshold(threshold)
+        if filter is not None and not isinstance(filter, dict):
+            raise InvalidInput("filter must be a JSON object")
+        spaces = [self.namespace(n) for n in dict.fromkeys(names)]
+        dims = {ns.dimension for ns in spaces}
+        if len(dims) > 1:
+            raise DimensionMismatch(f"namespaces have different dimensions {sorted(dims)}; search them separately")
+        q = check_vectors(query, dims.pop(), "query")
+        if q.shape[0] != 1:
+            raise InvalidInput("query must be a single vector")
+        t1 = time.perf_counter()
+        parts = [ns.scan(q, k, filter)[0] for ns in spaces]
+        t2 = time.perf_counter()
+        score = np.concatenate([c.scores for c in parts])
+        ham = np.concatenate([c.hamming for c in parts])
+        space = np.concatenate([np.full(c.rows.size, i) for i, c in enumerate(parts)])
+        rows = np.concatenate([c.rows for c in parts])
+        order = np.lexsort((rows, space, ham, -score))[:k]
+        if threshold is not None:
+            order = order[score[order] >= threshold]
+        results = []
+        for i, ns in enumerate(spaces):
+            picked = order[space[order] == i]
+            info = ns.items.fetch(rows[picked].tolist())
+            for j in picked:
+                id_, text, meta = info[int(rows[j])]
+                s = float(score[j])
+                results.append({
+                    "id": id_, "score": s, "label": scoring.label(s), "text": text,
+                    "metadata": json.loads(meta), "namespace": ns.name,
+                })
+        results.sort(key=lambda r: (-r["score"], r["id"], r["namespace"]))
+        t3 = time.perf_counter()
+        return {
+            "results": results,
+            "execution_time": t3 - t0,
+            "timings": {
+                "validate_ms": (t1 - t0) * 1e3,
+                "scan_ms": (t2 - t1) * 1e3,
+                "fetch_ms": (t3 - t2) * 1e3,
+                "total_ms": (t3 - t0) * 1e3,
+            },
+        }
+
+    def compact(self, name: str) -> dict[str, int]:
+        return self.namespace(name).compact()

@@ -1,0 +1,80 @@
+"""Typed errors. Each knows its HTTP status and a stable name, so the server can
+turn any of them into one JSON body and a client can rebuild the same exception."""
+
+from __future__ import annotations
+
+
+class BitsiftError(Exception):
+    """Base of every error bitsift raises on purpose."""
+
+    status: int = 500
+    name: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.name, "message": self.message, "status": self.status}
+
+
+class InvalidInput(BitsiftError):
+    """A request that can never succeed as written (400)."""
+
+    status, name = 400, "invalid_input"
+
+
+class InvalidName(InvalidInput):
+    name = "invalid_name"
+
+
+class InvalidVector(InvalidInput):
+    """NaN, inf, values beyond float16, wrong type or shape."""
+
+    name = "invalid_vector"
+
+
+class DimensionMismatch(InvalidInput):
+    name = "dimension_mismatch"
+
+
+class DuplicateIds(InvalidInput):
+    name = "duplicate_ids"
+
+
+class EmptyBatch(InvalidInput):
+    name = "empty_batch"
+
+
+class InvalidFilter(InvalidInput):
+    name = "invalid_filter"
+
+
+class NamespaceNotFound(BitsiftError):
+    status, name = 404, "namespace_not_found"
+
+
+class NamespaceExists(BitsiftError):
+    status, name = 409, "namespace_exists"
+
+
+class NamespaceLocked(BitsiftError):
+    """Another process is writing to the namespace right now."""
+
+    status, name = 423, "namespace_locked"
+
+
+class StorageCorrupt(BitsiftError):
+    """On-disk state that the commit protocol can never produce."""
+
+    status, name = 500, "storage_corrupt"
+
+
+ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
+    cls.name: cls
+    for cls in (
+        BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
+        EmptyBatch, InvalidFilter, NamespaceNotFound, NamespaceExists, NamespaceLocked,
+        StorageCorrupt,
+    )
+}

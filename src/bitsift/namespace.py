@@ -1,0 +1,298 @@
+"""One namespace: its folder on disk, its in-memory scan state, and the commit protocol.
+
+Write path (nothing acknowledged is lost, nothing half-written is seen):
+append code and vector rows past the committed count and fsync them, then
+commit one SQLite transaction recording the rows and the new count, then
+publish the rows to the in-memory scan layout. On open, row files are cut
+back to the committed count. See ARCHITECTURE.md for the bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bitsift import kernel, scoring
+from bitsift.binarize import Binarizer, Centered, bit_entropy, make_binarizer, words_for
+from bitsift.errors import InvalidInput, StorageCorrupt
+from bitsift.filters import compile_filter
+from bitsift.storage.items import ItemStore
+from bitsift.storage.lock import ReadWriteLock, writer_lock
+from bitsift.storage.manifest import FORMAT_VERSION, fsync_dir, read_manifest, write_manifest
+from bitsift.storage.rowfile import RowFile
+from bitsift.validate import check_ids, check_items
+
+CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
+_IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
+TYPES = ("vector",)  # "text" arrives with the embedding layer
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Binary-scan hits of one query in one namespace, best first."""
+
+    hamming: np.ndarray  # uint32[k]
+    rows: np.ndarray     # int64[k]
+    scores: np.ndarray   # float64[k], ITS
+
+
+@dataclass
+class _State:
+    """Everything a search reads; replaced wholesale on reload, appended in place otherwise."""
+
+    packed: kernel.PackedCodes
+    popcounts: np.ndarray  # uint32 per row (capacity may exceed rows)
+    rows: int
+    generation: int
+
+
+def new_manifest(ns_type: str, dimension: int, binarizer: Binarizer, model: str | None) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "type": ns_type,
+        "dimension": dimension,
+        "words": words_for(dimension),
+        "binarizer": binarizer.name,
+        "binarizer_params": binarizer.params(),
+        "vector_dtype": "float16",
+        "model": model,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+class Namespace:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = folder.name
+        self.manifest = read_manifest(folder)
+        self.dimension: int = self.manifest["dimension"]
+        self.words: int = self.manifest["words"]
+        self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
+        self.items = ItemStore(folder / ITEMS)
+        self.codes = RowFile(folder / CODES, np.dtype("<u8"), self.words)
+        self.vectors = RowFile(folder / VECTORS, np.dtype("<f2"), self.dimension)
+        self._write_lock = threading.Lock()
+        self._rw = ReadWriteLock()
+        with self._write_lock:
+            self._recover()
+            self._state = self._load()
+
+    @classmethod
+    def create(cls, folder: Path, manifest: dict[str, Any]) -> "Namespace":
+        folder.mkdir(parents=True)
+        write_manifest(folder, manifest)
+        fsync_dir(folder.parent)
+        return cls(folder)
+
+    # --- opening ---------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Finish or undo an interrupted compaction, then cut row files to the committed count."""
+        pending = self.items.meta("compact_pending") == "1"
+        for rowfile in (self.codes, self.vectors):
+            staged = rowfile.path.with_name(rowfile.path.name + ".compact")
+            if pending and staged.exists():
+                os.replace(staged, rowfile.path)
+            elif staged.exists():
+                staged.unlink()
+        if pending:
+            fsync_dir(self.folder)
+            self.items.clear_compact_pending()
+        committed, _ = self.items.state()
+        self.codes.truncate(committed)
+        self.vectors.truncate(committed)
+
+    def _load(self) -> _State:
+        committed, generation = self.items.state()
+        codes = np.array(self.codes.read(committed))
+        packed = kernel.PackedCodes.from_codes(codes) if committed else kernel.PackedCodes(self.words)
+        dead = self.items.dead_rows(committed)
+        if dead.size:
+            packed.set_valid(dead, False)
+        pops = kernel.popcount_rows(codes) if committed else np.zeros(0, np.uint32)
+        return _State(packed, pops, committed, generation)
+
+    def _refresh_if_stale(self) -> None:
+        """Pick up writes made by another process (cheap: one indexed read)."""
+        _, generation = self.items.state()
+        if generation != self._state.generation:
+            with self._write_lock:
+                if self.items.state()[1] != self._state.generation:
+                    with self._rw.write():
+                        self._recover()
+                        self._state = self._load()
+
+    def close(self) -> None:
+        self.items.close()
+
+    # --- writes ----------------------------------------------------------------------
+
+    def upsert(self, items: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace items by id; durable and searchable when this returns."""
+        batch = check_items(items, self.dimension)
+        with self._write_lock, writer_lock(self.folder / LOCK):
+            self._refresh_locked()
+            if isinstance(self.binarizer, Centered) and not self.binarizer.fitted:
+                self._fit_center(batch.vectors)
+            codes = self.binarizer.encode(batch.vectors)
+            pops = kernel.popcount_rows(codes)
+            state = self._state
+            start = state.rows
+            # Both files are fsynced in parallel: fsync releases the GIL and dominates small batches.
+            pending = _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))
+            self.codes.append(start, codes)
+            pending.result()
+            replaced = self.items.commit_rows(
+                start, batch.ids, batch.texts, batch.metadata_json, pops, state.generation + 1
+            )
+            state.packed.append(codes)
+            if replaced:
+                state.packed.set_valid(np.asarray(replaced), False)
+            if state.popcounts.shape[0] < start + len(pops):
+                grown = np.zeros(max(2 * state.popcounts.shape[0], start + len(pops)), np.uint32)
+                grown[:start] = state.popcounts[:start]
+                state.popcounts = grown
+            state.popcounts[start : start + len(pops)] = pops
+            state.rows = start + len(pops)
+            state.generation += 1
+        return len(batch.ids)
+
+    def _fit_center(self, vectors: np.ndarray) -> None:
+        self.binarizer = self.binarizer.fit(vectors)  # type: ignore[union-attr]
+        self.manifest["binarizer_params"] = self.binarizer.params()
+        write_manifest(self.folder, self.manifest)
+
+    def _refresh_locked(self) -> None:
+        if self.items.state()[1] != self._state.generation:
+            with self._rw.write():
+                self.manifest = read_manifest(self.folder)
+                self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
+                self._recover()
+                self._state = self._load()
+
+    def delete(self, ids: Sequence[Any]) -> list[str]:
+        """Mark items dead (a tombstone in SQLite and the validity bitmap); returns the ids found."""
+        wanted = check_ids(ids)
+        with self._write_lock, writer_lock(self.folder / LOCK):
+            self._refresh_locked()
+            state = self._state
+            found = self.items.kill(wanted, state.rows, state.generation + 1)
+            if found:
+                state.packed.set_valid(np.fromiter(found.values(), np.int64), False)
+            state.generation += 1
+        return [i for i in dict.fromkeys(wanted) if i in found]
+
+    def compact(self) -> dict[str, int]:
+        """Rewrite the row files without dead rows; crash-safe by roll-forward (see _recover)."""
+        with self._write_lock, writer_lock(self.folder / LOCK), self._rw.write():
+            self._refresh_locked()
+            before = self._state.rows
+            keep = self.items.alive_rows()
+            for rowfile in (self.codes, self.vectors):
+                staged = rowfile.path.with_name(rowfile.path.name + ".compact")
+                rowfile.write_new(staged, rowfile.read(before)[keep] if keep.size else np.zeros((0, rowfile.cols)))
+            fsync_dir(self.folder)
+            self.items.renumber_live(self._state.generation + 1)
+            self._recover()
+            self._state = self._load()
+        return {"rows_before": before, "rows_after": int(keep.size)}
+
+    # --- reads -----------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        self._refresh_if_stale()
+        return int(self._state.packed.valid_mask().sum())
+
+    def get(self, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
+        """Live items for the ids that exist, in the order asked."""
+        wanted = check_ids(ids)
+        self._refresh_if_stale()
+        with self._rw.read():
+            found = self.items.fetch_ids(wanted)
+            vectors = self.vectors.read(self._state.rows) if include_vectors else None
+            out = []
+            for id_ in dict.fromkeys(wanted):
+                if id_ not in found:
+                    continue
+                row, text, meta = found[id_]
+                item: dict[str, Any] = {"id": id_, "text": text, "metadata": json.loads(meta)}
+                if vectors is not None:
+                    item["vector"] = vectors[row].astype(np.float32).tolist()
+                out.append(item)
+        return out
+
+    def filter_mask(self, spec: dict[str, Any] | None, rows: int) -> np.ndarray | None:
+        if spec is None:
+            return None
+        where, params = compile_filter(spec)
+        mask = np.zeros(rows, dtype=bool)
+        hits = self.items.rows_matching(where, params)
+        mask[hits[hits < rows]] = True
+        return mask
+
+    def encode_query(self, query: np.ndarray) -> np.ndarray:
+        if isinstance(self.binarizer, Centered) and not self.binarizer.fitted:
+            return np.zeros((query.shape[0], self.words), np.uint64)  # empty namespace
+        return self.binarizer.encode(query)
+
+    def scan(self, query: np.ndarray, k: int, filter_spec: dict[str, Any] | None = None) -> list[Candidates]:
+        """Binary top-k for each query row (float32[Q, D]) with ITS scores."""
+        self._refresh_if_stale()
+        state = self._state
+        snap = state.packed.snapshot()
+        mask = self.filter_mask(filter_spec, snap.rows)
+        qcodes = self.encode_query(query)
+        dist, rows = kernel.scan_topk(qcodes, snap, k, mask=mask)
+        qpops = kernel.popcount_rows(qcodes)
+        out = []
+        for i in range(qcodes.shape[0]):
+            scores = scoring.its(dist[i], qpops[i], state.popcounts[rows[i]], self.dimension)
+            out.append(Candidates(dist[i], rows[i], scores))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "namespace_name": self.name,
+            "type": m["type"],
+            "vector_dimension": m["dimension"],
+            "binarizer": m["binarizer"],
+            "model": m.get("model"),
+            "created_at": m["created_at"],
+            "item_count": self.count,
+            "format_version": m["format_version"],
+        }
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Per-bit entropy of the stored codes: how many of the D bits carry information."""
+        state = self._state
+        live = state.packed.valid_mask()
+        codes = np.asarray(self.codes.read(state.rows))[live]
+        entropy = bit_entropy(codes, self.dimension)
+        return {
+            "rows": state.rows,
+            "live": int(live.sum()),
+            "bit_entropy_mean": float(entropy.mean()) if entropy.size else 0.0,
+            "effective_bits": float(entropy.sum()),
+        }
+
+
+def check_type(ns_type: str) -> str:
+    if ns_type not in TYPES:
+        raise InvalidInput(f"unknown namespace type {ns_type!r}; valid: {', '.join(TYPES)}")
+    return ns_type
+
+
+def open_namespace(folder: Path) -> Namespace:
+    if not (folder / "manifest.json").exists():
+        raise StorageCorrupt(f"{folder} is not a bitsift namespace (no manifest.json)")
+    return Namespace(folder)

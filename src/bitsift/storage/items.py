@@ -1,0 +1,196 @@
+"""items.sqlite: row -> id, text, metadata, popcount, alive; plus the committed row count.
+
+The SQLite commit is the moment a write becomes real: row files are appended
+and fsynced first, then one transaction records the rows and the new count.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    row      INTEGER PRIMARY KEY,
+    id       TEXT    NOT NULL,
+    text     TEXT,
+    metadata TEXT    NOT NULL DEFAULT '{}',
+    popcount INTEGER NOT NULL,
+    alive    INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_live_id ON items(id) WHERE alive = 1;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0');
+"""
+_CHUNK = 900  # bound parameters per IN (...) list, well under SQLite's limit
+
+
+def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), _CHUNK):
+        yield seq[i : i + _CHUNK]
+
+
+class ItemStore:
+    """Thread-safe access: one connection per thread, WAL so readers never block the writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self.conn().executescript(SCHEMA)
+
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=FULL")
+            self._local.conn = c
+            with self._all_lock:
+                self._all.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._all_lock:
+            for c in self._all:
+                try:
+                    c.close()
+                except sqlite3.ProgrammingError:
+                    pass  # owned by a thread that is gone; the handle is released with it
+            self._all.clear()
+        self._local = threading.local()
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def state(self) -> tuple[int, int]:
+        """(committed rows, generation) in one read."""
+        values = dict(self.conn().execute("SELECT key, value FROM meta WHERE key IN ('committed_rows', 'generation')"))
+        return int(values["committed_rows"]), int(values["generation"])
+
+    def live_rows(self, ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        c = self.conn()
+        for part in _chunks(ids):
+            marks = ",".join("?" * len(part))
+            out.update(c.execute(f"SELECT id, row FROM items WHERE alive = 1 AND id IN ({marks})", part))
+        return out
+
+    def commit_rows(
+        self,
+        start: int,
+        ids: Sequence[str],
+        texts: Sequence[str | None],
+        metadata_json: Sequence[str],
+        popcounts: np.ndarray,
+        generation: int,
+    ) -> list[int]:
+        """Record appended rows in one transaction; earlier rows of the same ids die.
+
+        Returns the rows that were replaced.
+        """
+        c = self.conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            replaced = list(self.live_rows(ids).values())
+            for part in _chunks(replaced):
+                c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
+            c.executemany(
+                "INSERT INTO items (row, id, text, metadata, popcount, alive) VALUES (?, ?, ?, ?, ?, 1)",
+                zip(range(start, start + len(ids)), ids, texts, metadata_json, popcounts.tolist()),
+            )
+            self._set_state(c, start + len(ids), generation)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return replaced
+
+    def kill(self, ids: Sequence[str], committed_rows: int, generation: int) -> dict[str, int]:
+        """Mark the live rows of ``ids`` dead; returns id -> row of what was deleted."""
+        c = self.conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            found = self.live_rows(ids)
+            for part in _chunks(list(found.values())):
+                c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
+            self._set_state(c, committed_rows, generation)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return found
+
+    @staticmethod
+    def _set_state(c: sqlite3.Connection, rows: int, generation: int) -> None:
+        c.execute("UPDATE meta SET value = ? WHERE key = 'committed_rows'", (str(rows),))
+        c.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
+
+    def dead_rows(self, committed_rows: int) -> np.ndarray:
+        rows = self.conn().execute("SELECT row FROM items WHERE alive = 0 AND row < ?", (committed_rows,))
+        return np.fromiter((r for (r,) in rows), dtype=np.int64)
+
+    def alive_rows(self) -> np.ndarray:
+        rows = self.conn().execute("SELECT row FROM items WHERE alive = 1 ORDER BY row")
+        return np.fromiter((r for (r,) in rows), dtype=np.int64)
+
+    def rows_matching(self, where: str, params: list[Any]) -> np.ndarray:
+        """Live rows whose metadata satisfy a compiled filter (see filters.py)."""
+        rows = self.conn().execute(f"SELECT row FROM items WHERE alive = 1 AND {where}", params)
+        return np.fromiter((r for (r,) in rows), dtype=np.int64)
+
+    def fetch(self, rows: Sequence[int]) -> dict[int, tuple[str, str | None, str]]:
+        """row -> (id, text, metadata JSON) for result rows."""
+        out: dict[int, tuple[str, str | None, str]] = {}
+        c = self.conn()
+        for part in _chunks(list(rows)):
+            marks = ",".join("?" * len(part))
+            for row, id_, text, meta in c.execute(
+                f"SELECT row, id, text, metadata FROM items WHERE row IN ({marks})", part
+            ):
+                out[row] = (id_, text, meta)
+        return out
+
+    def fetch_ids(self, ids: Sequence[str]) -> dict[str, tuple[int, str | None, str]]:
+        """id -> (row, text, metadata JSON) for live items."""
+        out: dict[str, tuple[int, str | None, str]] = {}
+        c = self.conn()
+        for part in _chunks(list(ids)):
+            marks = ",".join("?" * len(part))
+            for row, id_, text, meta in c.execute(
+                f"SELECT row, id, text, metadata FROM items WHERE alive = 1 AND id IN ({marks})", part
+            ):
+                out[id_] = (row, text, meta)
+        return out
+
+    def renumber_live(self, generation: int) -> int:
+        """Compaction step: keep live rows only, numbered 0.. in their old order, and flag
+        the file swap as pending. Returns the new row count."""
+        c = self.conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("CREATE TEMP TABLE remap (old INTEGER PRIMARY KEY, new INTEGER NOT NULL)")
+            c.execute(
+                "INSERT INTO remap SELECT row, ROW_NUMBER() OVER (ORDER BY row) - 1 FROM items WHERE alive = 1"
+            )
+            c.execute("DELETE FROM items WHERE alive = 0")
+            c.execute("UPDATE items SET row = -1 - (SELECT new FROM remap WHERE old = items.row)")
+            c.execute("UPDATE items SET row = -1 - row")
+            n = c.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            self._set_state(c, n, generation)
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('compact_pending', '1')")
+            c.execute("DROP TABLE remap")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return n
+
+    def clear_compact_pending(self) -> None:
+        self.conn().execute("DELETE FROM meta WHERE key = 'compact_pending'")

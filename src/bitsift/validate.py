@@ -1,0 +1,158 @@
+"""Input checks for writes and queries: every bad input becomes a typed, actionable error
+before anything is written."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from bitsift.errors import DimensionMismatch, DuplicateIds, EmptyBatch, InvalidInput, InvalidName, InvalidVector
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+MAX_BATCH = 100_000
+MAX_ID_CHARS = 512
+MAX_METADATA_BYTES = 64 * 1024
+MAX_TEXT_CHARS = 1_000_000
+MAX_TOP_K = 100_000
+FLOAT16_MAX = 65504.0
+ITEM_KEYS = {"id", "vector", "text", "metadata"}
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidName(
+            f"invalid namespace name {name!r}: 1-64 characters, letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_id(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInput(f"{where}: id must be a string or an integer, got {type(value).__name__}")
+    text = str(value)
+    if not text or len(text) > MAX_ID_CHARS:
+        raise InvalidInput(f"{where}: id must have 1 to {MAX_ID_CHARS} characters")
+    return text
+
+
+def check_ids(ids: Any) -> list[str]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence) or not ids:
+        raise EmptyBatch("ids must be a non-empty list")
+    if len(ids) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} ids per call, got {len(ids)}")
+    return [check_id(v, f"ids[{i}]") for i, v in enumerate(ids)]
+
+
+def check_vectors(raw: Any, dims: int, where: str = "vector") -> np.ndarray:
+    """float32[N, dims] from nested lists or arrays; finite and within float16 range."""
+    try:
+        x = np.asarray(raw, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVector(f"{where}: must be a list of numbers ({exc})") from None
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise InvalidVector(f"{where}: must be a flat list of numbers")
+    if x.shape[1] != dims:
+        raise DimensionMismatch(f"{where}: expected dimension {dims}, got {x.shape[1]}")
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = int(np.argwhere(~finite)[0][0])
+        raise InvalidVector(f"{where}: vector {bad} contains NaN or infinity")
+    if x.size and np.abs(x).max() > FLOAT16_MAX:
+        raise InvalidVector(f"{where}: values must lie within +/-{FLOAT16_MAX:g} (stored as float16)")
+    return x
+
+
+@dataclass
+class Batch:
+    ids: list[str]
+    vectors: np.ndarray
+    texts: list[str | None]
+    metadata_json: list[str]
+
+
+_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
+def _check_metadata(meta: Any, where: str) -> str:
+    if not meta:
+        if meta is None or meta == {}:
+            return "{}"
+    if not isinstance(meta, dict):
+        raise InvalidInput(f"{where}: metadata must be an object")
+    try:
+        encoded = _JSON.encode(meta)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{where}: metadata must be JSON ({exc})") from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise InvalidInput(f"{where}: metadata larger than {MAX_METADATA_BYTES} bytes")
+    return encoded
+
+
+def _stack_vectors(raw: list[Any], dims: int) -> np.ndarray:
+    """One bulk conversion; on failure, find the item at fault for the message."""
+    try:
+        x = np.asarray(raw, dtype=np.float32)
+        if x.ndim == 2 and x.shape[1] == dims:
+            return check_vectors(x, dims, "items")
+    except (TypeError, ValueError):
+        pass
+    for i, vec in enumerate(raw):
+        where = f"items[{i}]"
+        if isinstance(vec, (str, bytes, dict)) or np.ndim(vec) != 1:
+            raise InvalidVector(f"{where}: vector must be a flat list of numbers")
+        if len(vec) != dims:
+            raise DimensionMismatch(f"{where}: expected dimension {dims}, got {len(vec)}")
+        check_vectors(vec, dims, where)
+    raise InvalidVector("items: vectors could not be read as numbers")
+
+
+def check_items(items: Any, dims: int) -> Batch:
+    """Validate a whole upsert batch; nothing is written unless all of it is valid."""
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)) or not items:
+        raise EmptyBatch("items must be a non-empty list")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} items per batch, got {len(items)}")
+    ids, texts, metas, raw_vectors = [], [], [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item or "vector" not in item or not ITEM_KEYS.issuperset(item):
+            where = f"items[{i}]"
+            if not isinstance(item, dict):
+                raise InvalidInput(f"{where}: each item must be an object with id and vector")
+            unknown = set(item) - ITEM_KEYS
+            if unknown:
+                raise InvalidInput(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(ITEM_KEYS)}")
+            raise InvalidInput(f"{where}: id and vector are required")
+        id_ = item["id"]
+        ids.append(id_ if type(id_) is str and 0 < len(id_) <= MAX_ID_CHARS else check_id(id_, f"items[{i}]"))
+        text = item.get("text")
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT_CHARS):
+            raise InvalidInput(f"items[{i}]: text must be a string of at most {MAX_TEXT_CHARS} characters")
+        texts.append(text)
+        metas.append(_check_metadata(item.get("metadata"), f"items[{i}]"))
+        raw_vectors.append(item["vector"])
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dupes = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+        raise DuplicateIds(f"duplicate ids in one batch: {dupes[:5]}")
+    return Batch(ids, _stack_vectors(raw_vectors, dims), texts, metas)
+
+
+def check_top_k(top_k: Any) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidInput(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {top_k!r}")
+    return int(top_k)
+
+
+def check_threshold(threshold: Any) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise InvalidInput(f"threshold must be a number from 0 to 1, got {threshold!r}")
+    return float(threshold)

@@ -45,7 +45,8 @@ def _kind(value: Any) -> tuple[str, Any]:
 def _equals(path: str, value: Any, params: list[Any]) -> str:
     type_test, bound = _kind(value)
     params.extend([path, path, bound])
-    return f"({type_test} AND json_extract(metadata, ?) = ?)"
+    # COALESCE: a missing field gives NULL, and NOT NULL would hide it from $ne / $nin.
+    return f"COALESCE(({type_test} AND json_extract(metadata, ?) = ?), 0)"
 
 
 def _field_clause(field: str, cond: Any, params: list[Any]) -> str:

@@ -1,0 +1,22 @@
+"""Shared fixtures: seeded random codes and vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bitsift import kernel
+
+
+def available_paths() -> list[str]:
+    caps = kernel.capabilities()
+    return [p for p in ("scalar", "avx2", "avx512") if caps.get(p)]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def random_codes(rng: np.random.Generator, n: int, words: int) -> np.ndarray:
+    return rng.integers(0, 2**64 - 1, size=(n, words), dtype=np.uint64, endpoint=True)

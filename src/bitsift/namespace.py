@@ -245,19 +245,41 @@ class Namespace:
         return self.binarizer.encode(query)
 
     def scan(self, query: np.ndarray, k: int, filter_spec: dict[str, Any] | None = None) -> list[Candidates]:
-        """Binary top-k for each query row (float32[Q, D]) with ITS scores."""
+        """Exact ITS top-k for each query row (float32[Q, D]), ordered by (-score, Hamming, row).
+
+        With MIB every code has floor(D/2) bits set, so ITS is a non-increasing function of
+        the Hamming distance and one Hamming top-k is the ITS top-k. Other binarizers give
+        unbalanced codes: the scan widens until a bound proves no unseen row scores higher.
+        """
         self._refresh_if_stale()
         state = self._state
         snap = state.packed.snapshot()
         mask = self.filter_mask(filter_spec, snap.rows)
         qcodes = self.encode_query(query)
-        dist, rows = kernel.scan_topk(qcodes, snap, k, mask=mask)
         qpops = kernel.popcount_rows(qcodes)
+        balanced = self.binarizer.name == "mib"
         out = []
         for i in range(qcodes.shape[0]):
-            scores = scoring.its(dist[i], qpops[i], state.popcounts[rows[i]], self.dimension)
-            out.append(Candidates(dist[i], rows[i], scores))
+            fetch = k
+            while True:
+                dist, rows = kernel.scan_topk(qcodes[i : i + 1], snap, fetch, mask=mask)
+                dist, rows = dist[0], rows[0]
+                scores = scoring.its(dist, qpops[i], state.popcounts[rows], self.dimension)
+                order = np.lexsort((rows, dist, -scores))[:k]
+                if balanced or rows.size < fetch or self._proven(order, dist, scores, qpops[i], state, k):
+                    break
+                fetch *= 4
+            out.append(Candidates(dist[order], rows[order], scores[order]))
         return out
+
+    def _proven(self, order: np.ndarray, dist: np.ndarray, scores: np.ndarray, pop_q: int,
+                state: _State, k: int) -> bool:
+        """True when no row beyond the fetched ones can beat the k-th best fetched score."""
+        if order.size < k:
+            return False
+        present = np.unique(state.popcounts[: state.rows])
+        bound = scoring.its_upper_bound(int(dist.max()), int(pop_q), present, self.dimension)
+        return bound < scores[order[-1]]
 
     def describe(self) -> dict[str, Any]:
         m = self.manifest

@@ -66,3 +66,19 @@ def label(score: float) -> str:
         if score >= bound:
             return name
     return LABELS[-1][1]
+
+
+def its_upper_bound(h_min: int, pop_q: int, pops: np.ndarray, dims: int) -> float:
+    """Largest ITS any document with popcount in ``pops`` can reach at Hamming distance >= h_min.
+
+    Only feasible tables count: |pop_q - p| <= H <= min(pop_q + p, 2D - pop_q - p), H and
+    pop_q + p of equal parity. Lets a Hamming-ranked scan prove that no unseen row can
+    outscore the results it has (exact ITS ranking for unbalanced codes).
+    """
+    h = np.arange(h_min, dims + 1)[:, None]
+    p = np.asarray(pops, dtype=np.int64)[None, :]
+    feasible = (h >= np.abs(pop_q - p)) & (h <= np.minimum(pop_q + p, 2 * dims - pop_q - p)) & ((h - pop_q - p) % 2 == 0)
+    if not feasible.any():
+        return 0.0
+    hh, pp = np.broadcast_arrays(h, p)
+    return float(its(hh[feasible], pop_q, pp[feasible], dims).max())

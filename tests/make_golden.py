@@ -1,0 +1,54 @@
+"""Write the golden namespace of the current format version into tests/data/.
+
+Run once per format version (python tests/make_golden.py) and commit the output;
+test_golden.py then proves every later bitsift still opens it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+import bitsift
+from bitsift.storage.manifest import FORMAT_VERSION
+
+DIMS, N = 100, 300
+OUT = Path(__file__).parent / "data" / f"golden-v{FORMAT_VERSION}"
+
+
+def golden_items() -> list[dict]:
+    x = np.random.default_rng(2026).standard_normal((N, DIMS)).astype(np.float32)
+    return [{"id": f"g{i}", "vector": x[i].tolist(), "text": f"golden item {i}",
+             "metadata": {"i": i, "even": i % 2 == 0, "name": f"n{i % 5}"}} for i in range(N)]
+
+
+def queries() -> np.ndarray:
+    return np.random.default_rng(7).standard_normal((3, DIMS)).astype(np.float32)
+
+
+def main() -> None:
+    shutil.rmtree(OUT, ignore_errors=True)
+    data = OUT / "data"
+    items = golden_items()
+    with bitsift.Client(path=data) as client:
+        client.create_namespace("golden", dimension=DIMS)
+        client.create_namespace("golden-centered", dimension=DIMS, binarizer="centered")
+        for name in ("golden", "golden-centered"):
+            client.upload_vectors(name, items[:200])
+            client.upload_vectors(name, items[200:])
+            client.delete(name, [f"g{i}" for i in range(0, N, 10)])
+        expected = {
+            name: [client.search(name, q.tolist(), top_k=8, filter=f)["results"]
+                   for q in queries() for f in (None, {"even": True})]
+            for name in ("golden", "golden-centered")
+        }
+    for lock in data.glob("*/writer.lock"):
+        lock.unlink()
+    (OUT / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

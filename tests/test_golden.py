@@ -1,0 +1,52 @@
+"""A namespace written by format version 1 keeps opening and answering the same way."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import bitsift
+from make_golden import DIMS, golden_items, queries
+from model import ModelNamespace, as_pairs, assert_same
+
+GOLDEN = Path(__file__).parent / "data" / "golden-v1"
+
+
+@pytest.fixture
+def golden_copy(tmp_path):
+    shutil.copytree(GOLDEN / "data", tmp_path / "data")  # opening may write WAL files
+    return tmp_path / "data"
+
+
+def test_golden_files_are_present():
+    names = sorted(p.name for p in (GOLDEN / "data" / "golden").iterdir())
+    assert names == ["codes.u64", "items.sqlite", "manifest.json", "vectors.f16"]
+    manifest = json.loads((GOLDEN / "data" / "golden" / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["dimension"] == DIMS
+
+
+def test_golden_namespace_answers_as_recorded(golden_copy):
+    expected = json.loads((GOLDEN / "expected.json").read_text())
+    with bitsift.Client(path=golden_copy) as client:
+        assert {n["namespace_name"]: n["item_count"] for n in client.list_namespaces()} == {
+            "golden": 270, "golden-centered": 270}
+        for name, runs in expected.items():
+            got = [client.search(name, q.tolist(), top_k=8, filter=f)["results"]
+                   for q in queries() for f in (None, {"even": True})]
+            assert got == runs
+
+
+def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy):
+    model = ModelNamespace(DIMS)
+    model.upsert(golden_items())
+    model.delete([f"g{i}" for i in range(0, 300, 10)])
+    with bitsift.Client(path=golden_copy) as client:
+        for q in queries():
+            assert_same(as_pairs(client.search("golden", q.tolist(), top_k=10)), model.search(q, 10))
+        extra = [{"id": "new", "vector": queries()[0].tolist()}]
+        client.upload_vectors("golden", extra)
+        assert client.search("golden", extra[0]["vector"], top_k=1)["results"][0]["id"] == "new"
+        assert client.compact("golden")["rows_after"] == 271

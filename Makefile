@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
+
+.PHONY: demo test bench install clean
+
+$(STAMP): $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0"
+	$(PY) -m pip install -q --no-build-isolation ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/bitsift demo --path demo-data
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pip install -q --no-build-isolation ".[test,bench]"
+	$(PY) benchmarks/kernel.py
+	$(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) build demo-data

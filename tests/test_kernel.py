@@ -160,3 +160,18 @@ def test_capabilities_and_forcing():
         with pytest.raises(ValueError, match="not available"):
             with kernel.force_path(path):
                 pass
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("words", [1, 6, 7, 8])
+def test_zero_threshold_and_saturating_widths(rng, path, words):
+    """Many exact duplicates drive the k-th distance to 0; widths up to 63 bytes take the
+    AVX2 u8 compare, whose sums saturate above 255 (7 words: distances up to 448)."""
+    codes = random_codes(rng, 900, words)
+    queries = codes[:6].copy()
+    codes[100:400] = codes[0]
+    codes[500:520] = ~codes[1]  # maximal distance: saturates any byte counter
+    with kernel.force_path(path):
+        check(queries, codes, 5, threads=2)
+        check(queries, codes, 40, threads=1)
+        check(~queries, codes, 30, threads=2)

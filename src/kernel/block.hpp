@@ -25,4 +25,7 @@ void block_scalar(const BlockJob& job);
 void block_avx2(const BlockJob& job);
 void block_avx512(const BlockJob& job);
 
+// Streaming read of n bytes with 256-bit loads (the memory-bandwidth probe's inner loop).
+std::uint64_t read_sum_avx2(const std::uint8_t* data, std::size_t n);
+
 }  // namespace bitsift

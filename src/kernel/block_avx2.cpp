@@ -13,6 +13,57 @@ namespace bitsift {
 
 namespace {
 
+#ifndef BITSIFT_PREFETCH
+#define BITSIFT_PREFETCH 2048
+#endif
+constexpr std::size_t kPrefetchBytes = BITSIFT_PREFETCH;
+
+// Candidates of one query from exact u16 distances (natural code order).
+void compare_u16(const BlockJob& job, std::size_t q) {
+    const __m256i t = _mm256_set1_epi16(static_cast<short>(job.thr[q]));
+    const std::uint16_t* d = job.dist + q * kBlockCodes;
+    std::uint64_t bits[2] = {0, 0};
+    for (std::size_t i = 0; i < kBlockCodes / 32; ++i) {
+        const __m256i c0 = _mm256_cmpgt_epi16(t, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + 32 * i)));
+        const __m256i c1 = _mm256_cmpgt_epi16(t, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + 32 * i + 16)));
+        const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi16(c0, c1), 0xD8);
+        const std::uint32_t m = static_cast<std::uint32_t>(_mm256_movemask_epi8(packed));
+        bits[i >> 1] |= static_cast<std::uint64_t>(m) << (32 * (i & 1));
+    }
+    job.cand[2 * q] = bits[0];
+    job.cand[2 * q + 1] = bits[1];
+}
+
+// Codes of at most 63 bytes need no widening: lo + hi lane sums, saturated at 255,
+// are compared in u8 lanes, 32 codes per instruction. A saturated sum is >= 255 >=
+// the threshold, so it is never a candidate; only candidates' distances are stored.
+// Returns false when the threshold is still open (> 255) and the u16 path must run.
+bool compare_u8(const BlockJob& job, std::size_t q, const __m256i* a) {
+    const std::uint16_t thr = job.thr[q];
+    if (thr > 255) return false;
+    std::uint64_t bits[2] = {0, 0};
+    if (thr > 0) {
+        const __m256i t1 = _mm256_set1_epi8(static_cast<char>(thr - 1));
+        std::uint16_t* d = job.dist + q * kBlockCodes;
+        for (std::size_t i = 0; i < kBlockCodes / 32; ++i) {
+            const __m256i lo = _mm256_permute2x128_si256(a[2 * i], a[2 * i + 1], 0x20);
+            const __m256i hi = _mm256_permute2x128_si256(a[2 * i], a[2 * i + 1], 0x31);
+            const __m256i sum = _mm256_adds_epu8(lo, hi);
+            const __m256i le = _mm256_cmpeq_epi8(_mm256_min_epu8(sum, t1), sum);
+            const std::uint32_t m = static_cast<std::uint32_t>(_mm256_movemask_epi8(le));
+            if (m) {
+                __m256i* dp = reinterpret_cast<__m256i*>(d + 32 * i);
+                _mm256_storeu_si256(dp, _mm256_cvtepu8_epi16(_mm256_castsi256_si128(sum)));
+                _mm256_storeu_si256(dp + 1, _mm256_cvtepu8_epi16(_mm256_extracti128_si256(sum, 1)));
+            }
+            bits[i >> 1] |= static_cast<std::uint64_t>(m) << (32 * (i & 1));
+        }
+    }
+    job.cand[2 * q] = bits[0];
+    job.cand[2 * q + 1] = bits[1];
+    return true;
+}
+
 // Few queries: split nibbles in registers instead of through the L1 buffer, so a
 // single query streams the codes at memory speed.
 void direct_distances(const BlockJob& job) {
@@ -31,6 +82,10 @@ void direct_distances(const BlockJob& job) {
                 const __m256i tlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(t));
                 const __m256i thi = _mm256_broadcastsi128_si256(_mm_loadu_si128(t + 1));
                 const __m256i* src = reinterpret_cast<const __m256i*>(job.block + j * kBlockCodes);
+                // Streaming from memory: ask for rows well ahead (past the block end too,
+                // blocks are contiguous; a prefetch never faults).
+                _mm_prefetch(reinterpret_cast<const char*>(src) + kPrefetchBytes, _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(src) + kPrefetchBytes + 64, _MM_HINT_T0);
                 for (std::size_t h = 0; h < 4; ++h) {
                     const __m256i x = _mm256_loadu_si256(src + h);
                     const __m256i lo = _mm256_shuffle_epi8(tlo, _mm256_and_si256(x, low4));
@@ -82,6 +137,7 @@ void buffered_distances(const BlockJob& job) {
                 for (std::size_t g = 0; g < kGroups; ++g)
                     a[g] = _mm256_add_epi8(a[g], _mm256_shuffle_epi8(t, _mm256_load_si256(nb + g)));
             }
+            if (jn == B && compare_u8(job, q, a)) continue;  // single chunk: done in u8
             std::uint16_t* d = job.dist + q * kBlockCodes;
             for (std::size_t g = 0; g < kGroups; ++g) {
                 const __m256i s = _mm256_add_epi16(
@@ -90,30 +146,36 @@ void buffered_distances(const BlockJob& job) {
                 __m256i* dp = reinterpret_cast<__m256i*>(d + 16 * g);
                 _mm256_storeu_si256(dp, j0 == 0 ? s : _mm256_add_epi16(_mm256_loadu_si256(dp), s));
             }
+            if (j0 + jn == B) compare_u16(job, q);
         }
     }
 }
 
 }  // namespace
 
+std::uint64_t read_sum_avx2(const std::uint8_t* data, std::size_t n) {
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        const __m256i* p = reinterpret_cast<const __m256i*>(data + i);
+        s0 = _mm256_add_epi64(s0, _mm256_loadu_si256(p));
+        s1 = _mm256_xor_si256(s1, _mm256_loadu_si256(p + 1));
+        s2 = _mm256_add_epi64(s2, _mm256_loadu_si256(p + 2));
+        s3 = _mm256_xor_si256(s3, _mm256_loadu_si256(p + 3));
+    }
+    alignas(32) std::uint64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3)));
+    std::uint64_t total = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < n; ++i) total += data[i];
+    return total;
+}
+
 void block_avx2(const BlockJob& job) {
-    if (job.nq < 4)
+    if (job.nq < 4) {
         direct_distances(job);
-    else
-        buffered_distances(job);
-    for (std::size_t q = 0; q < job.nq; ++q) {
-        const __m256i t = _mm256_set1_epi16(static_cast<short>(job.thr[q]));
-        const std::uint16_t* d = job.dist + q * kBlockCodes;
-        std::uint64_t bits[2] = {0, 0};
-        for (std::size_t i = 0; i < kBlockCodes / 32; ++i) {
-            const __m256i c0 = _mm256_cmpgt_epi16(t, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + 32 * i)));
-            const __m256i c1 = _mm256_cmpgt_epi16(t, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + 32 * i + 16)));
-            const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi16(c0, c1), 0xD8);
-            const std::uint32_t m = static_cast<std::uint32_t>(_mm256_movemask_epi8(packed));
-            bits[i >> 1] |= static_cast<std::uint64_t>(m) << (32 * (i & 1));
-        }
-        job.cand[2 * q] = bits[0];
-        job.cand[2 * q + 1] = bits[1];
+        for (std::size_t q = 0; q < job.nq; ++q) compare_u16(job, q);
+    } else {
+        buffered_distances(job);  // compares as it finishes each query
     }
 }
 

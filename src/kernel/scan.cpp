@@ -63,7 +63,7 @@ BlockFn block_fn(Path p) {
 }
 
 // Queries are processed in groups so the per-group distance buffer stays in L2.
-constexpr std::size_t kQueryGroup = 64;
+constexpr std::size_t kQueryGroup = 256;
 
 void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts,
                 std::size_t nq, std::size_t B, const std::uint8_t* packed,
@@ -172,24 +172,22 @@ void popcount_rows(const std::uint64_t* codes, std::size_t n, std::size_t words,
 }
 
 std::uint64_t read_probe(const std::uint8_t* data, std::size_t n, std::size_t threads) {
+    const bool wide = detect_capabilities().avx2;
     std::size_t nt = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::uint64_t> sums(nt, 0);
     auto work = [&](std::size_t t) {
-        const std::size_t words = n / 8;
-        const std::size_t w0 = words * t / nt, w1 = words * (t + 1) / nt;
-        std::uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        std::size_t w = w0;
-        for (; w + 4 <= w1; w += 4) {
-            std::uint64_t x[4];
-            std::memcpy(x, data + 8 * w, 32);
-            s0 += x[0]; s1 ^= x[1]; s2 += x[2]; s3 ^= x[3];
+        const std::size_t b0 = n * t / nt / 128 * 128, b1 = (t + 1 == nt) ? n : n * (t + 1) / nt / 128 * 128;
+        if (wide) {
+            sums[t] = read_sum_avx2(data + b0, b1 - b0);
+            return;
         }
-        for (; w < w1; ++w) {
+        std::uint64_t s = 0;
+        for (std::size_t i = b0; i + 8 <= b1; i += 8) {
             std::uint64_t x;
-            std::memcpy(&x, data + 8 * w, 8);
-            s0 += x;
+            std::memcpy(&x, data + i, 8);
+            s += x;
         }
-        sums[t] = s0 + s1 + s2 + s3;
+        sums[t] = s;
     };
     std::vector<std::thread> pool;
     for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, t);

@@ -13,7 +13,7 @@ import datetime as _dt
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -146,13 +146,17 @@ class Namespace:
             pops = kernel.popcount_rows(codes)
             state = self._state
             start = state.rows
-            # Both files are fsynced in parallel: fsync releases the GIL and dominates small batches.
-            pending = _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))
-            self.codes.append(start, codes)
-            pending.result()
-            replaced = self.items.commit_rows(
-                start, batch.ids, batch.texts, batch.metadata_json, pops, state.generation + 1
-            )
+            # Both files are written and fsynced on the I/O pool while SQLite stages the rows;
+            # the commit waits for them (fsync releases the GIL and dominates small batches).
+            pending = [_IO_POOL.submit(self.codes.append, start, codes),
+                       _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))]
+            try:
+                replaced = self.items.commit_rows(
+                    start, batch.ids, batch.texts, batch.metadata_json, pops, state.generation + 1,
+                    rows_durable=lambda: [p.result() for p in pending],
+                )
+            finally:
+                wait(pending)  # never leave a file append running past the writer lock
             state.packed.append(codes)
             if replaced:
                 state.packed.set_valid(np.asarray(replaced), False)

@@ -3,6 +3,7 @@ before anything is written."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ def _check_metadata(meta: Any, where: str) -> str:
 def _stack_vectors(raw: list[Any], dims: int) -> np.ndarray:
     """One bulk conversion; on failure, find the item at fault for the message."""
     try:
+        if all(type(v) is list and len(v) == dims for v in raw):
+            # Plain lists (JSON bodies): a flat iterator converts ~2x faster than nested lists.
+            flat = np.fromiter(itertools.chain.from_iterable(raw), dtype=np.float32, count=len(raw) * dims)
+            return check_vectors(flat.reshape(len(raw), dims), dims, "items")
         x = np.asarray(raw, dtype=np.float32)
         if x.ndim == 2 and x.shape[1] == dims:
             return check_vectors(x, dims, "items")

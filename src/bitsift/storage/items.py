@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -90,10 +90,13 @@ class ItemStore:
         metadata_json: Sequence[str],
         popcounts: np.ndarray,
         generation: int,
+        rows_durable: Callable[[], None] = lambda: None,
     ) -> list[int]:
         """Record appended rows in one transaction; earlier rows of the same ids die.
 
-        Returns the rows that were replaced.
+        ``rows_durable`` is called just before COMMIT and must return only once the
+        row files are fsynced (or raise, which rolls back): the statements run while
+        the files sync, but the commit never precedes them. Returns the replaced rows.
         """
         c = self.conn()
         c.execute("BEGIN IMMEDIATE")
@@ -106,6 +109,7 @@ class ItemStore:
                 zip(range(start, start + len(ids)), ids, texts, metadata_json, popcounts.tolist()),
             )
             self._set_state(c, start + len(ids), generation)
+            rows_durable()
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")

@@ -17,7 +17,7 @@ def test_info_reports_kernel_paths():
 
 
 def test_demo_ingests_and_prints_ranked_results(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--path", str(tmp_path / "d"), "--count", "3000", "--dimension", "64"])
+    result = CliRunner().invoke(main, ["demo", "--synthetic", "--path", str(tmp_path / "d"), "--count", "3000", "--dimension", "64"])
     assert result.exit_code == 0, result.output
     assert "ingested 3,000 x 64-d vectors" in result.output
     assert result.output.count("query ") == 3

@@ -21,10 +21,20 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     assert "doc-3 1.0 Close Match" in out
 
 
+def _commands(group, prefix="bitsift"):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, f"{prefix} {name}")
+        else:
+            yield f"{prefix} {name}", cmd
+
+
 def test_every_cli_command_is_documented():
-    for name in main.commands:
-        assert f"`bitsift {name}" in README, f"bitsift {name} is missing from README.md"
-        assert "Example:" in (main.commands[name].help or ""), f"bitsift {name} help has no Example"
+    found = list(_commands(main))
+    assert len(found) >= 9
+    for full, cmd in found:
+        assert f"`{full}" in README, f"{full} is missing from README.md"
+        assert "Example:" in (cmd.help or ""), f"{full} help has no Example"
 
 
 def test_architecture_names_every_on_disk_file():

@@ -175,7 +175,7 @@ def test_rejected_batches_write_nothing(client, rng, tmp_path, batch, error, mes
 
 @pytest.mark.parametrize("query, error", [
     ([0.0] * (DIMS + 1), errors.DimensionMismatch), ([math.nan] * DIMS, errors.InvalidVector),
-    ("text", errors.InvalidVector), ([[0.0] * DIMS] * 2, errors.InvalidInput),
+    ("text", errors.InvalidInput), ([[0.0] * DIMS] * 2, errors.InvalidInput),
 ])
 def test_bad_queries(client, query, error):
     client.create_namespace("docs", dimension=DIMS)

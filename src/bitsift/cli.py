@@ -1,19 +1,21 @@
-"""The ``bitsift`` command line: a thin layer over the library (JSON on stdout, notes on stderr)."""
+"""The ``bitsift`` command line: a thin layer over the library.
+
+JSON goes to stdout where a machine reads it (``--json``); tables, progress and notes
+go to stderr/stdout for people. Domain errors become a one-line message and exit 1.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from bitsift import kernel
-from bitsift.client import Client
 from bitsift.errors import BitsiftError
 
 
@@ -25,13 +27,32 @@ class _Command(click.Command):
             raise click.ClickException(f"{exc.name}: {exc.message}") from exc
 
 
-@click.group()
+class _Group(click.Group):
+    command_class = _Command
+    group_class = type  # subgroups are _Group too
+
+
+def _client(ctx: click.Context, **engine_options: Any):
+    """Open the data directory (--path) or the server (--url) chosen on the command line."""
+    from bitsift.client import Client
+
+    opts = ctx.find_root().params
+    if opts.get("url"):
+        return Client(url=opts["url"], api_key=opts.get("api_key"))
+    return Client(path=opts["path"], **engine_options)
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="bitsift")
-def main() -> None:
+@click.option("--path", type=click.Path(file_okay=False, path_type=Path), envvar="BITSIFT_PATH",
+              default=Path("bitsift-data"), show_default=True, help="Data directory (in-process engine).")
+@click.option("--url", envvar="BITSIFT_URL", help="Use a bitsift server instead of --path.")
+@click.option("--api-key", envvar="BITSIFT_API_KEY", help="API key for --url.")
+def main(path: Path, url: str | None, api_key: str | None) -> None:
     """bitsift: exact semantic search over information-theoretic binary codes."""
 
 
-@main.command(cls=_Command)
+@main.command()
 def info() -> None:
     """Print the kernel paths this CPU supports, as JSON.
 
@@ -40,45 +61,161 @@ def info() -> None:
     click.echo(json.dumps({"kernel": kernel.capabilities()}, indent=2))
 
 
-@main.command(cls=_Command)
+@main.command()
+@click.option("--path", type=click.Path(file_okay=False, path_type=Path), envvar="BITSIFT_PATH",
+              default=Path("bitsift-data"), show_default=True, help="Data directory to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--api-key", "api_keys", multiple=True,
+              help="Accepted x-api-key value (repeatable); also BITSIFT_API_KEYS=k1,k2.")
+def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...]) -> None:
+    """Serve the REST API (OpenAPI docs at /docs).
+
+    Example: bitsift serve --path ./data --port 8080 --api-key secret
+    """
+    from bitsift.server import serve as run
+
+    keys = list(api_keys) + [k.strip() for k in os.environ.get("BITSIFT_API_KEYS", "").split(",") if k.strip()]
+    click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'})",
+               err=True)
+    run(str(path), host=host, port=port, api_keys=keys)
+
+
+@main.group(cls=_Group)
+def ns() -> None:
+    """Create, list, inspect and delete namespaces."""
+
+
+@ns.command("create")
+@click.argument("name")
+@click.option("--type", "ns_type", type=click.Choice(["text", "vector"]), default="text", show_default=True)
+@click.option("--dimension", type=int, help="Required for vector namespaces.")
+@click.option("--binarizer", type=click.Choice(["mib", "sign", "centered"]), default="mib", show_default=True)
+@click.option("--model", help="Embedding model of a text namespace (default: the bundled local model).")
+@click.pass_context
+def ns_create(ctx: click.Context, name: str, ns_type: str, dimension: int | None, binarizer: str,
+              model: str | None) -> None:
+    """Create a namespace and print it as JSON.
+
+    Example: bitsift ns create papers --type text
+    """
+    with _client(ctx) as client:
+        kwargs: dict[str, Any] = {"type": ns_type, "dimension": dimension, "binarizer": binarizer}
+        if model:
+            kwargs["model"] = model
+        click.echo(json.dumps(client.create_namespace(name, **kwargs), indent=2))
+
+
+@ns.command("list")
+@click.pass_context
+def ns_list(ctx: click.Context) -> None:
+    """List namespaces as JSON.
+
+    Example: bitsift ns list
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.list_namespaces(), indent=2))
+
+
+@ns.command("info")
+@click.argument("name")
+@click.pass_context
+def ns_info(ctx: click.Context, name: str) -> None:
+    """Describe a namespace, with code diagnostics (per-bit entropy), as JSON.
+
+    Example: bitsift ns info papers
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps({**client.describe_namespace(name), "diagnostics": client.diagnostics(name)}, indent=2))
+
+
+@ns.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def ns_delete(ctx: click.Context, name: str, yes: bool) -> None:
+    """Delete a namespace and everything in it.
+
+    Example: bitsift ns delete papers --yes
+    """
+    if not yes:
+        click.confirm(f"Delete namespace {name!r} and all its items?", abort=True, err=True)
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.delete_namespace(name)))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--batch", type=click.IntRange(1, 10_000), default=64, show_default=True,
+              help="Documents per upload call.")
+@click.option("--chunk-size", type=click.IntRange(50, 100_000), default=1000, show_default=True,
+              help="Characters per chunk (in-process only; a server uses its own setting).")
+@click.option("--chunk-overlap", type=click.IntRange(0, 50_000), default=200, show_default=True)
+@click.option("--create/--no-create", default=True, show_default=True,
+              help="Create the text namespace if it does not exist.")
+@click.pass_context
+def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, chunk_size: int,
+           chunk_overlap: int, create: bool) -> None:
+    """Ingest files and folders (.txt .md .pdf .csv .json .jsonl .docx) into a text namespace.
+
+    Example: bitsift ingest papers ./docs report.pdf notes.md
+    """
+    from bitsift.ingest import ingest_paths
+
+    options = {} if ctx.find_root().params.get("url") else {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+    with _client(ctx, **options) as client:
+        summary = ingest_paths(client, name, list(paths), batch=batch, create=create)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@main.command()
+@click.argument("names")
+@click.argument("query")
+@click.option("--top-k", type=click.IntRange(1, 100_000), default=10, show_default=True)
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Drop results scoring below this.")
+@click.option("--filter", "filter_json", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')
+@click.option("--json", "as_json", is_flag=True, help="Print the raw response as JSON.")
+@click.pass_context
+def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: float | None,
+           filter_json: str | None, as_json: bool) -> None:
+    """Search one or more comma-separated text namespaces with a text query.
+
+    Example: bitsift search papers "boundary layer transition" --top-k 5
+    """
+    try:
+        flt = json.loads(filter_json) if filter_json else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--filter") from None
+    with _client(ctx) as client:
+        res = client.search([n for n in names.split(",") if n], query, top_k=top_k, threshold=threshold, filter=flt)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    from bitsift.cli_render import print_results
+
+    print_results(query, res)
+
+
+@main.command()
 @click.option("--path", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"),
               show_default=True, help="Data directory (recreated).")
-@click.option("--count", type=click.IntRange(1_000, 10_000_000), default=100_000, show_default=True)
-@click.option("--dimension", type=click.IntRange(8, 3072), default=384, show_default=True)
-@click.option("--batch", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
-@click.option("--top-k", type=click.IntRange(1, 100), default=5, show_default=True)
-def demo(path: Path, count: int, dimension: int, batch: int, top_k: int) -> None:
-    """Ingest synthetic clustered embeddings, search them, print ranked results.
+@click.option("--synthetic", is_flag=True, help="Ingest synthetic vectors instead of the Cranfield corpus.")
+@click.option("--count", type=click.IntRange(1_000, 10_000_000), default=100_000, show_default=True,
+              help="With --synthetic: how many vectors.")
+@click.option("--dimension", type=click.IntRange(8, 3072), default=384, show_default=True,
+              help="With --synthetic: their dimension.")
+def demo(path: Path, synthetic: bool, count: int, dimension: int) -> None:
+    """Ingest a bundled real corpus (Cranfield, 1,400 abstracts), run queries, print ranked passages.
 
-    Example: bitsift demo --count 100000
+    Example: bitsift demo
     """
-    from bitsift.synthetic import clustered_vectors
+    from bitsift import cli_demo
 
-    shutil.rmtree(path, ignore_errors=True)
-    x, topic = clustered_vectors(count, dimension, seed=42)
-    with Client(path=path) as client:
-        client.create_namespace("demo", dimension=dimension)
-        t0 = time.perf_counter()
-        with click.progressbar(range(0, count, batch), label=f"ingesting {count:,} vectors", file=sys.stderr) as bar:
-            for start in bar:
-                end = min(start + batch, count)
-                client.upload_vectors("demo", [
-                    {"id": f"doc-{i}", "vector": x[i], "metadata": {"topic": int(topic[i])}} for i in range(start, end)])
-        elapsed = time.perf_counter() - t0
-        click.echo(f"ingested {count:,} x {dimension}-d vectors in {elapsed:.2f} s "
-                   f"({count / elapsed:,.0f} vectors/s, durable commits of {batch})")
-        click.echo(f"kernel path: {kernel.capabilities()['auto']}\n")
-        rng = np.random.default_rng(7)
-        for n, i in enumerate(rng.choice(count, size=3, replace=False)):
-            q = x[i] + 0.4 * rng.standard_normal(dimension).astype(np.float32) / np.sqrt(dimension)
-            res = client.search("demo", q.tolist(), top_k=top_k, filter=None if n < 2 else {"topic": int(topic[i])})
-            note = "" if n < 2 else f"  filter topic={int(topic[i])}"
-            click.echo(f"query {n + 1}: a noisy copy of doc-{i} (topic {int(topic[i])}){note}")
-            click.echo(f"  {'rank':>4}  {'id':<12} {'score':>6}  {'label':<20} topic")
-            for rank, r in enumerate(res["results"], 1):
-                click.echo(f"  {rank:>4}  {r['id']:<12} {r['score']:>6.3f}  {r['label']:<20} {r['metadata']['topic']}")
-            t = res["timings"]
-            click.echo(f"  scan {t['scan_ms']:.2f} ms, fetch {t['fetch_ms']:.2f} ms, total {t['total_ms']:.2f} ms\n")
+    if synthetic:
+        cli_demo.synthetic_demo(path, count, dimension)
+    else:
+        cli_demo.cranfield_demo(path)
 
 
 if __name__ == "__main__":

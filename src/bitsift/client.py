@@ -1,23 +1,39 @@
-"""``bitsift.Client``: the one front door to an engine."""
+"""``bitsift.Client``: one front door, in process or over HTTP, with the same methods and results."""
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, Sequence
 
 from bitsift.engine import Engine
 
 
-class Client:
-    """In-process client over a data directory: ``Client(path="./data")``.
+class Client(abc.ABC):
+    """``Client(path="./data")`` opens a data directory in this process;
+    ``Client(url="http://host:8080", api_key=...)`` talks to ``bitsift serve``.
 
+    Both return the same results and raise the same typed errors (tests prove it).
     Every write is durable and searchable when the call returns.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        if path is None:
-            raise TypeError("Client needs path= (a data directory)")
-        self._engine = Engine(path)
+    def __new__(cls, path: str | Path | None = None, url: str | None = None, **kwargs: Any) -> Any:
+        if cls is not Client:
+            return super().__new__(cls)
+        if (path is None) == (url is None):
+            raise TypeError("Client needs exactly one of path= (a data directory) or url= (a bitsift server)")
+        if url is not None:
+            from bitsift.http_client import HTTPClient
+
+            return HTTPClient(url, **kwargs)  # registered as a virtual subclass below
+        return super().__new__(LocalClient)
+
+
+class LocalClient(Client):
+    """The in-process client over an :class:`~bitsift.engine.Engine`."""
+
+    def __init__(self, path: str | Path | None = None, url: None = None, **engine_options: Any) -> None:
+        self._engine = Engine(path, **engine_options)  # type: ignore[arg-type]
 
     def __enter__(self) -> "Client":
         return self
@@ -30,10 +46,12 @@ class Client:
 
     def create_namespace(
         self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None,
+        center: Sequence[float] | None = None, model: str | None = None,
     ) -> dict[str, Any]:
-        """Create a namespace; ``binarizer`` is one of mib (default), sign, centered."""
-        return self._engine.create_namespace(name, type=type, dimension=dimension, binarizer=binarizer, center=center)
+        """Create a namespace: ``type`` "vector" (give ``dimension``) or "text" (embedded with
+        ``model``, the default local model if None); ``binarizer`` mib (default), sign, centered."""
+        return self._engine.create_namespace(
+            name, type=type, dimension=dimension, binarizer=binarizer, center=center, model=model)
 
     def list_namespaces(self) -> list[dict[str, Any]]:
         return self._engine.list_namespaces()
@@ -50,6 +68,11 @@ class Client:
         n = self._engine.upsert(name, vectors)
         return {"status": "success", "uploaded": n}
 
+    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Upsert ``[{id, text, **fields}]`` into a text namespace: chunked, embedded locally;
+        extra fields become metadata. Returns ``{status, uploaded, chunks}``."""
+        return self._engine.upload_documents(name, documents)
+
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self._engine.get(name, ids, include_vectors)
 
@@ -60,7 +83,7 @@ class Client:
     def search(
         self,
         namespaces: Sequence[str] | str,
-        query: Sequence[float],
+        query: str | Sequence[float],
         top_k: int = 10,
         threshold: float | None = None,
         filter: dict[str, Any] | None = None,
@@ -75,3 +98,14 @@ class Client:
 
     def diagnostics(self, name: str) -> dict[str, Any]:
         return self._engine.namespace(name).diagnostics()
+
+
+def _register_http_client() -> None:
+    try:
+        from bitsift.http_client import HTTPClient
+    except ImportError:  # the HTTP extra is not installed
+        return
+    Client.register(HTTPClient)
+
+
+_register_http_client()

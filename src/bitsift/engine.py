@@ -19,13 +19,22 @@ from bitsift.namespace import Namespace, check_type, new_manifest, open_namespac
 from bitsift.validate import check_name, check_threshold, check_top_k, check_vectors
 
 TRASH_PREFIX = ".trash-"
+DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP = 1000, 200
+
+
+def get_embedder(name: str | None):  # imported on first use: vector-only users never load ONNX
+    from bitsift.embed import get_embedder as load
+
+    return load(name)
 
 
 class Engine:
     """Thread-safe; namespaces open lazily and stay open until ``close()``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> None:
         self.root = Path(path)
+        self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, Namespace] = {}
         self._lock = threading.Lock()
@@ -60,6 +69,14 @@ class Engine:
     ) -> dict[str, Any]:
         check_name(name)
         check_type(type)
+        if type == "text":
+            embedder = get_embedder(model)
+            model = embedder.name
+            if dimension is not None and dimension != embedder.dimension:
+                raise DimensionMismatch(f"model {model} embeds in {embedder.dimension} dimensions, not {dimension}")
+            dimension = embedder.dimension
+        elif model is not None:
+            raise InvalidInput("model is only meaningful for text namespaces")
         if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= 3072:
             raise InvalidInput(f"dimension must be an integer from 1 to 3072, got {dimension!r}")
         bin_ = make_binarizer(binarizer)
@@ -93,7 +110,25 @@ class Engine:
         shutil.rmtree(trash, ignore_errors=True)
 
     def upsert(self, name: str, items: Sequence[dict[str, Any]]) -> int:
-        return self.namespace(name).upsert(items)
+        ns = self.namespace(name)
+        if ns.manifest["type"] == "text":
+            raise InvalidInput(f"namespace {name!r} is a text namespace: upload documents, not vectors")
+        return ns.upsert(items)
+
+    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Chunk, embed and upsert documents into a text namespace; re-uploading a document
+        replaces all of its earlier chunks in the same commit."""
+        ns = self.namespace(name)
+        if ns.manifest["type"] != "text":
+            raise InvalidInput(f"namespace {name!r} is a vector namespace: upload vectors, not documents")
+        from bitsift.documents import chunk_documents
+
+        chunks = chunk_documents(documents, self.chunk_size, self.chunk_overlap)
+        vectors = get_embedder(ns.manifest["model"]).encode(chunks.texts)
+        items = [{"id": i, "vector": v, "text": t, "metadata": m}
+                 for i, v, t, m in zip(chunks.ids, vectors, chunks.texts, chunks.metadata)]
+        ns.upsert(items, parents=chunks.parents)
+        return {"status": "success", "uploaded": chunks.documents, "chunks": len(items)}
 
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self.namespace(name).get(ids, include_vectors)
@@ -129,6 +164,15 @@ class Engine:
         dims = {ns.dimension for ns in spaces}
         if len(dims) > 1:
             raise DimensionMismatch(f"namespaces have different dimensions {sorted(dims)}; search them separately")
+        if isinstance(query, str):
+            models = {ns.manifest.get("model") for ns in spaces}
+            if any(ns.manifest["type"] != "text" for ns in spaces):
+                raise InvalidInput("a text query needs text namespaces; send a vector to search vector namespaces")
+            if len(models) > 1:
+                raise InvalidInput(f"namespaces use different models {sorted(models)}; search them separately")
+            if not query.strip():
+                raise InvalidInput("query text is empty")
+            query = get_embedder(models.pop()).encode([query])
         q = check_vectors(query, dims.pop(), "query")
         if q.shape[0] != 1:
             raise InvalidInput("query must be a single vector")

@@ -32,7 +32,7 @@ from bitsift.validate import check_ids, check_items
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
-TYPES = ("vector",)  # "text" arrives with the embedding layer
+TYPES = ("vector", "text")
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,12 @@ class Namespace:
 
     # --- writes ----------------------------------------------------------------------
 
-    def upsert(self, items: Sequence[dict[str, Any]]) -> int:
-        """Insert or replace items by id; durable and searchable when this returns."""
+    def upsert(self, items: Sequence[dict[str, Any]], parents: Sequence[str] | None = None) -> int:
+        """Insert or replace items by id; durable and searchable when this returns.
+
+        ``parents`` (one document id per item) marks items as chunks of documents: every
+        earlier chunk of those documents is replaced in the same commit.
+        """
         batch = check_items(items, self.dimension)
         with self._write_lock, writer_lock(self.folder / LOCK):
             self._refresh_locked()
@@ -153,7 +157,7 @@ class Namespace:
             try:
                 replaced = self.items.commit_rows(
                     start, batch.ids, batch.texts, batch.metadata_json, pops, state.generation + 1,
-                    rows_durable=lambda: [p.result() for p in pending],
+                    rows_durable=lambda: [p.result() for p in pending], parents=parents,
                 )
             finally:
                 wait(pending)  # never leave a file append running past the writer lock
@@ -188,11 +192,11 @@ class Namespace:
         with self._write_lock, writer_lock(self.folder / LOCK):
             self._refresh_locked()
             state = self._state
-            found = self.items.kill(wanted, state.rows, state.generation + 1)
+            found, matched = self.items.kill(wanted, state.rows, state.generation + 1)
             if found:
                 state.packed.set_valid(np.fromiter(found.values(), np.int64), False)
             state.generation += 1
-        return [i for i in dict.fromkeys(wanted) if i in found]
+        return [i for i in dict.fromkeys(wanted) if i in matched]
 
     def compact(self) -> dict[str, int]:
         """Rewrite the row files without dead rows; crash-safe by roll-forward (see _recover)."""
@@ -217,21 +221,23 @@ class Namespace:
         return int(self._state.packed.valid_mask().sum())
 
     def get(self, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
-        """Live items for the ids that exist, in the order asked."""
+        """Live items for the ids that exist, in the order asked; a document id of a text
+        namespace returns all of its chunks."""
         wanted = check_ids(ids)
         self._refresh_if_stale()
         with self._rw.read():
             found = self.items.fetch_ids(wanted)
             vectors = self.vectors.read(self._state.rows) if include_vectors else None
-            out = []
-            for id_ in dict.fromkeys(wanted):
-                if id_ not in found:
-                    continue
-                row, text, meta = found[id_]
-                item: dict[str, Any] = {"id": id_, "text": text, "metadata": json.loads(meta)}
-                if vectors is not None:
-                    item["vector"] = vectors[row].astype(np.float32).tolist()
-                out.append(item)
+            out, seen = [], set()
+            for asked in dict.fromkeys(wanted):
+                for id_, row, text, meta in found.get(asked, ()):
+                    if id_ in seen:
+                        continue
+                    seen.add(id_)
+                    item: dict[str, Any] = {"id": id_, "text": text, "metadata": json.loads(meta)}
+                    if vectors is not None:
+                        item["vector"] = vectors[row].astype(np.float32).tolist()
+                    out.append(item)
         return out
 
     def filter_mask(self, spec: dict[str, Any] | None, rows: int) -> np.ndarray | None:

@@ -20,9 +20,11 @@ CREATE TABLE IF NOT EXISTS items (
     text     TEXT,
     metadata TEXT    NOT NULL DEFAULT '{}',
     popcount INTEGER NOT NULL,
-    alive    INTEGER NOT NULL DEFAULT 1
+    alive    INTEGER NOT NULL DEFAULT 1,
+    parent   TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_live_id ON items(id) WHERE alive = 1;
+CREATE INDEX IF NOT EXISTS items_live_parent ON items(parent) WHERE alive = 1 AND parent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0');
 """
@@ -74,12 +76,17 @@ class ItemStore:
         values = dict(self.conn().execute("SELECT key, value FROM meta WHERE key IN ('committed_rows', 'generation')"))
         return int(values["committed_rows"]), int(values["generation"])
 
-    def live_rows(self, ids: Sequence[str]) -> dict[str, int]:
+    def live_rows(self, ids: Sequence[str], parents: Sequence[str] = ()) -> dict[str, int]:
+        """Live id -> row for items whose id is in ``ids`` or whose parent document is in ``parents``."""
         out: dict[str, int] = {}
         c = self.conn()
         for part in _chunks(ids):
             marks = ",".join("?" * len(part))
             out.update(c.execute(f"SELECT id, row FROM items WHERE alive = 1 AND id IN ({marks})", part))
+        for part in _chunks(parents):
+            marks = ",".join("?" * len(part))
+            out.update(c.execute(
+                f"SELECT id, row FROM items WHERE alive = 1 AND parent IS NOT NULL AND parent IN ({marks})", part))
         return out
 
     def commit_rows(
@@ -91,6 +98,7 @@ class ItemStore:
         popcounts: np.ndarray,
         generation: int,
         rows_durable: Callable[[], None] = lambda: None,
+        parents: Sequence[str | None] | None = None,
     ) -> list[int]:
         """Record appended rows in one transaction; earlier rows of the same ids die.
 
@@ -101,12 +109,14 @@ class ItemStore:
         c = self.conn()
         c.execute("BEGIN IMMEDIATE")
         try:
-            replaced = list(self.live_rows(ids).values())
+            parent_ids = sorted({p for p in parents or () if p is not None})
+            replaced = list(self.live_rows(ids, parent_ids).values())
             for part in _chunks(replaced):
                 c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
             c.executemany(
-                "INSERT INTO items (row, id, text, metadata, popcount, alive) VALUES (?, ?, ?, ?, ?, 1)",
-                zip(range(start, start + len(ids)), ids, texts, metadata_json, popcounts.tolist()),
+                "INSERT INTO items (row, id, text, metadata, popcount, alive, parent) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                zip(range(start, start + len(ids)), ids, texts, metadata_json, popcounts.tolist(),
+                    parents if parents is not None else [None] * len(ids)),
             )
             self._set_state(c, start + len(ids), generation)
             rows_durable()
@@ -116,12 +126,18 @@ class ItemStore:
             raise
         return replaced
 
-    def kill(self, ids: Sequence[str], committed_rows: int, generation: int) -> dict[str, int]:
-        """Mark the live rows of ``ids`` dead; returns id -> row of what was deleted."""
+    def kill(self, ids: Sequence[str], committed_rows: int, generation: int) -> tuple[dict[str, int], set[str]]:
+        """Mark the live rows of ``ids`` (items, or every chunk of those documents) dead;
+        returns (id -> row of what was deleted, the asked ids that matched something)."""
         c = self.conn()
         c.execute("BEGIN IMMEDIATE")
         try:
-            found = self.live_rows(ids)
+            found = self.live_rows(ids, ids)
+            matched = set(ids) & set(found)
+            for part in _chunks(list(ids)):
+                marks = ",".join("?" * len(part))
+                matched.update(p for (p,) in c.execute(
+                    f"SELECT DISTINCT parent FROM items WHERE alive = 1 AND parent IN ({marks})", part))
             for part in _chunks(list(found.values())):
                 c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
             self._set_state(c, committed_rows, generation)
@@ -129,7 +145,7 @@ class ItemStore:
         except BaseException:
             c.execute("ROLLBACK")
             raise
-        return found
+        return found, matched
 
     @staticmethod
     def _set_state(c: sqlite3.Connection, rows: int, generation: int) -> None:
@@ -161,16 +177,18 @@ class ItemStore:
                 out[row] = (id_, text, meta)
         return out
 
-    def fetch_ids(self, ids: Sequence[str]) -> dict[str, tuple[int, str | None, str]]:
-        """id -> (row, text, metadata JSON) for live items."""
-        out: dict[str, tuple[int, str | None, str]] = {}
+    def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:
+        """Asked id -> live [(id, row, text, metadata JSON)]: the item itself, or every chunk of
+        the document of that id, in row order."""
+        out: dict[str, list[tuple[str, int, str | None, str]]] = {}
         c = self.conn()
         for part in _chunks(list(ids)):
             marks = ",".join("?" * len(part))
-            for row, id_, text, meta in c.execute(
-                f"SELECT row, id, text, metadata FROM items WHERE alive = 1 AND id IN ({marks})", part
-            ):
-                out[id_] = (row, text, meta)
+            query = (f"SELECT id, row, text, metadata, id AS asked FROM items WHERE alive = 1 AND id IN ({marks}) "
+                     f"UNION ALL SELECT id, row, text, metadata, parent FROM items "
+                     f"WHERE alive = 1 AND parent IS NOT NULL AND parent IN ({marks}) AND id NOT IN ({marks}) ORDER BY 2")
+            for id_, row, text, meta, asked in c.execute(query, [*part, *part, *part]):
+                out.setdefault(asked, []).append((id_, row, text, meta))
         return out
 
     def renumber_live(self, generation: int) -> int:

@@ -1,0 +1,65 @@
+"""Text documents -> chunk items for a text namespace (before embedding).
+
+A document ``{id, text, **fields}`` becomes one item per chunk: the item id is the
+document id when the text fits one chunk, else ``<id>#chunk-<i>``; metadata holds the
+document's extra fields plus ``document_id``, ``chunk_index`` and ``chunk_count``, so a
+search hit names its parent document and position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from bitsift.chunking import chunk_text
+from bitsift.errors import DuplicateIds, EmptyBatch, InvalidInput
+from bitsift.validate import MAX_BATCH, MAX_TEXT_CHARS, check_id
+
+RESERVED = ("document_id", "chunk_index", "chunk_count")
+
+
+@dataclass
+class Chunks:
+    ids: list[str]
+    texts: list[str]
+    metadata: list[dict[str, Any]]
+    parents: list[str]
+    documents: int
+
+
+def chunk_documents(documents: Any, size: int, overlap: int) -> Chunks:
+    """Validate a batch of documents and split each into chunks; nothing is written here."""
+    if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)) or not documents:
+        raise EmptyBatch("documents must be a non-empty list")
+    if len(documents) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} documents per batch, got {len(documents)}")
+    out = Chunks([], [], [], [], len(documents))
+    seen: set[str] = set()
+    for i, doc in enumerate(documents):
+        where = f"documents[{i}]"
+        if not isinstance(doc, dict) or "id" not in doc or "text" not in doc:
+            raise InvalidInput(f"{where}: each document must be an object with id and text")
+        doc_id = check_id(doc["id"], where)
+        if doc_id in seen:
+            raise DuplicateIds(f"duplicate ids in one batch: ['{doc_id}']")
+        seen.add(doc_id)
+        text = doc["text"]
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+            raise InvalidInput(f"{where}: text must be a non-empty string of at most {MAX_TEXT_CHARS} characters")
+        if "vector" in doc:
+            raise InvalidInput(f"{where}: a text namespace embeds documents itself; upload vectors to a vector namespace")
+        fields = {k: v for k, v in doc.items() if k not in ("id", "text", "metadata")}
+        if isinstance(doc.get("metadata"), dict):
+            fields = {**doc["metadata"], **fields}
+        elif doc.get("metadata") is not None:
+            raise InvalidInput(f"{where}: metadata must be an object")
+        clash = [k for k in RESERVED if k in fields]
+        if clash:
+            raise InvalidInput(f"{where}: fields {clash} are reserved for chunk bookkeeping")
+        pieces = chunk_text(text, size=size, overlap=overlap)
+        for j, piece in enumerate(pieces):
+            out.ids.append(doc_id if len(pieces) == 1 else f"{doc_id}#chunk-{j}")
+            out.texts.append(piece)
+            out.metadata.append({**fields, "document_id": doc_id, "chunk_index": j, "chunk_count": len(pieces)})
+            out.parents.append(doc_id)
+    return out

@@ -88,9 +88,16 @@ class LocalClient(Client):
         threshold: float | None = None,
         filter: dict[str, Any] | None = None,
         kiosk_mode: bool = False,
+        mode: str | None = None,
+        oversample: int | None = None,
     ) -> dict[str, Any]:
-        """``{results: [{id, score, label, text, metadata, namespace}], execution_time, timings}``."""
-        return self._engine.search(namespaces, query, top_k=top_k, threshold=threshold, filter=filter, kiosk_mode=kiosk_mode)
+        """``{results: [{id, score, label, text, metadata, namespace}], execution_time, mode, timings}``.
+
+        ``mode``: "binary" (bit codes only) or "rescore" (float re-scoring of the
+        ``top_k * oversample`` best binary candidates); None takes the engine default.
+        """
+        return self._engine.search(namespaces, query, top_k=top_k, threshold=threshold, filter=filter,
+                                   kiosk_mode=kiosk_mode, mode=mode, oversample=oversample)
 
     def compact(self, name: str) -> dict[str, int]:
         """Rewrite a namespace's files without deleted rows."""

@@ -20,6 +20,9 @@ from bitsift.validate import check_name, check_threshold, check_top_k, check_vec
 
 TRASH_PREFIX = ".trash-"
 DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP = 1000, 200
+MODES = ("binary", "rescore")
+DEFAULT_MODE = "binary"
+DEFAULT_OVERSAMPLE = 10
 
 
 def get_embedder(name: str | None):  # imported on first use: vector-only users never load ONNX
@@ -144,11 +147,16 @@ class Engine:
         threshold: float | None = None,
         filter: dict[str, Any] | None = None,
         kiosk_mode: bool = False,
+        mode: str | None = None,
+        oversample: int | None = None,
     ) -> dict[str, Any]:
-        """Exact top-k over one or more namespaces, merged as if they were one.
+        """Top-k over one or more namespaces, merged as if they were one.
 
-        Candidates are ranked by ITS, then Hamming distance, then namespace order,
-        then row (write order); the returned results are ordered by score, then id.
+        ``mode`` "binary" ranks by the ITS of the bit codes (exact, paper-faithful);
+        "rescore" re-scores the ``top_k * oversample`` best binary candidates from their
+        float vectors, on the same ITS scale. Candidates are ranked by score, then a
+        tiebreak (Hamming distance, or higher correlation), then namespace order, then row
+        (write order); the returned results are ordered by score, then id.
         ``threshold`` drops results scoring below it in every mode; ``kiosk_mode``
         is accepted for compatibility and changes nothing.
         """
@@ -158,6 +166,12 @@ class Engine:
             raise InvalidInput("namespaces must name at least one namespace")
         k = check_top_k(top_k)
         threshold = check_threshold(threshold)
+        mode = DEFAULT_MODE if mode is None else mode
+        if mode not in MODES:
+            raise InvalidInput(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
+        oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
+        if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= 1000:
+            raise InvalidInput(f"oversample must be an integer from 1 to 1000, got {oversample!r}")
         if filter is not None and not isinstance(filter, dict):
             raise InvalidInput("filter must be a JSON object")
         spaces = [self.namespace(n) for n in dict.fromkeys(names)]
@@ -177,13 +191,13 @@ class Engine:
         if q.shape[0] != 1:
             raise InvalidInput("query must be a single vector")
         t1 = time.perf_counter()
-        parts = [ns.scan(q, k, filter)[0] for ns in spaces]
+        parts = [ns.scan(q, k, filter, mode=mode, oversample=oversample)[0] for ns in spaces]
         t2 = time.perf_counter()
         score = np.concatenate([c.scores for c in parts])
-        ham = np.concatenate([c.hamming for c in parts])
+        tiebreak = np.concatenate([c.tiebreak for c in parts])
         space = np.concatenate([np.full(c.rows.size, i) for i, c in enumerate(parts)])
         rows = np.concatenate([c.rows for c in parts])
-        order = np.lexsort((rows, space, ham, -score))[:k]
+        order = np.lexsort((rows, space, tiebreak, -score))[:k]
         if threshold is not None:
             order = order[score[order] >= threshold]
         results = []
@@ -202,6 +216,7 @@ class Engine:
         return {
             "results": results,
             "execution_time": t3 - t0,
+            "mode": mode,
             "timings": {
                 "validate_ms": (t1 - t0) * 1e3,
                 "scan_ms": (t2 - t1) * 1e3,

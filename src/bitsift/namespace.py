@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bitsift import kernel, scoring
+from bitsift import kernel, rescore, scoring
 from bitsift.binarize import Binarizer, Centered, bit_entropy, make_binarizer, words_for
 from bitsift.errors import InvalidInput, StorageCorrupt
 from bitsift.filters import compile_filter
@@ -37,11 +37,12 @@ TYPES = ("vector", "text")
 
 @dataclass(frozen=True)
 class Candidates:
-    """Binary-scan hits of one query in one namespace, best first."""
+    """Hits of one query in one namespace, best first: by score, then tiebreak, then row."""
 
-    hamming: np.ndarray  # uint32[k]
-    rows: np.ndarray     # int64[k]
-    scores: np.ndarray   # float64[k], ITS
+    hamming: np.ndarray   # uint32[k]
+    rows: np.ndarray      # int64[k]
+    scores: np.ndarray    # float64[k], ITS
+    tiebreak: np.ndarray  # float64[k]: Hamming distance (binary) or -rho (rescore); smaller first
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Namespace:
         self.vectors = RowFile(folder / VECTORS, np.dtype("<f2"), self.dimension)
         self._write_lock = threading.Lock()
         self._rw = ReadWriteLock()
+        self._vectors_cache: np.ndarray | None = None
         with self._write_lock:
             self._recover()
             self._state = self._load()
@@ -129,6 +131,7 @@ class Namespace:
                     with self._rw.write():
                         self._recover()
                         self._state = self._load()
+                        self._vectors_cache = None
 
     def close(self) -> None:
         self.items.close()
@@ -185,6 +188,7 @@ class Namespace:
                 self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
                 self._recover()
                 self._state = self._load()
+                self._vectors_cache = None
 
     def delete(self, ids: Sequence[Any]) -> list[str]:
         """Mark items dead (a tombstone in SQLite and the validity bitmap); returns the ids found."""
@@ -211,6 +215,7 @@ class Namespace:
             self.items.renumber_live(self._state.generation + 1)
             self._recover()
             self._state = self._load()
+            self._vectors_cache = None
         return {"rows_before": before, "rows_after": int(keep.size)}
 
     # --- reads -----------------------------------------------------------------------
@@ -254,18 +259,24 @@ class Namespace:
             return np.zeros((query.shape[0], self.words), np.uint64)  # empty namespace
         return self.binarizer.encode(query)
 
-    def scan(self, query: np.ndarray, k: int, filter_spec: dict[str, Any] | None = None) -> list[Candidates]:
-        """Exact ITS top-k for each query row (float32[Q, D]), ordered by (-score, Hamming, row).
+    def scan(self, query: np.ndarray, k: int, filter_spec: dict[str, Any] | None = None,
+             mode: str = "binary", oversample: int = 1) -> list[Candidates]:
+        """Top-k for each query row (float32[Q, D]).
 
-        With MIB every code has floor(D/2) bits set, so ITS is a non-increasing function of
-        the Hamming distance and one Hamming top-k is the ITS top-k. Other binarizers give
-        unbalanced codes: the scan widens until a bound proves no unseen row scores higher.
+        ``binary``: exact ITS top-k of the codes. With MIB every code has floor(D/2) bits
+        set, so ITS is a non-increasing function of the Hamming distance and one Hamming
+        top-k is the ITS top-k; other binarizers give unbalanced codes, and the scan widens
+        until a bound proves no unseen row scores higher.
+        ``rescore``: the ``k * oversample`` nearest codes are re-scored from their float16
+        vectors by ITS(arccos(rho)/pi) (see rescore.py); only those rows are read.
         """
         self._refresh_if_stale()
         state = self._state
         snap = state.packed.snapshot()
         mask = self.filter_mask(filter_spec, snap.rows)
         qcodes = self.encode_query(query)
+        if mode == "rescore":
+            return [self._rescore(query[i], qcodes[i : i + 1], snap, mask, k, oversample) for i in range(len(query))]
         qpops = kernel.popcount_rows(qcodes)
         balanced = self.binarizer.name == "mib"
         out = []
@@ -279,8 +290,27 @@ class Namespace:
                 if balanced or rows.size < fetch or self._proven(order, dist, scores, qpops[i], state, k):
                     break
                 fetch *= 4
-            out.append(Candidates(dist[order], rows[order], scores[order]))
+            out.append(Candidates(dist[order], rows[order], scores[order], dist[order].astype(np.float64)))
         return out
+
+    def _rescore(self, query: np.ndarray, qcode: np.ndarray, snap: kernel.PackedSnapshot,
+                 mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
+        dist, rows = kernel.scan_topk(qcode, snap, k * oversample, mask=mask)
+        dist, rows = dist[0], rows[0]
+        by_row = np.argsort(rows)  # read the memory map in file order
+        vectors = np.empty((rows.size, self.dimension), np.float32)
+        vectors[by_row] = self._vector_map(snap.rows)[rows[by_row]]
+        rho = rescore.correlation(query, vectors)
+        scores = rescore.its_from_correlation(rho)
+        order = np.lexsort((rows, -rho, -scores))[:k]
+        return Candidates(dist[order], rows[order], scores[order], -rho[order])
+
+    def _vector_map(self, rows: int) -> np.ndarray:
+        """A memory map of the float16 rows, reopened only when the file has grown."""
+        cached = self._vectors_cache
+        if cached is None or cached.shape[0] < rows:
+            cached = self._vectors_cache = self.vectors.read(rows)
+        return cached
 
     def _proven(self, order: np.ndarray, dist: np.ndarray, scores: np.ndarray, pop_q: int,
                 state: _State, k: int) -> bool:

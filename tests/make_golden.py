@@ -41,8 +41,8 @@ def main() -> None:
             client.upload_vectors(name, items[200:])
             client.delete(name, [f"g{i}" for i in range(0, N, 10)])
         expected = {
-            name: [client.search(name, q.tolist(), top_k=8, filter=f)["results"]
-                   for q in queries() for f in (None, {"even": True})]
+            name: [client.search(name, q.tolist(), top_k=8, filter=f, mode=mode)["results"]
+                   for q in queries() for f in (None, {"even": True}) for mode in ("binary", "rescore")]
             for name in ("golden", "golden-centered")
         }
     for lock in data.glob("*/writer.lock"):

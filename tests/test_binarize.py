@@ -54,7 +54,7 @@ def test_sign_and_centered(rng):
 
 
 def test_registry_errors_list_valid_names():
-    with pytest.raises(InvalidInput, match="centered, mib, sign"):
+    with pytest.raises(InvalidInput, match="centered, centered_mib, mib, sign"):
         binarize.make_binarizer("nope")
     assert binarize.make_binarizer("centered", {"center": [1.0, 2.0]}).center == (1.0, 2.0)
 
@@ -64,3 +64,13 @@ def test_bit_entropy(rng):
     x[:, 0] = 10.0  # constant position after sign
     ent = binarize.bit_entropy(binarize.Sign().encode(x), 64)
     assert ent[0] == 0.0 and ent[1:].min() > 0.95
+
+
+def test_centered_mib_is_balanced_per_code_and_per_position(rng):
+    x = rng.standard_normal((400, 64)).astype(np.float32) + np.linspace(-3, 3, 64).astype(np.float32)
+    b = binarize.CenteredMIB().fit(x)
+    codes = b.encode(x)
+    assert (kernel.popcount_rows(codes) == 32).all()
+    assert binarize.bit_entropy(codes, 64).min() > 0.8  # raw MIB would leave the ramp's ends constant
+    assert binarize.bit_entropy(binarize.MIB().encode(x), 64).min() < 0.2
+    assert binarize.make_binarizer("centered_mib", b.params()) == b

@@ -89,10 +89,10 @@ def test_search_equals_brute_force_with_filters_and_threshold(client, rng):
         client.upload_vectors("docs", batch)
         model.upsert(batch)
     for q in rng.standard_normal((5, DIMS)).astype(np.float32):
-        assert_same(as_pairs(client.search("docs", q.tolist(), top_k=10)), model.search(q, 10))
-        got = client.search("docs", q.tolist(), top_k=20, filter={"g": {"$in": [0, 2]}})
+        assert_same(as_pairs(client.search("docs", q.tolist(), top_k=10, mode="binary")), model.search(q, 10))
+        got = client.search("docs", q.tolist(), top_k=20, filter={"g": {"$in": [0, 2]}}, mode="binary")
         assert_same(as_pairs(got), model.search(q, 20, where=lambda m: m["g"] in (0, 2)))
-        got = client.search("docs", q.tolist(), top_k=50, threshold=0.2)
+        got = client.search("docs", q.tolist(), top_k=50, threshold=0.2, mode="binary")
         assert_same(as_pairs(got), model.search(q, 50, threshold=0.2))
         assert all(r["score"] >= 0.2 for r in got["results"])
 
@@ -118,7 +118,8 @@ def test_upsert_replaces_by_id(client, rng):
     assert [h["id"] for h in hits].count("d3") == 1 and hits[0]["id"] == "d3"
 
 
-def test_multi_namespace_search_merges_exactly(client, rng):
+@pytest.mark.parametrize("mode", ["binary", "rescore"])
+def test_multi_namespace_search_merges_exactly(client, rng, mode):
     client.create_namespace("a", dimension=DIMS)
     client.create_namespace("b", dimension=DIMS)
     client.create_namespace("all", dimension=DIMS)
@@ -127,8 +128,8 @@ def test_multi_namespace_search_merges_exactly(client, rng):
     client.upload_vectors("b", batch[250:])
     client.upload_vectors("all", batch)
     for q in rng.standard_normal((5, DIMS)).tolist():
-        merged = client.search(["a", "b"], q, top_k=15)["results"]
-        single = client.search("all", q, top_k=15)["results"]
+        merged = client.search(["a", "b"], q, top_k=15, mode=mode, oversample=3)["results"]
+        single = client.search("all", q, top_k=15, mode=mode, oversample=3)["results"]
         assert [(r["id"], r["score"]) for r in merged] == [(r["id"], r["score"]) for r in single]
         assert {r["namespace"] for r in merged} <= {"a", "b"}
     client.create_namespace("other", dimension=DIMS + 1)

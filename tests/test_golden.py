@@ -34,8 +34,8 @@ def test_golden_namespace_answers_as_recorded(golden_copy):
         assert {n["namespace_name"]: n["item_count"] for n in client.list_namespaces()} == {
             "golden": 270, "golden-centered": 270}
         for name, runs in expected.items():
-            got = [client.search(name, q.tolist(), top_k=8, filter=f)["results"]
-                   for q in queries() for f in (None, {"even": True})]
+            got = [client.search(name, q.tolist(), top_k=8, filter=f, mode=mode)["results"]
+                   for q in queries() for f in (None, {"even": True}) for mode in ("binary", "rescore")]
             assert got == runs
 
 
@@ -45,7 +45,7 @@ def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy):
     model.delete([f"g{i}" for i in range(0, 300, 10)])
     with bitsift.Client(path=golden_copy) as client:
         for q in queries():
-            assert_same(as_pairs(client.search("golden", q.tolist(), top_k=10)), model.search(q, 10))
+            assert_same(as_pairs(client.search("golden", q.tolist(), top_k=10, mode="binary")), model.search(q, 10))
         extra = [{"id": "new", "vector": queries()[0].tolist()}]
         client.upload_vectors("golden", extra)
         assert client.search("golden", extra[0]["vector"], top_k=1)["results"][0]["id"] == "new"

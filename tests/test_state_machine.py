@@ -63,8 +63,8 @@ class NamespaceMachine(RuleBasedStateMachine):
     def search_equals_brute_force(self):
         for p in (0, 5):
             q = PALETTE[p] + 0.25 * PALETTE[(p + 1) % 12]
-            assert_same(as_pairs(self.client.search("ns", q.tolist(), top_k=6)), self.model.search(q, 6))
-            got = self.client.search("ns", q.tolist(), top_k=4, filter={"g": {"$ne": 1}})
+            assert_same(as_pairs(self.client.search("ns", q.tolist(), top_k=6, mode="binary")), self.model.search(q, 6))
+            got = self.client.search("ns", q.tolist(), top_k=4, filter={"g": {"$ne": 1}}, mode="binary")
             assert_same(as_pairs(got), self.model.search(q, 4, where=lambda m: m["g"] != 1))
         assert self.client.describe_namespace("ns")["item_count"] == len(self.model.items)
 

@@ -85,7 +85,7 @@ def test_chunked_delete_by_document_id(client):
 def test_bad_documents_write_nothing(client, docs, error, message):
     client.upload_documents("notes", DOCS[:1])
     with pytest.raises(error, match=message):
-        client.upload_documents("notes", [{"id": "fine", "text": "A good document."}] + docs)
+        client.upload_documents("notes", [{"id": "fine", "text": "A good document."}] + docs if docs else docs)
     assert client.describe_namespace("notes")["item_count"] == 1
 
 

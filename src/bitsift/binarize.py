@@ -108,7 +108,7 @@ class Centered:
         return self.center is not None
 
     def fit(self, x: np.ndarray) -> "Centered":
-        return Centered(tuple(float(v) for v in np.asarray(x, np.float64).mean(axis=0)))
+        return type(self)(tuple(float(v) for v in np.asarray(x, np.float64).mean(axis=0)))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         if self.center is None:
@@ -119,10 +119,26 @@ class Centered:
         return {"center": list(self.center) if self.center is not None else None}
 
 
+@dataclass(frozen=True)
+class CenteredMIB(Centered):
+    """Subtract the corpus mean, then threshold each vector at its own median: balanced
+    positions (centring) and balanced codes (MIB), so ITS is again a function of distance."""
+
+    name: str = field(default="centered_mib")
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        if self.center is None:
+            raise InvalidInput("the centered_mib binarizer has not learned its center yet")
+        return pack_bits(mib_bits(x - np.asarray(self.center, dtype=np.float32)))
+
+
 BINARIZERS: dict[str, Callable[[dict[str, Any]], Binarizer]] = {
     "mib": lambda params: MIB(),
     "sign": lambda params: Sign(),
     "centered": lambda params: Centered(
+        tuple(params["center"]) if params.get("center") is not None else None
+    ),
+    "centered_mib": lambda params: CenteredMIB(
         tuple(params["center"]) if params.get("center") is not None else None
     ),
 }
@@ -131,7 +147,9 @@ BINARIZERS: dict[str, Callable[[dict[str, Any]], Binarizer]] = {
 def make_binarizer(name: str, params: dict[str, Any] | None = None) -> Binarizer:
     """Build a binarizer from its manifest entry."""
     try:
-        factory = BINARIZERS[name]
+        factory = BINARIZERS[name] if isinstance(name, str) else None
+        if factory is None:
+            raise KeyError(name)
     except KeyError:
         raise InvalidInput(f"unknown binarizer {name!r}; valid: {', '.join(sorted(BINARIZERS))}") from None
     return factory(params or {})

@@ -90,7 +90,7 @@ def ns() -> None:
 @click.argument("name")
 @click.option("--type", "ns_type", type=click.Choice(["text", "vector"]), default="text", show_default=True)
 @click.option("--dimension", type=int, help="Required for vector namespaces.")
-@click.option("--binarizer", type=click.Choice(["mib", "sign", "centered"]), default="mib", show_default=True)
+@click.option("--binarizer", type=click.Choice(["mib", "sign", "centered", "centered_mib"]), default="mib", show_default=True)
 @click.option("--model", help="Embedding model of a text namespace (default: the bundled local model).")
 @click.pass_context
 def ns_create(ctx: click.Context, name: str, ns_type: str, dimension: int | None, binarizer: str,
@@ -195,6 +195,37 @@ def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: fl
     from bitsift.cli_render import print_results
 
     print_results(query, res)
+
+
+@main.command("eval")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows as JSON.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a calibration plot (PNG).")
+@click.option("--model", help="Embedding model (default: the bundled local model).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Embedding cache folder [default: ~/.cache/bitsift/eval].")
+def evaluate_command(folders: tuple[Path, ...], json_out: Path | None, plot: Path | None, model: str | None,
+                     cache: Path | None) -> None:
+    """Retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of every search mode on
+    BEIR-layout folders, plus label calibration; a Markdown table on stdout.
+
+    Example: bitsift eval ../shared/data/cranfield --json eval.json --plot calibration.png
+    """
+    from bitsift import evaluate
+
+    rows, calibration = evaluate.evaluate(list(folders), model=model, cache=cache)
+    click.echo(evaluate.markdown_table(rows))
+    click.echo("\nlabel calibration (top-10 results of the default mode):")
+    for p in calibration["per_label"]:
+        share = "-" if p["judged_relevant"] is None else f"{p['judged_relevant']:.2f}"
+        click.echo(f"  {p['label']:<20} {p['results']:>6} results, judged relevant {share}")
+    click.echo(f"  higher label -> higher share: {calibration['monotone']}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(rows, indent=1))
+        json_out.with_name(json_out.stem + "-calibration.json").write_text(json.dumps(calibration, indent=1))
+    if plot:
+        evaluate.plot_calibration(calibration, plot)
 
 
 @main.command()

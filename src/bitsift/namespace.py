@@ -32,6 +32,7 @@ from bitsift.validate import check_ids, check_items
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
+BALANCED = ("mib", "centered_mib")  # every code has floor(D/2) bits set
 TYPES = ("vector", "text")
 
 
@@ -268,7 +269,8 @@ class Namespace:
         top-k is the ITS top-k; other binarizers give unbalanced codes, and the scan widens
         until a bound proves no unseen row scores higher.
         ``rescore``: the ``k * oversample`` nearest codes are re-scored from their float16
-        vectors by ITS(arccos(rho)/pi) (see rescore.py); only those rows are read.
+        vectors by ITS(arccos(rho)/pi) (see rescore.py); only those rows are read, and all
+        of them are returned in scan order so that several namespaces merge exactly.
         """
         self._refresh_if_stale()
         state = self._state
@@ -278,7 +280,7 @@ class Namespace:
         if mode == "rescore":
             return [self._rescore(query[i], qcodes[i : i + 1], snap, mask, k, oversample) for i in range(len(query))]
         qpops = kernel.popcount_rows(qcodes)
-        balanced = self.binarizer.name == "mib"
+        balanced = self.binarizer.name in BALANCED
         out = []
         for i in range(qcodes.shape[0]):
             fetch = k
@@ -295,15 +297,15 @@ class Namespace:
 
     def _rescore(self, query: np.ndarray, qcode: np.ndarray, snap: kernel.PackedSnapshot,
                  mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
+        """All ``k * oversample`` binary candidates, in scan order (Hamming, row), with their
+        re-scored ITS; the caller picks the best k (after merging namespaces)."""
         dist, rows = kernel.scan_topk(qcode, snap, k * oversample, mask=mask)
         dist, rows = dist[0], rows[0]
         by_row = np.argsort(rows)  # read the memory map in file order
         vectors = np.empty((rows.size, self.dimension), np.float32)
         vectors[by_row] = self._vector_map(snap.rows)[rows[by_row]]
         rho = rescore.correlation(query, vectors)
-        scores = rescore.its_from_correlation(rho)
-        order = np.lexsort((rows, -rho, -scores))[:k]
-        return Candidates(dist[order], rows[order], scores[order], -rho[order])
+        return Candidates(dist, rows, rescore.its_from_correlation(rho), -rho)
 
     def _vector_map(self, rows: int) -> np.ndarray:
         """A memory map of the float16 rows, reopened only when the file has grown."""

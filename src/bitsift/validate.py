@@ -52,7 +52,8 @@ def check_ids(ids: Any) -> list[str]:
 def check_vectors(raw: Any, dims: int, where: str = "vector") -> np.ndarray:
     """float32[N, dims] from nested lists or arrays; finite and within float16 range."""
     try:
-        x = np.asarray(raw, dtype=np.float32)
+        with np.errstate(over="ignore"):  # 1e39 -> inf, rejected below with a clear message
+            x = np.asarray(raw, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidVector(f"{where}: must be a list of numbers ({exc})") from None
     if x.ndim == 1:
@@ -78,7 +79,13 @@ class Batch:
     metadata_json: list[str]
 
 
-_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+def _numpy_scalars(value: Any) -> Any:
+    if isinstance(value, np.generic):  # np.int64(3) and friends encode as plain JSON numbers
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_numpy_scalars)
 
 
 def _check_metadata(meta: Any, where: str) -> str:
@@ -101,9 +108,11 @@ def _stack_vectors(raw: list[Any], dims: int) -> np.ndarray:
     try:
         if all(type(v) is list and len(v) == dims for v in raw):
             # Plain lists (JSON bodies): a flat iterator converts ~2x faster than nested lists.
-            flat = np.fromiter(itertools.chain.from_iterable(raw), dtype=np.float32, count=len(raw) * dims)
+            with np.errstate(over="ignore"):
+                flat = np.fromiter(itertools.chain.from_iterable(raw), dtype=np.float32, count=len(raw) * dims)
             return check_vectors(flat.reshape(len(raw), dims), dims, "items")
-        x = np.asarray(raw, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            x = np.asarray(raw, dtype=np.float32)
         if x.ndim == 2 and x.shape[1] == dims:
             return check_vectors(x, dims, "items")
     except (TypeError, ValueError):

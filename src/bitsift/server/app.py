@@ -1,0 +1,161 @@
+"""Routes of the REST API, compatible with the hosted product's (``/v1/namespaces``, ``/v1/search``).
+
+Every route that touches the engine is a plain ``def``: FastAPI runs it on its thread pool, so
+the event loop never waits on a scan or an fsync, and concurrent searches use every core (the
+kernel releases the GIL). Responses are rendered to JSON on that thread too.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+
+import bitsift
+from bitsift.engine import Engine
+from bitsift.errors import InvalidInput
+from bitsift.server.errors import install_error_handlers
+from bitsift.server.gate import T0_KEY, Gate
+from bitsift.server.models import CreateNamespace, GetDocuments, Ids, Search, UploadDocuments, UploadVectors
+
+MiB = 1 << 20
+DEFAULT_MAX_BODY_BYTES = 128 * MiB  # a 10,000 x 384-d batch is ~75 MB of JSON
+DEFAULT_MAX_BATCH = 10_000
+
+# Declared for the OpenAPI page only ("Authorize" in /docs); the Gate enforces it before any
+# body is read, so this dependency never rejects anything itself.
+_API_KEY_DOC = APIKeyHeader(name="x-api-key", auto_error=False, description="required when the server has API keys")
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def _check_batch(request: Request, values: Any, what: str) -> None:
+    limit = request.app.state.max_batch
+    if isinstance(values, list) and len(values) > limit:
+        raise InvalidInput(f"at most {limit} {what} per request, got {len(values)}; split the batch")
+
+
+def _server_ms(request: Request) -> float:
+    return (time.perf_counter() - request.scope["state"][T0_KEY]) * 1e3
+
+
+def _router(secured: bool) -> APIRouter:
+    deps = [Security(_API_KEY_DOC)] if secured else []
+    r = APIRouter(prefix="/v1", dependencies=deps)
+
+    @r.post("/namespaces", status_code=201, tags=["namespaces"], summary="Create a namespace")
+    def create_namespace(body: CreateNamespace, request: Request) -> JSONResponse:
+        info = _engine(request).create_namespace(
+            body.namespace_name, type=body.type, dimension=body.vector_dimension,
+            binarizer=body.binarizer, center=body.center, model=body.model,
+        )
+        return JSONResponse(info, status_code=201)
+
+    @r.get("/namespaces", tags=["namespaces"], summary="List namespaces")
+    def list_namespaces(request: Request) -> JSONResponse:
+        return JSONResponse({"namespaces": _engine(request).list_namespaces()})
+
+    @r.get("/namespaces/{namespace_name}", tags=["namespaces"], summary="Describe a namespace")
+    def describe_namespace(namespace_name: str, request: Request) -> JSONResponse:
+        return JSONResponse(_engine(request).namespace(namespace_name).describe())
+
+    @r.delete("/namespaces/{namespace_name}", tags=["namespaces"], summary="Delete a namespace and all its data")
+    def delete_namespace(namespace_name: str, request: Request) -> JSONResponse:
+        _engine(request).delete_namespace(namespace_name)
+        return JSONResponse({"namespace_name": namespace_name, "deleted": True})
+
+    @r.post("/namespaces/{namespace_name}/vectors", status_code=201, tags=["data"], summary="Upsert vectors")
+    def upload_vectors(namespace_name: str, body: UploadVectors, request: Request) -> JSONResponse:
+        _check_batch(request, body.vectors, "vectors")
+        uploaded = _engine(request).upsert(namespace_name, body.vectors)
+        return JSONResponse({"status": "success", "uploaded": uploaded}, status_code=201)
+
+    @r.post("/namespaces/{namespace_name}/documents", status_code=201, tags=["data"],
+            summary="Chunk, embed and upsert text documents")
+    def upload_documents(namespace_name: str, body: UploadDocuments, request: Request) -> JSONResponse:
+        _check_batch(request, body.documents, "documents")
+        return JSONResponse(_engine(request).upload_documents(namespace_name, body.documents), status_code=201)
+
+    @r.post("/namespaces/{namespace_name}/documents/get", tags=["data"], summary="Get items by id")
+    def get_documents(namespace_name: str, body: GetDocuments, request: Request) -> JSONResponse:
+        _check_batch(request, body.ids, "ids")
+        return JSONResponse({"documents": _engine(request).get(namespace_name, body.ids, body.include_vectors)})
+
+    def delete_items(namespace_name: str, body: Ids, request: Request) -> JSONResponse:
+        _check_batch(request, body.ids, "ids")
+        return JSONResponse({"status": "success", "deleted": _engine(request).delete(namespace_name, body.ids)})
+
+    for kind in ("documents", "vectors"):
+        r.add_api_route(f"/namespaces/{{namespace_name}}/{kind}/delete", delete_items, methods=["POST"], tags=["data"],
+                        summary=f"Delete {kind} by id", name=f"delete_{kind}")
+
+    @r.post("/namespaces/{namespace_name}/compact", tags=["maintenance"], summary="Rewrite files without deleted rows")
+    def compact(namespace_name: str, request: Request) -> JSONResponse:
+        return JSONResponse(_engine(request).compact(namespace_name))
+
+    @r.get("/namespaces/{namespace_name}/diagnostics", tags=["maintenance"],
+           summary="Per-bit entropy of the stored codes")
+    def diagnostics(namespace_name: str, request: Request) -> JSONResponse:
+        return JSONResponse(_engine(request).namespace(namespace_name).diagnostics())
+
+    @r.post("/search", tags=["search"], summary="Exact top-k search over one or more namespaces")
+    def search(body: Search, request: Request) -> JSONResponse:
+        flt = body.filter
+        if body.metadata is not None:
+            if flt is not None:
+                raise InvalidInput("send either filter or metadata, not both")
+            flt = body.metadata
+        res = _engine(request).search(body.namespaces, body.query, top_k=body.top_k, threshold=body.threshold,
+                                      filter=flt, kiosk_mode=body.kiosk_mode, mode=body.mode,
+                                      oversample=body.oversample)
+        res["timings"]["server_ms"] = _server_ms(request)
+        return JSONResponse(res)
+
+    return r
+
+
+def create_app(
+    engine: Engine,
+    api_keys: Sequence[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> FastAPI:
+    """The REST app over one engine (kept on ``app.state``; the caller owns and closes it)."""
+    if isinstance(api_keys, str):
+        raise TypeError("api_keys must be a sequence of keys, not one string")
+    keys = [k for k in api_keys if k]
+    if len(keys) != len(list(api_keys)):
+        raise ValueError("API keys must be non-empty strings")
+    if max_body_bytes < 1 or max_batch < 1:
+        raise ValueError("max_body_bytes and max_batch must be positive")
+    app = FastAPI(
+        title="bitsift", version=bitsift.__version__,
+        description="Exact semantic search over information-theoretic binary codes.",
+    )
+    app.state.engine = engine
+    app.state.max_batch = max_batch
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["health"], summary="Liveness (no API key needed)")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": bitsift.__version__}
+
+    app.include_router(_router(secured=bool(keys)))
+    app.add_middleware(Gate, api_keys=keys, max_body_bytes=max_body_bytes)
+    return app
+
+
+def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequence[str] = ()) -> None:
+    """Run the server on a data directory until interrupted (``bitsift serve``)."""
+    import uvicorn
+
+    engine = Engine(path)
+    try:
+        uvicorn.run(create_app(engine, api_keys=api_keys), host=host, port=port)
+    finally:
+        engine.close()

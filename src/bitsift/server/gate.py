@@ -1,0 +1,100 @@
+"""The gate in front of every route (pure ASGI, so it runs before any body byte is buffered):
+the API key check on /v1, the request body cap, and the server-side clock for timings."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any, Awaitable, Callable, Sequence
+
+from bitsift.server.errors import error_response
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PROTECTED = "/v1"
+# A rejected body is read and dropped up to this multiple of the cap before answering, so the
+# client reads the error instead of a connection reset; past it the connection is just closed.
+DRAIN_FACTOR = 4
+T0_KEY = "bitsift_t0"
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    seen = 0
+    while seen <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+class Gate:
+    def __init__(self, app: ASGIApp, api_keys: Sequence[str], max_body_bytes: int) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in api_keys]
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})[T0_KEY] = time.perf_counter()
+        path = scope["path"]
+        if self.keys and (path == PROTECTED or path.startswith(PROTECTED + "/")):
+            given = _header(scope, b"x-api-key")
+            if given is None:
+                await self._reject(scope, receive, send, 401, "unauthorized", "missing x-api-key header")
+                return
+            if not any([hmac.compare_digest(given, key) for key in self.keys]):  # no early exit
+                await self._reject(scope, receive, send, 403, "forbidden", "invalid API key")
+                return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send, drain=int(declared) <= DRAIN_FACTOR * self.max_body_bytes)
+            return
+        chunks, size = [], 0
+        while True:  # read the whole body (chunked uploads too), counting as it arrives
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large(scope, receive, send, drain=message.get("more_body", False))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, drain: bool) -> None:
+        message = f"request body larger than {self.max_body_bytes} bytes; send smaller batches"
+        await self._reject(scope, receive, send, 413, "payload_too_large", message, drain)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, name: str,
+                      message: str, drain: bool = True) -> None:
+        if drain:
+            await _drain(receive, DRAIN_FACTOR * self.max_body_bytes)
+        await error_response(name, message, status)(scope, receive, send)

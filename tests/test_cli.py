@@ -6,6 +6,8 @@ import json
 
 from click.testing import CliRunner
 
+from livesrv import live_server  # noqa: F401  (fixture)
+
 from bitsift.cli import main
 
 
@@ -27,3 +29,65 @@ def test_demo_ingests_and_prints_ranked_results(tmp_path):
 def test_demo_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--count", "5"])
     assert result.exit_code != 0 and "count" in result.output
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(main, list(args), input=input)
+    return result
+
+
+def test_ns_commands(tmp_path):
+    data = str(tmp_path / "data")
+    created = run("--path", data, "ns", "create", "vecs", "--type", "vector", "--dimension", "8")
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.output)["vector_dimension"] == 8
+    assert [n["namespace_name"] for n in json.loads(run("--path", data, "ns", "list").output)] == ["vecs"]
+    info = json.loads(run("--path", data, "ns", "info", "vecs").output)
+    assert info["item_count"] == 0 and "effective_bits" in info["diagnostics"]
+    again = run("--path", data, "ns", "create", "vecs", "--type", "vector", "--dimension", "8")
+    assert again.exit_code == 1 and "namespace_exists" in again.output
+    refused = run("--path", data, "ns", "delete", "vecs", input="n\n")
+    assert refused.exit_code == 1 and (tmp_path / "data" / "vecs").exists()
+    assert run("--path", data, "ns", "delete", "vecs", "--yes").exit_code == 0
+    assert not (tmp_path / "data" / "vecs").exists()
+    missing = run("--path", data, "ns", "info", "vecs")
+    assert missing.exit_code == 1 and "namespace_not_found" in missing.output
+
+
+def test_ingest_every_file_type_then_search(tmp_path):
+    from filekinds import write_all
+
+    write_all(tmp_path / "docs")
+    data = str(tmp_path / "data")
+    result = run("--path", data, "ingest", "kb", str(tmp_path / "docs"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # progress and notes go to stderr
+    assert summary["files"] == 7 and summary["documents"] == 10 and summary["chunks"] == 10
+    table = run("--path", data, "search", "kb", "which bird hunts at night", "--top-k", "3")
+    assert table.exit_code == 0 and "birds.jsonl#owl" in table.output and "score" in table.output
+    raw = json.loads(run("--path", data, "search", "kb", "caramelised onion soup", "--json").stdout)
+    assert raw["results"][0]["id"] == "soup.docx" and raw["results"][0]["metadata"]["type"] == "docx"
+    only_csv = json.loads(run("--path", data, "search", "kb", "football", "--json",
+                              "--filter", '{"type": "csv"}').stdout)
+    assert {r["metadata"]["type"] for r in only_csv["results"]} == {"csv"}
+    # re-ingesting the same tree replaces documents instead of duplicating them
+    run("--path", data, "ingest", "kb", str(tmp_path / "docs"))
+    assert json.loads(run("--path", data, "ns", "info", "kb").stdout)["item_count"] == 10
+
+
+def test_search_errors_are_clean(tmp_path):
+    data = str(tmp_path / "data")
+    bad = run("--path", data, "search", "kb", "x", "--filter", "{nope")
+    assert bad.exit_code == 2 and "not JSON" in bad.output
+    missing = run("--path", data, "search", "kb", "x")
+    assert missing.exit_code == 1 and "namespace_not_found" in missing.output
+    assert run("--path", data, "ingest", "kb", str(tmp_path), "--no-create").exit_code == 1
+
+
+def test_cli_talks_to_a_server(live_server, tmp_path):
+    srv = live_server(tmp_path / "served")
+    created = run("--url", srv.url, "ns", "create", "remote", "--type", "vector", "--dimension", "4")
+    assert created.exit_code == 0, created.output
+    assert (tmp_path / "served" / "remote" / "manifest.json").exists()
+    listed = json.loads(run("--url", srv.url, "ns", "list").output)
+    assert [n["namespace_name"] for n in listed] == ["remote"]

@@ -17,14 +17,15 @@ def print_results(query: str, response: dict[str, Any], console: Console | None 
     """
     console = console or Console()
     table = Table(title=f"[bold]{query}[/bold]", title_justify="left", show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("label")
-    table.add_column("id")
+    table.add_column("#", justify="right", no_wrap=True, min_width=2)
+    table.add_column("score", justify="right", no_wrap=True, min_width=5)
+    results = response["results"]
+    table.add_column("label", no_wrap=True, min_width=19)
+    table.add_column("id", no_wrap=True, min_width=min(40, max((len(r["id"]) for r in results), default=2)))
     if judged is not None:
         table.add_column("judged")
-    table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=width)
-    for rank, r in enumerate(response["results"], 1):
+    table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
+    for rank, r in enumerate(results, 1):
         text = " ".join((r.get("text") or "").split())
         row = [str(rank), f"{r['score']:.3f}", r["label"], r["id"]]
         if judged is not None:

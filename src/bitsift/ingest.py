@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bitsift.errors import NamespaceNotFound
@@ -48,7 +49,7 @@ def ingest_paths(client: Any, name: str, paths: list[Path], batch: int = 64, cre
 
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("files"), TimeRemainingColumn())
-    with Progress(*columns, transient=False, console=None, redirect_stdout=False) as progress:
+    with Progress(*columns, console=Console(stderr=True), redirect_stdout=False) as progress:
         task = progress.add_task(f"ingesting into {name}", total=len(files))
         for path in files:
             for doc in read_documents(path, root):

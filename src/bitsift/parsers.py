@@ -1,0 +1,127 @@
+"""Files -> documents ``{id, text, metadata}`` for text namespaces.
+
+Ids derive from the file path (relative to the folder being ingested, POSIX
+separators), so re-ingesting a tree replaces its documents instead of duplicating
+them. Records of tabular and JSON files get ``<path>#row-<n>`` or ``<path>#<id>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from bitsift.errors import InvalidInput
+
+SUPPORTED = {".txt", ".md", ".pdf", ".csv", ".json", ".jsonl", ".docx"}
+
+
+def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
+    """Files as given, and supported files under folders (recursive, sorted, no hidden ones)."""
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                rel = f.relative_to(path).parts
+                if f.is_file() and f.suffix.lower() in SUPPORTED and not any(p.startswith(".") for p in rel):
+                    yield f
+        elif path.is_file():
+            if path.suffix.lower() not in SUPPORTED:
+                raise InvalidInput(f"{path}: unsupported file type; supported: {', '.join(sorted(SUPPORTED))}")
+            yield path
+        else:
+            raise InvalidInput(f"{path}: no such file or folder")
+
+
+def _doc_id(path: Path, root: Path | None) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() if root else path.as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _scalars(obj: dict[str, Any], skip: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in skip and isinstance(v, (str, int, float, bool)) and v is not None}
+
+
+def _record_text(obj: dict[str, Any]) -> str:
+    text = obj.get("text") or ""
+    title = obj.get("title") or ""
+    return f"{title}. {text}" if title and not str(text).startswith(str(title)[:30]) else str(text)
+
+
+def _read_pdf(path: Path) -> tuple[str, dict[str, Any]]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise InvalidInput(f"{path}: not a readable PDF ({exc})") from None
+    return "\n\n".join(pages), {"pages": len(pages)}
+
+
+def _read_docx(path: Path) -> str:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:
+        raise InvalidInput(f"{path}: not a readable .docx ({exc})") from None
+    return "\n".join(p.text for p in document.paragraphs)
+
+
+def _records(path: Path, ext: str) -> list[dict[str, Any]]:
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        if ext == ".jsonl":
+            objs = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            data = json.loads(raw)
+            objs = data if isinstance(data, list) else [data]
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not all(isinstance(o, dict) for o in objs):
+        raise InvalidInput(f"{path}: expected JSON objects (or a list of them)")
+    return objs
+
+
+def read_documents(path: Path, root: Path | None = None) -> list[dict[str, Any]]:
+    """The documents of one file; empty texts are skipped."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    doc_id = _doc_id(path, root)
+    base = {"source": doc_id, "type": ext.lstrip(".")}
+    docs: list[dict[str, Any]] = []
+    if ext in (".txt", ".md"):
+        docs.append({"id": doc_id, "text": path.read_text(encoding="utf-8", errors="replace"), "metadata": base})
+    elif ext == ".pdf":
+        text, extra = _read_pdf(path)
+        docs.append({"id": doc_id, "text": text, "metadata": {**base, **extra}})
+    elif ext == ".docx":
+        docs.append({"id": doc_id, "text": _read_docx(path), "metadata": base})
+    elif ext == ".csv":
+        with path.open(newline="", encoding="utf-8", errors="replace") as f:
+            try:
+                rows = list(csv.DictReader(f))
+            except csv.Error as exc:
+                raise InvalidInput(f"{path}: invalid CSV ({exc})") from None
+        for n, row in enumerate(rows):
+            row = {k: v for k, v in row.items() if k is not None}
+            text = row.get("text") or "\n".join(f"{k}: {v}" for k, v in row.items() if v)
+            meta = {**_scalars(row, {"text"}), **base, "row": n}
+            docs.append({"id": f"{doc_id}#row-{n}", "text": text, "metadata": meta})
+    elif ext in (".json", ".jsonl"):
+        for n, obj in enumerate(_records(path, ext)):
+            own = obj.get("id", obj.get("_id"))
+            rec_id = f"{doc_id}#{own}" if own is not None else f"{doc_id}#{n}"
+            meta = {**_scalars(obj, {"id", "_id", "text", "title"}), **base}
+            if isinstance(obj.get("metadata"), dict):
+                meta = {**_scalars(obj["metadata"], set()), **meta}
+            docs.append({"id": rec_id, "text": _record_text(obj), "metadata": meta})
+    else:
+        raise InvalidInput(f"{path}: unsupported file type; supported: {', '.join(sorted(SUPPORTED))}")
+    return [d for d in docs if d["text"].strip()]

@@ -64,7 +64,7 @@ def test_ingest_every_file_type_then_search(tmp_path):
     summary = json.loads(result.stdout)  # progress and notes go to stderr
     assert summary["files"] == 7 and summary["documents"] == 10 and summary["chunks"] == 10
     table = run("--path", data, "search", "kb", "which bird hunts at night", "--top-k", "3")
-    assert table.exit_code == 0 and "birds.jsonl#owl" in table.output and "score" in table.output
+    assert table.exit_code == 0 and "birds.jsonl#owl" in table.output and "Relevance" in table.output
     raw = json.loads(run("--path", data, "search", "kb", "caramelised onion soup", "--json").stdout)
     assert raw["results"][0]["id"] == "soup.docx" and raw["results"][0]["metadata"]["type"] == "docx"
     only_csv = json.loads(run("--path", data, "search", "kb", "football", "--json",

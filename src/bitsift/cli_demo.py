@@ -40,6 +40,7 @@ def cranfield_demo(path: Path) -> None:
         client.create_namespace("cranfield", type="text")
         docs = [{"id": d["_id"], "text": d["text"] if d["text"].startswith(d["title"][:20]) else f"{d['title']}. {d['text']}"}
                 for d in corpus]
+        docs = [d for d in docs if d["text"].strip(" .")]  # the collection has a few empty abstracts
         started = time.perf_counter()
         with click.progressbar(range(0, len(docs), 64), label=f"embedding + ingesting {len(docs):,} abstracts",
                                file=sys.stderr) as bar:
@@ -50,7 +51,7 @@ def cranfield_demo(path: Path) -> None:
                       f"kernel path: {kernel.capabilities()['auto']}\n")
         for qid in DEMO_QUERIES:
             res = client.search("cranfield", queries[qid], top_k=5)
-            print_results(queries[qid], res, console, judged=qrels.get(qid, {}))
+            print_results(queries[qid], res, judged=qrels.get(qid, {}))
 
 
 def synthetic_demo(path: Path, count: int, dimension: int) -> None:

@@ -1,39 +1,35 @@
-"""Human-readable search results for the terminal (rich tables)."""
+"""Human-readable search results for the terminal.
+
+Plain lines rather than a table: a ranked list stays readable at any terminal width
+and when piped, and the passage gets a line of its own.
+"""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+import click
 
 
-def print_results(query: str, response: dict[str, Any], console: Console | None = None,
-                  judged: dict[str, int] | None = None, width: int = 90) -> None:
-    """One table of ranked results: score, label, id and the start of the text.
+def print_results(query: str, response: dict[str, Any], judged: dict[str, int] | None = None) -> None:
+    """Rank, score, label and id of each hit, then the start of its text.
 
-    ``judged`` (id -> relevance grade), when given, adds a column saying whether a human
-    judged the hit relevant, as in the demo.
+    ``judged`` (document id -> relevance grade), when given, marks hits a human judged
+    relevant, as in the demo.
     """
-    console = console or Console()
-    table = Table(title=f"[bold]{query}[/bold]", title_justify="left", show_lines=False)
-    table.add_column("#", justify="right", no_wrap=True, min_width=2)
-    table.add_column("score", justify="right", no_wrap=True, min_width=5)
-    results = response["results"]
-    table.add_column("label", no_wrap=True, min_width=19)
-    table.add_column("id", no_wrap=True, min_width=min(40, max((len(r["id"]) for r in results), default=2)))
-    if judged is not None:
-        table.add_column("judged")
-    table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
-    for rank, r in enumerate(results, 1):
-        text = " ".join((r.get("text") or "").split())
-        row = [str(rank), f"{r['score']:.3f}", r["label"], r["id"]]
+    width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 120))
+    click.secho(f"query: {query}", bold=True)
+    for rank, r in enumerate(response["results"], 1):
+        note = ""
         if judged is not None:
             grade = judged.get(str(r.get("metadata", {}).get("document_id", r["id"])))
-            row.append("" if grade is None else f"relevant ({grade})")
-        table.add_row(*row, text)
-    console.print(table)
+            note = "  [judged relevant, grade %d]" % grade if grade else ""
+        click.echo(f"  {rank:>2}. {r['score']:.3f}  {r['label']:<19}  {r['id']}{note}")
+        text = " ".join((r.get("text") or "").split())
+        if text:
+            click.echo("      " + (text if len(text) <= width - 6 else text[: width - 9] + "..."))
     t = response.get("timings", {})
-    console.print(f"  {len(response['results'])} results; search {t.get('total_ms', 0):.1f} ms "
-                  f"(embed+validate {t.get('validate_ms', 0):.1f}, scan {t.get('scan_ms', 0):.2f}, "
-                  f"fetch {t.get('fetch_ms', 0):.2f})\n")
+    click.echo(f"  {len(response['results'])} results in {t.get('total_ms', 0):.1f} ms "
+               f"(embed + checks {t.get('validate_ms', 0):.1f}, scan {t.get('scan_ms', 0):.2f}, "
+               f"fetch {t.get('fetch_ms', 0):.2f}; mode {response.get('mode', '?')})\n")

@@ -35,3 +35,11 @@ def test_overlong_sentence_is_split_at_spaces_then_hard():
 def test_bad_parameters(size, overlap):
     with pytest.raises(InvalidInput):
         chunk_text(TEXT, size, overlap)
+
+
+def test_overlap_never_yields_a_chunk_contained_in_the_previous_one():
+    text = "Short one. " + "A" * 78 + ". " + "B" * 78 + "."
+    chunks = chunk_text(text, 100, 90)
+    assert all(b not in a for a, b in zip(chunks, chunks[1:]))
+    with pytest.raises(InvalidInput, match="string"):
+        chunk_text(None, 100, 10)

@@ -58,3 +58,11 @@ def test_malformed_files_name_the_file(tmp_path, name, content, message):
 def test_empty_documents_are_skipped(tmp_path):
     (tmp_path / "empty.txt").write_text("   \n")
     assert read_documents(tmp_path / "empty.txt", tmp_path) == []
+
+
+def test_unreadable_paths_and_odd_json_ids(tmp_path):
+    (tmp_path / "x.txt").mkdir()
+    with pytest.raises(InvalidInput, match="cannot read"):
+        read_documents(tmp_path / "x.txt", tmp_path)
+    (tmp_path / "odd.json").write_text('[{"id": {"x": 1}, "text": "a"}, {"id": true, "text": "b"}]')
+    assert [d["id"] for d in read_documents(tmp_path / "odd.json", tmp_path)] == ["odd.json#0", "odd.json#1"]

@@ -33,9 +33,11 @@ def chunk_text(text: str, size: int = 1000, overlap: int = 200) -> list[str]:
     """Split ``text`` into chunks of at most ``size`` characters sharing ~``overlap`` characters."""
     if not isinstance(size, int) or size < 50:
         raise InvalidInput(f"chunk size must be an integer of at least 50 characters, got {size!r}")
+    if not isinstance(text, str):
+        raise InvalidInput(f"text must be a string, got {type(text).__name__}")
     if not isinstance(overlap, int) or not 0 <= overlap < size:
         raise InvalidInput(f"chunk overlap must be from 0 to size - 1 ({size - 1}), got {overlap!r}")
-    pieces = _pieces(text or "", size)
+    pieces = _pieces(text, size)
     chunks: list[str] = []
     start = 0
     while start < len(pieces):
@@ -48,8 +50,12 @@ def chunk_text(text: str, size: int = 1000, overlap: int = 200) -> list[str]:
             break
         # Step back over whole sentences worth at most `overlap` characters, always advancing.
         back, carried = end, 0
-        while back - 1 > start and carried + len(pieces[back - 1]) + 1 <= overlap:
+        # The carried sentences plus the next new one must fit, or the chunk would add nothing.
+        while back - 1 > start:
+            grown = carried + len(pieces[back - 1]) + 1
+            if grown > overlap or grown + len(pieces[end]) > size:
+                break
             back -= 1
-            carried += len(pieces[back]) + 1
+            carried = grown
         start = back
     return chunks

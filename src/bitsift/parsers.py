@@ -58,18 +58,19 @@ def _read_pdf(path: Path) -> tuple[str, dict[str, Any]]:
     try:
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+    except Exception as exc:  # pypdf raises many kinds for damaged files
+        if not isinstance(exc, (PdfReadError, ValueError, KeyError, OSError, AttributeError, TypeError)):
+            raise
         raise InvalidInput(f"{path}: not a readable PDF ({exc})") from None
     return "\n\n".join(pages), {"pages": len(pages)}
 
 
 def _read_docx(path: Path) -> str:
     import docx
-    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         document = docx.Document(str(path))
-    except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:
+    except Exception as exc:  # broken zip or XML inside: python-docx raises many kinds
         raise InvalidInput(f"{path}: not a readable .docx ({exc})") from None
     return "\n".join(p.text for p in document.paragraphs)
 
@@ -90,8 +91,14 @@ def _records(path: Path, ext: str) -> list[dict[str, Any]]:
 
 
 def read_documents(path: Path, root: Path | None = None) -> list[dict[str, Any]]:
-    """The documents of one file; empty texts are skipped."""
-    path = Path(path)
+    """The documents of one file; empty texts are skipped. Unreadable files raise InvalidInput."""
+    try:
+        return _read(Path(path), root)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _read(path: Path, root: Path | None) -> list[dict[str, Any]]:
     ext = path.suffix.lower()
     doc_id = _doc_id(path, root)
     base = {"source": doc_id, "type": ext.lstrip(".")}
@@ -117,7 +124,8 @@ def read_documents(path: Path, root: Path | None = None) -> list[dict[str, Any]]
     elif ext in (".json", ".jsonl"):
         for n, obj in enumerate(_records(path, ext)):
             own = obj.get("id", obj.get("_id"))
-            rec_id = f"{doc_id}#{own}" if own is not None else f"{doc_id}#{n}"
+            scalar = isinstance(own, (str, int)) and not isinstance(own, bool) and str(own) != ""
+            rec_id = f"{doc_id}#{own}" if scalar else f"{doc_id}#{n}"
             meta = {**_scalars(obj, {"id", "_id", "text", "title"}), **base}
             if isinstance(obj.get("metadata"), dict):
                 meta = {**_scalars(obj["metadata"], set()), **meta}

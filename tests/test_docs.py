@@ -43,3 +43,11 @@ def test_architecture_names_every_on_disk_file():
 
     for filename in (namespace.CODES, namespace.VECTORS, namespace.ITEMS, namespace.LOCK, "manifest.json"):
         assert f"`{filename}`" in arch or filename in arch
+
+
+def test_public_names_exist():
+    import bitsift
+
+    for name in bitsift.__all__:
+        assert getattr(bitsift, name) is not None
+    assert "bitsift.AsyncHTTPClient" in README and hasattr(bitsift, "AsyncHTTPClient")

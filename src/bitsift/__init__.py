@@ -1,13 +1,14 @@
 """bitsift: exact semantic search over information-theoretic binary codes."""
 
 from bitsift.client import Client
+from bitsift.http_client import AsyncHTTPClient, HTTPClient
 from bitsift.errors import (
     BitsiftError, DimensionMismatch, DuplicateIds, EmptyBatch, InvalidFilter, InvalidInput,
     InvalidName, InvalidVector, NamespaceExists, NamespaceLocked, NamespaceNotFound,
 )
 
 __all__ = [
-    "Client", "BitsiftError", "DimensionMismatch", "DuplicateIds", "EmptyBatch", "InvalidFilter",
+    "Client", "HTTPClient", "AsyncHTTPClient", "BitsiftError", "DimensionMismatch", "DuplicateIds", "EmptyBatch", "InvalidFilter",
     "InvalidInput", "InvalidName", "InvalidVector", "NamespaceExists", "NamespaceLocked",
     "NamespaceNotFound",
 ]

@@ -41,8 +41,8 @@ def main() -> None:
     args = ap.parse_args()
     x, _ = clustered_vectors(args.n, args.dim, seed=1)
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print(f"| input | vectors | dim | batch | median vectors/s | runs |")
-    print(f"|---|---:|---:|---:|---:|---|")
+    print("| input | vectors | dim | batch | median vectors/s | runs |")
+    print("|---|---:|---:|---:|---:|---|")
     for as_lists in (False, True):
         rates = [one_run(x, args.batch, as_lists) for _ in range(args.reps)]
         kind = "Python lists" if as_lists else "NumPy rows"

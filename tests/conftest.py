@@ -7,6 +7,8 @@ import pytest
 
 from bitsift import kernel
 
+pytest_plugins = ["livesrv"]  # live_server / live_app fixtures: real uvicorn on 127.0.0.1
+
 
 def available_paths() -> list[str]:
     caps = kernel.capabilities()

@@ -6,7 +6,6 @@ import json
 
 from click.testing import CliRunner
 
-from livesrv import live_server  # noqa: F401  (fixture)
 
 from bitsift.cli import main
 

@@ -14,7 +14,6 @@ import bitsift
 from bitsift.errors import BitsiftError
 from bitsift.client import LocalClient
 from bitsift.http_client import AsyncHTTPClient, HTTPClient
-from livesrv import live_server  # noqa: F401  (fixture)
 
 DIMS = 48
 KEY = "congruence-key"

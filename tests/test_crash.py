@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -10,8 +9,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-
-import numpy as np
 
 import bitsift
 from crash_writer import BATCH, batch_items

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 import bitsift
 from bitsift import errors
 from bitsift.http_client import AsyncHTTPClient, HTTPClient, ServiceUnavailable
-from livesrv import live_app, live_server, module_live_server, wait_healthy  # noqa: F401  (fixtures)
+from livesrv import wait_healthy
 
 DIMS = 32
 KEY, OTHER_KEY = "key-one-0123456789", "key-two-0123456789"

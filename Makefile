@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) -m pip install -q --no-build-isolation ".[test,bench]"
 	$(PY) benchmarks/kernel.py
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/http_latency.py
 
 clean:
 	rm -rf $(VENV) build demo-data

@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import time
+from contextlib import ExitStack
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,7 +15,7 @@ import numpy as np
 
 from bitsift import scoring
 from bitsift.binarize import Centered, make_binarizer
-from bitsift.errors import DimensionMismatch, InvalidInput, NamespaceExists, NamespaceNotFound
+from bitsift.errors import DimensionMismatch, InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
 from bitsift.namespace import Namespace, check_type, new_manifest, open_namespace
 from bitsift.validate import check_name, check_threshold, check_top_k, check_vectors
 
@@ -191,31 +192,19 @@ class Engine:
         if q.shape[0] != 1:
             raise InvalidInput("query must be a single vector")
         t1 = time.perf_counter()
-        parts = [ns.scan(q, k, filter, mode=mode, oversample=oversample)[0] for ns in spaces]
-        t2 = time.perf_counter()
-        score = np.concatenate([c.scores for c in parts])
-        tiebreak = np.concatenate([c.tiebreak for c in parts])
-        ham = np.concatenate([c.hamming for c in parts])
-        space = np.concatenate([np.full(c.rows.size, i) for i, c in enumerate(parts)])
-        rows = np.concatenate([c.rows for c in parts])
-        if mode == "rescore":  # the pool one namespace holding everything would have re-scored
-            pool = np.lexsort((rows, space, ham))[: k * oversample]
-            order = pool[np.lexsort((rows[pool], space[pool], tiebreak[pool], -score[pool]))][:k]
+        for _ in range(_LAYOUT_RETRIES):
+            for ns in spaces:
+                ns.refresh_if_stale()
+            with ExitStack() as held:  # rows keep their numbering from scan to fetch
+                states = [held.enter_context(ns.reading()) for ns in spaces]
+                parts = [ns.scan(q, k, filter, mode=mode, oversample=oversample)[0] for ns in spaces]
+                t2 = time.perf_counter()
+                score, space, rows, order = _merge(parts, k, mode, oversample, threshold)
+                results = _fetch(spaces, score, space, rows, order)
+            if results is not None and not any(ns.layout_changed(st.epoch) for ns, st in zip(spaces, states)):
+                break
         else:
-            order = np.lexsort((rows, space, tiebreak, -score))[:k]
-        if threshold is not None:
-            order = order[score[order] >= threshold]
-        results = []
-        for i, ns in enumerate(spaces):
-            picked = order[space[order] == i]
-            info = ns.items.fetch(rows[picked].tolist())
-            for j in picked:
-                id_, text, meta = info[int(rows[j])]
-                s = float(score[j])
-                results.append({
-                    "id": id_, "score": s, "label": scoring.label(s), "text": text,
-                    "metadata": json.loads(meta), "namespace": ns.name,
-                })
+            raise NamespaceBusy("namespaces were compacted during every search attempt; try again")
         results.sort(key=lambda r: (-r["score"], r["id"], r["namespace"]))
         t3 = time.perf_counter()
         return {
@@ -232,3 +221,41 @@ class Engine:
 
     def compact(self, name: str) -> dict[str, int]:
         return self.namespace(name).compact()
+
+
+_LAYOUT_RETRIES = 3
+
+
+def _merge(parts: list[Any], k: int, mode: str, oversample: int,
+           threshold: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rank the candidates of all namespaces as if they were one namespace."""
+    score = np.concatenate([c.scores for c in parts])
+    tiebreak = np.concatenate([c.tiebreak for c in parts])
+    ham = np.concatenate([c.hamming for c in parts])
+    space = np.concatenate([np.full(c.rows.size, i) for i, c in enumerate(parts)])
+    rows = np.concatenate([c.rows for c in parts])
+    if mode == "rescore":  # the pool one namespace holding everything would have re-scored
+        pool = np.lexsort((rows, space, ham))[: k * oversample]
+        order = pool[np.lexsort((rows[pool], space[pool], tiebreak[pool], -score[pool]))][:k]
+    else:
+        order = np.lexsort((rows, space, tiebreak, -score))[:k]
+    if threshold is not None:
+        order = order[score[order] >= threshold]
+    return score, space, rows, order
+
+
+def _fetch(spaces: list[Any], score: np.ndarray, space: np.ndarray, rows: np.ndarray,
+           order: np.ndarray) -> list[dict[str, Any]] | None:
+    """id, text and metadata of the ranked rows; None if a row vanished (renumbered elsewhere)."""
+    results = []
+    for i, ns in enumerate(spaces):
+        picked = order[space[order] == i]
+        info = ns.items.fetch(rows[picked].tolist())
+        for j in picked:
+            if int(rows[j]) not in info:
+                return None
+            id_, text, meta = info[int(rows[j])]
+            s = float(score[j])
+            results.append({"id": id_, "score": s, "label": scoring.label(s), "text": text,
+                            "metadata": json.loads(meta), "namespace": ns.name})
+    return results

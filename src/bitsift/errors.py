@@ -64,6 +64,12 @@ class NamespaceLocked(BitsiftError):
     status, name = 423, "namespace_locked"
 
 
+class NamespaceBusy(BitsiftError):
+    """A search kept racing another process's compaction; retrying is safe."""
+
+    status, name = 503, "namespace_busy"
+
+
 class StorageCorrupt(BitsiftError):
     """On-disk state that the commit protocol can never produce."""
 
@@ -75,6 +81,6 @@ ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
         EmptyBatch, InvalidFilter, NamespaceNotFound, NamespaceExists, NamespaceLocked,
-        StorageCorrupt,
+        NamespaceBusy, StorageCorrupt,
     )
 }

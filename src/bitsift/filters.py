@@ -36,6 +36,8 @@ def _kind(value: Any) -> tuple[str, Any]:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidFilter("filter values must be finite numbers")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            value = float(value)  # beyond SQLite's 64-bit integers, as its JSON functions store them
         return "json_type(metadata, ?) IN ('integer', 'real')", value
     if isinstance(value, str):
         return "json_type(metadata, ?) = 'text'", value

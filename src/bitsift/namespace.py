@@ -16,7 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class _State:
     popcounts: np.ndarray  # uint32 per row (capacity may exceed rows)
     rows: int
     generation: int
+    epoch: int  # bumped by every compaction: row numbers are valid within one epoch
 
 
 def new_manifest(ns_type: str, dimension: int, binarizer: Binarizer, model: str | None) -> dict[str, Any]:
@@ -84,9 +86,9 @@ class Namespace:
         self._write_lock = threading.Lock()
         self._rw = ReadWriteLock()
         self._vectors_cache: np.ndarray | None = None
-        with self._write_lock:
+        with self._write_lock, writer_lock(self.folder / LOCK):
             self._recover()
-            self._state = self._load()
+            self._reload()
 
     @classmethod
     def create(cls, folder: Path, manifest: dict[str, Any]) -> "Namespace":
@@ -98,7 +100,11 @@ class Namespace:
     # --- opening ---------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Finish or undo an interrupted compaction, then cut row files to the committed count."""
+        """Finish or undo an interrupted compaction, then cut row files to the committed count.
+
+        Changes files, so only ever called while holding the cross-process writer lock:
+        another process's appended-but-not-yet-committed rows must never be cut off.
+        """
         pending = self.items.meta("compact_pending") == "1"
         for rowfile in (self.codes, self.vectors):
             staged = rowfile.path.with_name(rowfile.path.name + ".compact")
@@ -121,18 +127,40 @@ class Namespace:
         if dead.size:
             packed.set_valid(dead, False)
         pops = kernel.popcount_rows(codes) if committed else np.zeros(0, np.uint32)
-        return _State(packed, pops, committed, generation)
+        return _State(packed, pops, committed, generation, self.items.epoch())
 
-    def _refresh_if_stale(self) -> None:
-        """Pick up writes made by another process (cheap: one indexed read)."""
-        _, generation = self.items.state()
-        if generation != self._state.generation:
-            with self._write_lock:
-                if self.items.state()[1] != self._state.generation:
-                    with self._rw.write():
-                        self._recover()
-                        self._state = self._load()
-                        self._vectors_cache = None
+    def _reload(self) -> None:
+        """Re-read the manifest (a centered binarizer may have learned its center elsewhere)
+        and the committed state. Callers hold the writer lock, so files are consistent."""
+        self.manifest = read_manifest(self.folder)
+        self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
+        self._state = self._load()
+        self._vectors_cache = None
+
+    def refresh_if_stale(self) -> None:
+        """Pick up writes made by another process (cheap: one indexed read when nothing changed).
+
+        Never call while holding ``self._rw.read()``: a reload takes the write side.
+        """
+        if self.items.state()[1] == self._state.generation:
+            return
+        with self._write_lock, writer_lock(self.folder / LOCK):
+            if self.items.state()[1] != self._state.generation:
+                with self._rw.write():
+                    self._recover()
+                    self._reload()
+
+    def layout_changed(self, epoch: int) -> bool:
+        """True if rows were renumbered (a compaction, maybe by another process) since ``epoch``."""
+        return self.items.epoch() != epoch
+
+    @contextmanager
+    def reading(self) -> Iterator[_State]:
+        """A consistent view for a search: rows keep their numbering until the block ends
+        (compaction in this process waits); another process's compaction is detected
+        afterwards with ``layout_changed``."""
+        with self._rw.read():
+            yield self._state
 
     def close(self) -> None:
         self.items.close()
@@ -182,14 +210,16 @@ class Namespace:
         self.manifest["binarizer_params"] = self.binarizer.params()
         write_manifest(self.folder, self.manifest)
 
-    def _refresh_locked(self) -> None:
+    def _refresh_locked(self, rw_held: bool = False) -> None:
+        """Inside a write (writer lock held): catch up with other processes' commits."""
         if self.items.state()[1] != self._state.generation:
-            with self._rw.write():
-                self.manifest = read_manifest(self.folder)
-                self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
+            if rw_held:
                 self._recover()
-                self._state = self._load()
-                self._vectors_cache = None
+                self._reload()
+            else:
+                with self._rw.write():
+                    self._recover()
+                    self._reload()
 
     def delete(self, ids: Sequence[Any]) -> list[str]:
         """Mark items dead (a tombstone in SQLite and the validity bitmap); returns the ids found."""
@@ -206,7 +236,7 @@ class Namespace:
     def compact(self) -> dict[str, int]:
         """Rewrite the row files without dead rows; crash-safe by roll-forward (see _recover)."""
         with self._write_lock, writer_lock(self.folder / LOCK), self._rw.write():
-            self._refresh_locked()
+            self._refresh_locked(rw_held=True)
             before = self._state.rows
             keep = self.items.alive_rows()
             for rowfile in (self.codes, self.vectors):
@@ -215,22 +245,21 @@ class Namespace:
             fsync_dir(self.folder)
             self.items.renumber_live(self._state.generation + 1)
             self._recover()
-            self._state = self._load()
-            self._vectors_cache = None
+            self._reload()
         return {"rows_before": before, "rows_after": int(keep.size)}
 
     # --- reads -----------------------------------------------------------------------
 
     @property
     def count(self) -> int:
-        self._refresh_if_stale()
+        self.refresh_if_stale()
         return int(self._state.packed.valid_mask().sum())
 
     def get(self, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         """Live items for the ids that exist, in the order asked; a document id of a text
         namespace returns all of its chunks."""
         wanted = check_ids(ids)
-        self._refresh_if_stale()
+        self.refresh_if_stale()
         with self._rw.read():
             found = self.items.fetch_ids(wanted)
             vectors = self.vectors.read(self._state.rows) if include_vectors else None
@@ -272,7 +301,6 @@ class Namespace:
         vectors by ITS(arccos(rho)/pi) (see rescore.py); only those rows are read, and all
         of them are returned in scan order so that several namespaces merge exactly.
         """
-        self._refresh_if_stale()
         state = self._state
         snap = state.packed.snapshot()
         mask = self.filter_mask(filter_spec, snap.rows)

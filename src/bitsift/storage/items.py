@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE UNIQUE INDEX IF NOT EXISTS items_live_id ON items(id) WHERE alive = 1;
 CREATE INDEX IF NOT EXISTS items_live_parent ON items(parent) WHERE alive = 1 AND parent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0');
+INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0'), ('epoch', '0');
 """
 _CHUNK = 900  # bound parameters per IN (...) list, well under SQLite's limit
 
@@ -75,6 +75,10 @@ class ItemStore:
         """(committed rows, generation) in one read."""
         values = dict(self.conn().execute("SELECT key, value FROM meta WHERE key IN ('committed_rows', 'generation')"))
         return int(values["committed_rows"]), int(values["generation"])
+
+    def epoch(self) -> int:
+        """Compactions so far: row numbers mean the same thing only within one epoch."""
+        return int(self.meta("epoch") or 0)
 
     def live_rows(self, ids: Sequence[str], parents: Sequence[str] = ()) -> dict[str, int]:
         """Live id -> row for items whose id is in ``ids`` or whose parent document is in ``parents``."""
@@ -207,6 +211,7 @@ class ItemStore:
             n = c.execute("SELECT COUNT(*) FROM items").fetchone()[0]
             self._set_state(c, n, generation)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('compact_pending', '1')")
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (str(self.epoch() + 1),))
             c.execute("DROP TABLE remap")
             c.execute("COMMIT")
         except BaseException:

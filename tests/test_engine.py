@@ -249,3 +249,20 @@ def test_two_clients_on_one_folder_see_each_others_writes(tmp_path, rng):
         assert b.search("docs", batch[25]["vector"], top_k=1)["results"][0]["id"] == "d25"
         a.delete("docs", ["d25"])
         assert b.get("docs", ["d25"]) == []
+
+
+def test_cached_filter_masks_follow_writes(client, rng):
+    client.create_namespace("docs", dimension=DIMS)
+    batch = items(rng, 60)
+    client.upload_vectors("docs", batch)
+    q = batch[0]["vector"]
+    flt = {"g": 1}
+    first = client.search("docs", q, top_k=60, filter=flt)["results"]
+    assert {r["metadata"]["g"] for r in first} == {1} and len(first) == 20
+    assert client.search("docs", q, top_k=60, filter={"g": 1})["results"] == first  # served from the cache
+    moved = dict(batch[3], metadata={"g": 1})  # d3 had g == 0
+    client.upload_vectors("docs", [moved])
+    again = client.search("docs", q, top_k=60, filter=flt)["results"]
+    assert len(again) == 21 and "d3" in {r["id"] for r in again}
+    client.delete("docs", ["d1"])  # d1 had g == 1
+    assert "d1" not in {r["id"] for r in client.search("docs", q, top_k=60, filter=flt)["results"]}

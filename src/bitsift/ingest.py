@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,9 +18,7 @@ from bitsift.parsers import iter_files, read_documents
 def _common_root(paths: list[Path]) -> Path:
     """Ids are paths relative to the folder given (or the file's folder), so re-ingesting the
     same tree from elsewhere yields the same ids."""
-    dirs = [p if p.is_dir() else p.parent for p in paths]
-    return Path(*Path(dirs[0]).resolve().parts) if len(dirs) == 1 else Path(
-        *[parts[0] for parts in zip(*(d.resolve().parts for d in dirs)) if len(set(parts)) == 1])
+    return Path(os.path.commonpath([(p if p.is_dir() else p.parent).resolve() for p in paths]))
 
 
 def ingest_paths(client: Any, name: str, paths: list[Path], batch: int = 64, create: bool = True) -> dict[str, Any]:

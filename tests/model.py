@@ -15,20 +15,18 @@ from bitsift.binarize import make_binarizer
 class ModelNamespace:
     dims: int
     binarizer: str = "mib"
-    items: dict[str, tuple[np.ndarray, dict[str, Any], int]] = field(default_factory=dict)
-    seq: int = 0
+    items: dict[str, tuple[np.ndarray, dict[str, Any]]] = field(default_factory=dict)
 
     def upsert(self, batch: list[dict[str, Any]]) -> None:
         for item in batch:
-            self.items[item["id"]] = (np.asarray(item["vector"], np.float32), item.get("metadata") or {}, self.seq)
-            self.seq += 1
+            self.items[item["id"]] = (np.asarray(item["vector"], np.float32), item.get("metadata") or {})
 
     def delete(self, ids: list[str]) -> None:
         for i in ids:
             self.items.pop(i, None)
 
     def search(self, query: np.ndarray, k: int, where=None, threshold=None) -> list[tuple[str, float]]:
-        ids = [i for i, (_, meta, _) in self.items.items() if where is None or where(meta)]
+        ids = [i for i, (_, meta) in self.items.items() if where is None or where(meta)]
         if not ids:
             return []
         enc = make_binarizer(self.binarizer).encode
@@ -36,8 +34,7 @@ class ModelNamespace:
         codes, q = enc(vecs), enc(np.asarray(query, np.float32)[None, :])
         ham = kernel.reference_hamming(q, codes)[0]
         score = scoring.its(ham, kernel.popcount_rows(q)[0], kernel.popcount_rows(codes), self.dims)
-        seq = np.array([self.items[i][2] for i in ids])
-        order = np.lexsort((seq, ham, -score))[:k]
+        order = sorted(range(len(ids)), key=lambda j: (-score[j], ham[j], ids[j]))[:k]
         hits = [(ids[j], float(score[j])) for j in order if threshold is None or score[j] >= threshold]
         return sorted(hits, key=lambda h: (-h[1], h[0]))
 

@@ -1,7 +1,7 @@
 """Random upserts, deletes, reopens and compactions against a dict model.
 
 Invariant after every step: search returns exactly what brute force over the
-model returns, ties included (ties in distance are broken by write order).
+model returns, ties included (ties in score and distance are broken by id).
 """
 
 from __future__ import annotations

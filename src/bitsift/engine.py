@@ -17,6 +17,7 @@ from bitsift import scoring
 from bitsift.binarize import Centered, make_binarizer
 from bitsift.errors import DimensionMismatch, InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
 from bitsift.namespace import Namespace, check_type, new_manifest, open_namespace
+from bitsift.ranking import Ranked, rank
 from bitsift.validate import check_name, check_threshold, check_top_k, check_vectors
 
 TRASH_PREFIX = ".trash-"
@@ -154,10 +155,10 @@ class Engine:
         """Top-k over one or more namespaces, merged as if they were one.
 
         ``mode`` "binary" ranks by the ITS of the bit codes (exact, paper-faithful);
-        "rescore" re-scores the ``top_k * oversample`` best binary candidates from their
-        float vectors, on the same ITS scale. Candidates are ranked by score, then a
-        tiebreak (Hamming distance, or higher correlation), then namespace order, then row
-        (write order); the returned results are ordered by score, then id.
+        "rescore" re-scores the ``top_k * oversample`` best binary candidates (and any tied
+        with the last of them) from their float vectors, on the same ITS scale. Candidates
+        are ranked by score, then a tiebreak (Hamming distance, or higher correlation), then
+        id, then namespace order (ranking.py); the results are ordered by score, then id.
         ``threshold`` drops results scoring below it in every mode; ``kiosk_mode``
         is accepted for compatibility and changes nothing.
         """
@@ -199,8 +200,9 @@ class Engine:
                 states = [held.enter_context(ns.reading()) for ns in spaces]
                 parts = [ns.scan(q, k, filter, mode=mode, oversample=oversample)[0] for ns in spaces]
                 t2 = time.perf_counter()
-                score, space, rows, order = _merge(parts, k, mode, oversample, threshold)
-                results = _fetch(spaces, score, space, rows, order)
+                ranked = rank(parts, k, lambda i, rows: _ids(spaces[i], rows),
+                              pool=k * oversample if mode == "rescore" else None, threshold=threshold)
+                results = _fetch(spaces, ranked)
             if results is not None and not any(ns.layout_changed(st.epoch) for ns, st in zip(spaces, states)):
                 break
         else:
@@ -226,36 +228,23 @@ class Engine:
 _LAYOUT_RETRIES = 3
 
 
-def _merge(parts: list[Any], k: int, mode: str, oversample: int,
-           threshold: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rank the candidates of all namespaces as if they were one namespace."""
-    score = np.concatenate([c.scores for c in parts])
-    tiebreak = np.concatenate([c.tiebreak for c in parts])
-    ham = np.concatenate([c.hamming for c in parts])
-    space = np.concatenate([np.full(c.rows.size, i) for i, c in enumerate(parts)])
-    rows = np.concatenate([c.rows for c in parts])
-    if mode == "rescore":  # the pool one namespace holding everything would have re-scored
-        pool = np.lexsort((rows, space, ham))[: k * oversample]
-        order = pool[np.lexsort((rows[pool], space[pool], tiebreak[pool], -score[pool]))][:k]
-    else:
-        order = np.lexsort((rows, space, tiebreak, -score))[:k]
-    if threshold is not None:
-        order = order[score[order] >= threshold]
-    return score, space, rows, order
+def _ids(ns: Namespace, rows: np.ndarray) -> list[str]:
+    info = ns.items.fetch(rows.tolist())
+    return [info[int(r)][0] for r in rows]
 
 
-def _fetch(spaces: list[Any], score: np.ndarray, space: np.ndarray, rows: np.ndarray,
-           order: np.ndarray) -> list[dict[str, Any]] | None:
+def _fetch(spaces: list[Any], ranked: Ranked) -> list[dict[str, Any]] | None:
     """id, text and metadata of the ranked rows; None if a row vanished (renumbered elsewhere)."""
     results = []
     for i, ns in enumerate(spaces):
-        picked = order[space[order] == i]
-        info = ns.items.fetch(rows[picked].tolist())
+        picked = np.flatnonzero(ranked.parts == i)
+        info = ns.items.fetch(ranked.rows[picked].tolist())
         for j in picked:
-            if int(rows[j]) not in info:
+            row = int(ranked.rows[j])
+            if row not in info:
                 return None
-            id_, text, meta = info[int(rows[j])]
-            s = float(score[j])
+            id_, text, meta = info[row]
+            s = float(ranked.scores[j])
             results.append({"id": id_, "score": s, "label": scoring.label(s), "text": text,
                             "metadata": json.loads(meta), "namespace": ns.name})
     return results

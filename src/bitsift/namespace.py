@@ -37,11 +37,13 @@ _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
 _MASK_CACHE = 16  # filter masks kept per namespace (1 byte per row each)
 BALANCED = ("mib", "centered_mib")  # every code has floor(D/2) bits set
 TYPES = ("vector", "text")
+_TIE_MARGIN = 64  # extra rows fetched so that the tie group at the cut is whole without a rescan
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Hits of one query in one namespace, best first: by score, then tiebreak, then row."""
+    """Candidates of one query in one namespace (see ranking.py): the k best, plus every row
+    tied with the k-th, so that ids (not row order) can settle ties across namespaces/shards."""
 
     hamming: np.ndarray   # uint32[k]
     rows: np.ndarray      # int64[k]
@@ -331,13 +333,21 @@ class Namespace:
         balanced = self.binarizer.name in BALANCED
         out = []
         for i in range(qcodes.shape[0]):
-            fetch = k
+            fetch = 2 * k + _TIE_MARGIN  # the pass over the codes dominates; a bigger heap is cheap
             while True:
                 dist, rows = kernel.scan_topk(qcodes[i : i + 1], snap, fetch, mask=mask)
                 dist, rows = dist[0], rows[0]
                 scores = scoring.its(dist, qpops[i], state.popcounts[rows], self.dimension)
-                order = np.lexsort((rows, dist, -scores))[:k]
-                if balanced or rows.size < fetch or self._proven(order, dist, scores, qpops[i], state, k):
+                order = np.lexsort((rows, dist, -scores))
+                everything = rows.size < fetch
+                if order.size > k:
+                    cut = order[k - 1]  # the k-th best: every row tied with it must be here too
+                    whole = everything or dist[-1] > dist[cut]
+                    if everything or (whole and (balanced or self._proven(order[:k], dist, scores, qpops[i], state, k))):
+                        keep = (scores > scores[cut]) | ((scores == scores[cut]) & (dist <= dist[cut]))
+                        order = order[keep[order]]
+                        break
+                elif everything:
                     break
                 fetch *= 4
             out.append(Candidates(dist[order], rows[order], scores[order], dist[order].astype(np.float64)))
@@ -345,10 +355,20 @@ class Namespace:
 
     def _rescore(self, query: np.ndarray, qcode: np.ndarray, snap: kernel.PackedSnapshot,
                  mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
-        """All ``k * oversample`` binary candidates, in scan order (Hamming, row), with their
-        re-scored ITS; the caller picks the best k (after merging namespaces)."""
-        dist, rows = kernel.scan_topk(qcode, snap, k * oversample, mask=mask)
-        dist, rows = dist[0], rows[0]
+        """The ``k * oversample`` nearest codes and every code tied with the farthest of them
+        (so the pool never depends on row order), with their re-scored ITS, in scan order;
+        the caller picks the best k (after merging namespaces)."""
+        need = k * oversample
+        fetch = 2 * need + _TIE_MARGIN  # usually holds the boundary distance group in one pass
+        while True:
+            dist, rows = kernel.scan_topk(qcode, snap, fetch, mask=mask)
+            dist, rows = dist[0], rows[0]
+            if rows.size < fetch or dist[-1] > dist[need - 1]:
+                break
+            fetch *= 4
+        if rows.size > need:
+            keep = dist <= dist[need - 1]
+            dist, rows = dist[keep], rows[keep]
         by_row = np.argsort(rows)  # read the memory map in file order
         vectors = np.empty((rows.size, self.dimension), np.float32)
         vectors[by_row] = self._vector_map(snap.rows)[rows[by_row]]

@@ -1,0 +1,81 @@
+"""The one ordering rule every search obeys, on one machine or across shards.
+
+Candidates are ranked by ITS score (higher first), then a tiebreak (Hamming distance in
+binary mode, higher correlation in rescore mode), then item id, then namespace order.
+Row numbers never decide: they are write order on one machine and mean nothing across
+shards, so a ranking that used them could not be reproduced by a sharded namespace.
+
+Ids are looked up only for the candidates tied with the k-th on (score, tiebreak): the
+cut is the only place an id can change which items are returned (the display order,
+score then id, is applied to the fetched results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+
+class Part(Protocol):
+    """One namespace's (or shard's) candidates for one query, each boundary tie group whole."""
+
+    hamming: np.ndarray   # distance of each candidate's code to the query's
+    rows: np.ndarray      # int64: the candidate's row in its part
+    scores: np.ndarray    # float64: ITS
+    tiebreak: np.ndarray  # float64: smaller first
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The chosen candidates, best first: ``part[i]`` and ``rows[i]`` locate the i-th."""
+
+    scores: np.ndarray
+    parts: np.ndarray
+    rows: np.ndarray
+
+
+IdLookup = Callable[[int, np.ndarray], Sequence[str]]  # (part index, rows) -> ids
+
+
+def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
+    """Mask of the re-scoring pool: every candidate at least as near as the ``size``-th
+    nearest code. Whole distance groups, so the pool does not depend on row numbering."""
+    if hamming.size <= size:
+        return np.ones(hamming.size, dtype=bool)
+    bound = np.partition(hamming, size - 1)[size - 1]
+    return hamming <= bound
+
+
+def rank(parts: Sequence[Part], k: int, ids_of: IdLookup, pool: int | None = None,
+         threshold: float | None = None) -> Ranked:
+    """The exact top ``k`` of all parts together; ``pool`` (rescore mode) first restricts the
+    candidates to :func:`rescore_pool` of that size; ``threshold`` then drops low scores."""
+    score = np.concatenate([np.asarray(p.scores, np.float64) for p in parts])
+    tiebreak = np.concatenate([np.asarray(p.tiebreak, np.float64) for p in parts])
+    part = np.concatenate([np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(parts)])
+    rows = np.concatenate([np.asarray(p.rows, np.int64) for p in parts])
+    keep = np.arange(score.size)
+    if pool is not None:
+        ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in parts])
+        keep = keep[rescore_pool(ham, pool)]
+    order = keep[np.lexsort((rows[keep], part[keep], tiebreak[keep], -score[keep]))]
+    if order.size > k:
+        last = order[k - 1]
+        tied = order[(score[order] == score[last]) & (tiebreak[order] == tiebreak[last])]
+        better = order[: k][~np.isin(order[:k], tied)]
+        if tied.size > k - better.size:  # the cut splits a tie group: ids decide who stays
+            ids: list[str] = [""] * tied.size
+            for i in np.unique(part[tied]):
+                at = np.flatnonzero(part[tied] == i)
+                for j, id_ in zip(at, ids_of(int(i), rows[tied[at]])):
+                    ids[j] = id_
+            pick = sorted(range(tied.size), key=lambda j: (ids[j], part[tied[j]]))[: k - better.size]
+            tied = tied[np.asarray(pick, dtype=np.int64)]
+            order = np.concatenate([better, tied])
+        else:
+            order = order[:k]
+    if threshold is not None:
+        order = order[score[order] >= threshold]
+    return Ranked(score[order], part[order], rows[order])

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
 
-.PHONY: demo test bench eval install clean
+.PHONY: demo test bench bench-peers eval install clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/kernel.py
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/http_latency.py
+
+# Peer benchmarks (about an hour on 2 cores): every system in benchmarks/suites/full.json,
+# results in benchmarks/peers.json, tables and plots written into benchmarks/README.md.
+bench-peers: $(STAMP)
+	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
+	$(PY) -m benchmarks.peers.runner benchmarks/suites/full.json --out benchmarks/peers.json --report benchmarks/README.md
 
 clean:
 	rm -rf $(VENV) build demo-data

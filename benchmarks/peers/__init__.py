@@ -1,0 +1,1 @@
+"""Peer benchmarks: bitsift against the systems a user would otherwise pick (issue 5)."""

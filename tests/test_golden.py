@@ -36,7 +36,12 @@ def test_golden_namespace_answers_as_recorded(golden_copy):
         for name, runs in expected.items():
             got = [client.search(name, q.tolist(), top_k=8, filter=f, mode=mode)["results"]
                    for q in queries() for f in (None, {"even": True}) for mode in ("binary", "rescore")]
-            assert got == runs
+            # everything exact but the scores, which may move in the last bits when the float
+            # arithmetic is reorganised (e.g. rescore.correlation going row by row)
+            assert [[{**r, "score": None} for r in run] for run in got] == \
+                [[{**r, "score": None} for r in run] for run in runs]
+            assert [[r["score"] for r in run] for run in got] == \
+                [pytest.approx([r["score"] for r in run], rel=1e-12, abs=1e-12) for run in runs]
 
 
 def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy):

@@ -21,9 +21,11 @@ def correlation(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float64)
     q = q - q.mean()
     v = v - v.mean(axis=1, keepdims=True)
-    denom = np.linalg.norm(v, axis=1) * np.linalg.norm(q)
+    # Row by row, never BLAS: a matrix-vector product's rounding depends on how many rows it
+    # gets, and a shard re-scores fewer rows than one machine would (scores must match to the bit).
+    denom = np.sqrt(np.einsum("ij,ij->i", v, v)) * np.sqrt(q @ q)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.where(denom > 0, v @ q / denom, 0.0)
+        rho = np.where(denom > 0, np.einsum("ij,j->i", v, q) / denom, 0.0)
     return np.clip(rho, -1.0, 1.0)
 
 

@@ -44,42 +44,53 @@ def single_client_latency(adapter: Adapter, queries: np.ndarray, k: int) -> list
 
 
 def throughput(adapter: Adapter, queries: np.ndarray, k: int, clients: int, seconds: float,
-               warmup: float | None = None) -> dict[str, Any]:
-    """``clients`` threads, each with its own handle, search back to back for ``seconds``.
+               warmup: float | None = None, max_seconds: float | None = None) -> dict[str, Any]:
+    """Closed loop: ``clients`` threads, each with its own handle, search back to back.
 
-    Every thread starts at a different query and cycles through all of them; only
-    searches that start after the warm-up and end before the deadline are counted.
+    Every thread starts at a different query and cycles through all of them. The rate is the
+    searches *completed* inside the measuring window divided by its length, so a slow system
+    under many clients is not undercounted (a search may have started before the window).
+    The window is ``seconds`` long, stretched (up to ``max_seconds``, default 10x) until at
+    least two searches per client have completed in it.
     """
     warmup = min(0.5, seconds / 2) if warmup is None else warmup
+    max_seconds = 10 * seconds if max_seconds is None else max_seconds
     handles = [adapter.client() for _ in range(clients)]
     start = threading.Barrier(clients + 1)
-    t_begin = t_end = 0.0
-    done: list[list[float]] = [[] for _ in range(clients)]
+    window = {"begin": 0.0, "end": math.inf}
+    done: list[list[tuple[float, float]]] = [[] for _ in range(clients)]  # (end time, latency ms)
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
         h, j = handles[i], (i * 7919) % len(queries)
         start.wait()
-        while True:
+        while time.perf_counter() < window["end"]:
             t0 = time.perf_counter()
-            if t0 >= t_end:
-                return
             try:
                 h.search(queries[j], k)
             except BaseException as exc:  # reported, not hidden
                 errors.append(exc)
                 return
             t1 = time.perf_counter()
-            if t0 >= t_begin and t1 <= t_end:
-                done[i].append((t1 - t0) * 1e3)
+            done[i].append((t1, (t1 - t0) * 1e3))
             j = (j + 1) % len(queries)
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
         t.start()
-    now = time.perf_counter()
-    t_begin, t_end = now + warmup, now + warmup + seconds
+    begin = time.perf_counter() + warmup
+    window["begin"] = begin
     start.wait()
+
+    def completed(until: float) -> int:
+        return sum(1 for d in done for t1, _ in list(d) if begin <= t1 <= until)
+
+    end = begin + seconds
+    time.sleep(max(0.0, end - time.perf_counter()))
+    while completed(end) < 2 * clients and end - begin < max_seconds and not errors:
+        end += seconds
+        time.sleep(max(0.0, end - time.perf_counter()))
+    window["end"] = end
     for t in threads:
         t.join()
     for h in handles:
@@ -87,8 +98,8 @@ def throughput(adapter: Adapter, queries: np.ndarray, k: int, clients: int, seco
             h.close()
     if errors:
         raise RuntimeError(f"{len(errors)} of {clients} clients failed: {errors[0]!r}")
-    lat = [x for d in done for x in d]
-    return {"clients": clients, "qps": len(lat) / seconds, "searches": len(lat),
+    lat = [ms for d in done for t1, ms in d if begin <= t1 <= end]
+    return {"clients": clients, "qps": len(lat) / (end - begin), "searches": len(lat), "window_s": end - begin,
             **({f"load_{key}": v for key, v in percentiles(lat).items()} if lat else {})}
 
 

@@ -37,6 +37,8 @@ def _client(ctx: click.Context, **engine_options: Any):
     opts = ctx.find_root().params
     if opts.get("url"):
         return Client(url=opts["url"], api_key=opts.get("api_key"))
+    if opts.get("ray"):
+        engine_options["ray"] = opts["ray"]
     return Client(path=opts["path"], **engine_options)
 
 
@@ -46,7 +48,9 @@ def _client(ctx: click.Context, **engine_options: Any):
               default=Path("bitsift-data"), show_default=True, help="Data directory (in-process engine).")
 @click.option("--url", envvar="BITSIFT_URL", help="Use a bitsift server instead of --path.")
 @click.option("--api-key", envvar="BITSIFT_API_KEY", help="API key for --url.")
-def main(path: Path, url: str | None, api_key: str | None) -> None:
+@click.option("--ray", envvar="BITSIFT_RAY", metavar="ADDRESS",
+              help="Open --path as sharded namespaces on a Ray cluster (auto, local, ray://host:port).")
+def main(path: Path, url: str | None, api_key: str | None, ray: str | None) -> None:
     """bitsift: exact semantic search over information-theoretic binary codes."""
 
 
@@ -66,17 +70,21 @@ def info() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--api-key", "api_keys", multiple=True,
               help="Accepted x-api-key value (repeatable); also BITSIFT_API_KEYS=k1,k2.")
-def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...]) -> None:
+@click.option("--ray", "ray_address", envvar="BITSIFT_RAY", metavar="ADDRESS",
+              help="Shard namespaces over a Ray cluster: auto, local or ray://host:port "
+                   "(needs pip install 'bitsift[ray]').")
+def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
+    Example: bitsift serve --path /data/bitsift --ray auto
     """
     from bitsift.server import serve as run
 
     keys = list(api_keys) + [k.strip() for k in os.environ.get("BITSIFT_API_KEYS", "").split(",") if k.strip()]
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'})",
                err=True)
-    run(str(path), host=host, port=port, api_keys=keys)
+    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address)
 
 
 @main.group(cls=_Group)
@@ -90,9 +98,10 @@ def ns() -> None:
 @click.option("--dimension", type=int, help="Required for vector namespaces.")
 @click.option("--binarizer", type=click.Choice(["mib", "sign", "centered", "centered_mib"]), default="mib", show_default=True)
 @click.option("--model", help="Embedding model of a text namespace (default: the bundled local model).")
+@click.option("--shards", type=click.IntRange(1, 1024), help="Ray shards (with --ray; default one per node).")
 @click.pass_context
 def ns_create(ctx: click.Context, name: str, ns_type: str, dimension: int | None, binarizer: str,
-              model: str | None) -> None:
+              model: str | None, shards: int | None) -> None:
     """Create a namespace and print it as JSON.
 
     Example: bitsift ns create papers --type text
@@ -101,6 +110,8 @@ def ns_create(ctx: click.Context, name: str, ns_type: str, dimension: int | None
         kwargs: dict[str, Any] = {"type": ns_type, "dimension": dimension, "binarizer": binarizer}
         if model:
             kwargs["model"] = model
+        if shards is not None:
+            kwargs["shards"] = shards
         click.echo(json.dumps(client.create_namespace(name, **kwargs), indent=2))
 
 

@@ -11,7 +11,9 @@ from bitsift.engine import Engine
 
 class Client(abc.ABC):
     """``Client(path="./data")`` opens a data directory in this process;
-    ``Client(url="http://host:8080", api_key=...)`` talks to ``bitsift serve``.
+    ``Client(url="http://host:8080", api_key=...)`` talks to ``bitsift serve``;
+    ``Client(ray="auto", path="./data")`` shards namespaces over a Ray cluster
+    (``pip install 'bitsift[ray]'``; see bitsift.distributed).
 
     Both return the same results and raise the same typed errors (tests prove it).
     Every write is durable and searchable when the call returns.
@@ -22,6 +24,8 @@ class Client(abc.ABC):
             return super().__new__(cls)
         if (path is None) == (url is None):
             raise TypeError("Client needs exactly one of path= (a data directory) or url= (a bitsift server)")
+        if url is not None and kwargs.get("ray") is not None:
+            raise TypeError("ray= shards a data directory: give it with path=, or point url= at `bitsift serve --ray`")
         if url is not None:
             return HTTPClient(url, **kwargs)  # registered as a virtual subclass below
         return super().__new__(LocalClient)
@@ -30,8 +34,14 @@ class Client(abc.ABC):
 class LocalClient(Client):
     """The in-process client over an :class:`~bitsift.engine.Engine`."""
 
-    def __init__(self, path: str | Path | None = None, url: None = None, **engine_options: Any) -> None:
-        self._engine = Engine(path, **engine_options)  # type: ignore[arg-type]
+    def __init__(self, path: str | Path | None = None, url: None = None, ray: str | None = None,
+                 **engine_options: Any) -> None:
+        if ray is None:
+            self._engine: Any = Engine(path, **engine_options)  # type: ignore[arg-type]
+        else:
+            from bitsift.distributed import ShardedEngine
+
+            self._engine = ShardedEngine(path, address=ray, **engine_options)  # type: ignore[arg-type]
 
     def __enter__(self) -> "Client":
         return self
@@ -44,18 +54,20 @@ class LocalClient(Client):
 
     def create_namespace(
         self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None, model: str | None = None,
+        center: Sequence[float] | None = None, model: str | None = None, shards: int | None = None,
     ) -> dict[str, Any]:
         """Create a namespace: ``type`` "vector" (give ``dimension``) or "text" (embedded with
-        ``model``, the default local model if None); ``binarizer`` mib (default), sign, centered."""
+        ``model``, the default local model if None); ``binarizer`` mib (default), sign, centered.
+        ``shards``: how many Ray actors split it (Ray clients only; default one per node)."""
+        extra = {} if shards is None else {"shards": shards}
         return self._engine.create_namespace(
-            name, type=type, dimension=dimension, binarizer=binarizer, center=center, model=model)
+            name, type=type, dimension=dimension, binarizer=binarizer, center=center, model=model, **extra)
 
     def list_namespaces(self) -> list[dict[str, Any]]:
         return self._engine.list_namespaces()
 
     def describe_namespace(self, name: str) -> dict[str, Any]:
-        return self._engine.namespace(name).describe()
+        return self._engine.describe_namespace(name)
 
     def delete_namespace(self, name: str) -> dict[str, Any]:
         self._engine.delete_namespace(name)
@@ -88,21 +100,24 @@ class LocalClient(Client):
         kiosk_mode: bool = False,
         mode: str | None = None,
         oversample: int | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
         """``{results: [{id, score, label, text, metadata, namespace}], execution_time, mode, timings}``.
 
         ``mode``: "binary" (bit codes only) or "rescore" (float re-scoring of the
         ``top_k * oversample`` best binary candidates); None takes the engine default.
+        ``partial``: on a sharded namespace, answer from the live shards when some are down
+        (flagged ``partial: true`` with ``missing_shards``) instead of failing with 503.
         """
         return self._engine.search(namespaces, query, top_k=top_k, threshold=threshold, filter=filter,
-                                   kiosk_mode=kiosk_mode, mode=mode, oversample=oversample)
+                                   kiosk_mode=kiosk_mode, mode=mode, oversample=oversample, partial=partial)
 
     def compact(self, name: str) -> dict[str, int]:
         """Rewrite a namespace's files without deleted rows."""
         return self._engine.compact(name)
 
     def diagnostics(self, name: str) -> dict[str, Any]:
-        return self._engine.namespace(name).diagnostics()
+        return self._engine.diagnostics(name)
 
 
 from bitsift.http_client import HTTPClient  # noqa: E402  (after Client: no import cycle either way)

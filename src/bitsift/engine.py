@@ -15,6 +15,7 @@ import numpy as np
 
 from bitsift import scoring
 from bitsift.binarize import Centered, make_binarizer
+from bitsift.filters import compile_filter
 from bitsift.errors import DimensionMismatch, InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
 from bitsift.namespace import Namespace, check_type, new_manifest, open_namespace
 from bitsift.ranking import Ranked, rank
@@ -71,9 +72,13 @@ class Engine:
         binarizer: str = "mib",
         model: str | None = None,
         center: Sequence[float] | None = None,
+        shards: int | None = None,
     ) -> dict[str, Any]:
         check_name(name)
         check_type(type)
+        if shards not in (None, 1):
+            raise InvalidInput("sharded namespaces need a Ray-backed engine: Client(ray=..., path=...) "
+                               "or bitsift serve --ray ADDRESS")
         if type == "text":
             embedder = get_embedder(model)
             model = embedder.name
@@ -96,6 +101,12 @@ class Engine:
                 raise NamespaceExists(f"namespace {name!r} already exists")
             self._open[name] = Namespace.create(folder, new_manifest(type, dimension, bin_, model))
             return self._open[name].describe()
+
+    def describe_namespace(self, name: str) -> dict[str, Any]:
+        return self.namespace(name).describe()
+
+    def diagnostics(self, name: str) -> dict[str, Any]:
+        return self.namespace(name).diagnostics()
 
     def list_namespaces(self) -> list[dict[str, Any]]:
         names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -126,14 +137,9 @@ class Engine:
         ns = self.namespace(name)
         if ns.manifest["type"] != "text":
             raise InvalidInput(f"namespace {name!r} is a vector namespace: upload vectors, not documents")
-        from bitsift.documents import chunk_documents
-
-        chunks = chunk_documents(documents, self.chunk_size, self.chunk_overlap)
-        vectors = get_embedder(ns.manifest["model"]).encode(chunks.texts)
-        items = [{"id": i, "vector": v, "text": t, "metadata": m}
-                 for i, v, t, m in zip(chunks.ids, vectors, chunks.texts, chunks.metadata)]
-        ns.upsert(items, parents=chunks.parents)
-        return {"status": "success", "uploaded": chunks.documents, "chunks": len(items)}
+        items, parents, count = embed_documents(documents, ns.manifest["model"], self.chunk_size, self.chunk_overlap)
+        ns.upsert(items, parents=parents)
+        return {"status": "success", "uploaded": count, "chunks": len(items)}
 
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self.namespace(name).get(ids, include_vectors)
@@ -151,6 +157,7 @@ class Engine:
         kiosk_mode: bool = False,
         mode: str | None = None,
         oversample: int | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
         """Top-k over one or more namespaces, merged as if they were one.
 
@@ -160,38 +167,14 @@ class Engine:
         are ranked by score, then a tiebreak (Hamming distance, or higher correlation), then
         id, then namespace order (ranking.py); the results are ordered by score, then id.
         ``threshold`` drops results scoring below it in every mode; ``kiosk_mode``
-        is accepted for compatibility and changes nothing.
+        is accepted for compatibility and changes nothing; so is ``partial`` (one machine
+        has no shards to lose; see bitsift.distributed).
         """
         t0 = time.perf_counter()
-        names = [namespaces] if isinstance(namespaces, str) else list(namespaces)
-        if not names:
-            raise InvalidInput("namespaces must name at least one namespace")
-        k = check_top_k(top_k)
-        threshold = check_threshold(threshold)
-        mode = DEFAULT_MODE if mode is None else mode
-        if mode not in MODES:
-            raise InvalidInput(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
-        oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
-        if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= 1000:
-            raise InvalidInput(f"oversample must be an integer from 1 to 1000, got {oversample!r}")
-        if filter is not None and not isinstance(filter, dict):
-            raise InvalidInput("filter must be a JSON object")
-        spaces = [self.namespace(n) for n in dict.fromkeys(names)]
-        dims = {ns.dimension for ns in spaces}
-        if len(dims) > 1:
-            raise DimensionMismatch(f"namespaces have different dimensions {sorted(dims)}; search them separately")
-        if isinstance(query, str):
-            models = {ns.manifest.get("model") for ns in spaces}
-            if any(ns.manifest["type"] != "text" for ns in spaces):
-                raise InvalidInput("a text query needs text namespaces; send a vector to search vector namespaces")
-            if len(models) > 1:
-                raise InvalidInput(f"namespaces use different models {sorted(models)}; search them separately")
-            if not query.strip():
-                raise InvalidInput("query text is empty")
-            query = get_embedder(models.pop()).encode([query])
-        q = check_vectors(query, dims.pop(), "query")
-        if q.shape[0] != 1:
-            raise InvalidInput("query must be a single vector")
+        names = search_names(namespaces)
+        k, threshold, mode, oversample = check_search(top_k, threshold, mode, oversample, filter)
+        spaces = [self.namespace(n) for n in names]
+        q = query_vector(query, [ns.manifest for ns in spaces])
         t1 = time.perf_counter()
         for _ in range(_LAYOUT_RETRIES):
             for ns in spaces:
@@ -226,6 +209,65 @@ class Engine:
 
 
 _LAYOUT_RETRIES = 3
+
+
+def embed_documents(documents: Sequence[dict[str, Any]], model: str | None, chunk_size: int,
+                    chunk_overlap: int) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Validate, chunk and embed documents: (items to upsert, each item's document id, documents)."""
+    from bitsift.documents import chunk_documents
+
+    chunks = chunk_documents(documents, chunk_size, chunk_overlap)
+    vectors = get_embedder(model).encode(chunks.texts)
+    items = [{"id": i, "vector": v, "text": t, "metadata": m}
+             for i, v, t, m in zip(chunks.ids, vectors, chunks.texts, chunks.metadata)]
+    return items, chunks.parents, chunks.documents
+
+
+def search_names(namespaces: Sequence[str] | str) -> list[str]:
+    """The namespaces a search names, each once, in the order given (that order breaks ties)."""
+    names = [namespaces] if isinstance(namespaces, str) else list(namespaces)
+    if not names:
+        raise InvalidInput("namespaces must name at least one namespace")
+    return list(dict.fromkeys(names))
+
+
+def check_search(top_k: Any, threshold: Any, mode: Any, oversample: Any,
+                 filter: Any) -> tuple[int, float | None, str, int]:
+    """Validated (top_k, threshold, mode, oversample), defaults applied; shared by every engine."""
+    k = check_top_k(top_k)
+    threshold = check_threshold(threshold)
+    mode = DEFAULT_MODE if mode is None else mode
+    if mode not in MODES:
+        raise InvalidInput(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
+    oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
+    if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= 1000:
+        raise InvalidInput(f"oversample must be an integer from 1 to 1000, got {oversample!r}")
+    if filter is not None:
+        if not isinstance(filter, dict):
+            raise InvalidInput("filter must be a JSON object")
+        compile_filter(filter)  # a malformed filter fails here, before any scan
+    return k, threshold, mode, oversample
+
+
+def query_vector(query: Any, manifests: Sequence[dict[str, Any]]) -> np.ndarray:
+    """The query as float32[1, D] for namespaces with these manifests: a vector is validated
+    against their common dimension, a text is embedded with their common model."""
+    dims = {m["dimension"] for m in manifests}
+    if len(dims) > 1:
+        raise DimensionMismatch(f"namespaces have different dimensions {sorted(dims)}; search them separately")
+    if isinstance(query, str):
+        models = {m.get("model") for m in manifests}
+        if any(m["type"] != "text" for m in manifests):
+            raise InvalidInput("a text query needs text namespaces; send a vector to search vector namespaces")
+        if len(models) > 1:
+            raise InvalidInput(f"namespaces use different models {sorted(models)}; search them separately")
+        if not query.strip():
+            raise InvalidInput("query text is empty")
+        query = get_embedder(models.pop()).encode([query])
+    q = check_vectors(query, dims.pop(), "query")
+    if q.shape[0] != 1:
+        raise InvalidInput("query must be a single vector")
+    return q
 
 
 def _ids(ns: Namespace, rows: np.ndarray) -> list[str]:

@@ -70,6 +70,13 @@ class NamespaceBusy(BitsiftError):
     status, name = 503, "namespace_busy"
 
 
+class ShardUnavailable(BitsiftError):
+    """A shard of a sharded namespace is down or restarting; retrying shortly is safe.
+    The message names the shard, so an operator knows which node to look at."""
+
+    status, name = 503, "shard_unavailable"
+
+
 class StorageCorrupt(BitsiftError):
     """On-disk state that the commit protocol can never produce."""
 
@@ -81,6 +88,6 @@ ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
         EmptyBatch, InvalidFilter, NamespaceNotFound, NamespaceExists, NamespaceLocked,
-        NamespaceBusy, StorageCorrupt,
+        NamespaceBusy, ShardUnavailable, StorageCorrupt,
     )
 }

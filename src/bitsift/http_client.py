@@ -78,12 +78,14 @@ def _take(key: str) -> Callable[[Any], Any]:
 class _Calls:
     @staticmethod
     def create_namespace(name: str, type: str, dimension: int | None, binarizer: str,
-                         center: Sequence[float] | None, model: str | None) -> _Call:
+                         center: Sequence[float] | None, model: str | None, shards: int | None) -> _Call:
         body = {"namespace_name": name, "type": type, "vector_dimension": dimension, "binarizer": binarizer}
         if center is not None:
             body["center"] = center
         if model is not None:
             body["model"] = model
+        if shards is not None:
+            body["shards"] = shards
         return _Call("POST", "/v1/namespaces", body)
 
     @staticmethod
@@ -118,11 +120,13 @@ class _Calls:
     @staticmethod
     def search(namespaces: Sequence[str] | str, query: Any, top_k: int, threshold: float | None,
                filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
-               oversample: int | None) -> _Call:
+               oversample: int | None, partial: bool) -> _Call:
         names = namespaces if isinstance(namespaces, str) else list(namespaces)
-        return _Call("POST", "/v1/search", {"namespaces": names, "query": query, "top_k": top_k,
-                                            "threshold": threshold, "filter": filter, "kiosk_mode": kiosk_mode,
-                                            "mode": mode, "oversample": oversample})
+        body = {"namespaces": names, "query": query, "top_k": top_k, "threshold": threshold, "filter": filter,
+                "kiosk_mode": kiosk_mode, "mode": mode, "oversample": oversample}
+        if partial:
+            body["partial"] = True
+        return _Call("POST", "/v1/search", body)
 
     @staticmethod
     def compact(name: str) -> _Call:
@@ -251,11 +255,11 @@ class HTTPClient(_Base):
 
     def create_namespace(
         self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None, model: str | None = None,
+        center: Sequence[float] | None = None, model: str | None = None, shards: int | None = None,
     ) -> dict[str, Any]:
         """Create a namespace: ``type`` "vector" (give ``dimension``) or "text" (embedded by the
         server with ``model``, its default local model if None); ``binarizer`` mib, sign, centered."""
-        return self._send(_Calls.create_namespace(name, type, dimension, binarizer, center, model))
+        return self._send(_Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
 
     def list_namespaces(self) -> list[dict[str, Any]]:
         return self._send(_Calls.list_namespaces())
@@ -290,10 +294,12 @@ class HTTPClient(_Base):
         kiosk_mode: bool = False,
         mode: str | None = None,
         oversample: int | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
         """``{results: [{id, score, label, text, metadata, namespace}], execution_time, mode, timings}``;
         ``query`` is text (text namespaces) or a vector: a list or a numpy array."""
-        return self._send(_Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode, oversample))
+        return self._send(_Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode, oversample,
+                                        partial))
 
     def compact(self, name: str) -> dict[str, int]:
         """Rewrite a namespace's files without deleted rows."""
@@ -338,9 +344,9 @@ class AsyncHTTPClient(_Base):
 
     async def create_namespace(
         self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None, model: str | None = None,
+        center: Sequence[float] | None = None, model: str | None = None, shards: int | None = None,
     ) -> dict[str, Any]:
-        return await self._send(_Calls.create_namespace(name, type, dimension, binarizer, center, model))
+        return await self._send(_Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
 
     async def list_namespaces(self) -> list[dict[str, Any]]:
         return await self._send(_Calls.list_namespaces())
@@ -373,9 +379,10 @@ class AsyncHTTPClient(_Base):
         kiosk_mode: bool = False,
         mode: str | None = None,
         oversample: int | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
         return await self._send(_Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode,
-                                              oversample))
+                                              oversample, partial))
 
     async def compact(self, name: str) -> dict[str, int]:
         return await self._send(_Calls.compact(name))

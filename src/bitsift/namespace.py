@@ -211,6 +211,16 @@ class Namespace:
             state.generation += 1
         return len(batch.ids)
 
+    def adopt_center(self, params: dict[str, Any]) -> None:
+        """Take a center fitted elsewhere, unless one is already set: the shards of one
+        sharded namespace must all encode with the center its first batch gave."""
+        with self._write_lock, writer_lock(self.folder / LOCK):
+            self._refresh_locked()
+            if isinstance(self.binarizer, Centered) and not self.binarizer.fitted:
+                self.binarizer = make_binarizer(self.manifest["binarizer"], params)
+                self.manifest["binarizer_params"] = self.binarizer.params()
+                write_manifest(self.folder, self.manifest)
+
     def _fit_center(self, vectors: np.ndarray) -> None:
         self.binarizer = self.binarizer.fit(vectors)  # type: ignore[union-attr]
         self.manifest["binarizer_params"] = self.binarizer.params()

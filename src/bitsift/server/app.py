@@ -53,6 +53,7 @@ def _router(secured: bool) -> APIRouter:
         info = _engine(request).create_namespace(
             body.namespace_name, type=body.type, dimension=body.vector_dimension,
             binarizer=body.binarizer, center=body.center, model=body.model,
+            **({} if body.shards is None else {"shards": body.shards}),
         )
         return JSONResponse(info, status_code=201)
 
@@ -62,7 +63,7 @@ def _router(secured: bool) -> APIRouter:
 
     @r.get("/namespaces/{namespace_name}", tags=["namespaces"], summary="Describe a namespace")
     def describe_namespace(namespace_name: str, request: Request) -> JSONResponse:
-        return JSONResponse(_engine(request).namespace(namespace_name).describe())
+        return JSONResponse(_engine(request).describe_namespace(namespace_name))
 
     @r.delete("/namespaces/{namespace_name}", tags=["namespaces"], summary="Delete a namespace and all its data")
     def delete_namespace(namespace_name: str, request: Request) -> JSONResponse:
@@ -101,7 +102,7 @@ def _router(secured: bool) -> APIRouter:
     @r.get("/namespaces/{namespace_name}/diagnostics", tags=["maintenance"],
            summary="Per-bit entropy of the stored codes")
     def diagnostics(namespace_name: str, request: Request) -> JSONResponse:
-        return JSONResponse(_engine(request).namespace(namespace_name).diagnostics())
+        return JSONResponse(_engine(request).diagnostics(namespace_name))
 
     @r.post("/search", tags=["search"], summary="Exact top-k search over one or more namespaces")
     def search(body: Search, request: Request) -> JSONResponse:
@@ -112,7 +113,7 @@ def _router(secured: bool) -> APIRouter:
             flt = body.metadata
         res = _engine(request).search(body.namespaces, body.query, top_k=body.top_k, threshold=body.threshold,
                                       filter=flt, kiosk_mode=body.kiosk_mode, mode=body.mode,
-                                      oversample=body.oversample)
+                                      oversample=body.oversample, partial=body.partial)
         res["timings"]["server_ms"] = _server_ms(request)
         return JSONResponse(res)
 
@@ -150,11 +151,18 @@ def create_app(
     return app
 
 
-def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequence[str] = ()) -> None:
-    """Run the server on a data directory until interrupted (``bitsift serve``)."""
+def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequence[str] = (),
+          ray: str | None = None) -> None:
+    """Run the server on a data directory until interrupted (``bitsift serve``); with ``ray``
+    (a Ray address) every namespace is sharded over that cluster."""
     import uvicorn
 
-    engine = Engine(path)
+    if ray is None:
+        engine: Any = Engine(path)
+    else:
+        from bitsift.distributed import ShardedEngine
+
+        engine = ShardedEngine(path, address=ray)
     try:
         uvicorn.run(create_app(engine, api_keys=api_keys), host=host, port=port)
     finally:

@@ -34,6 +34,8 @@ class CreateNamespace(_Body):
     binarizer: Any = _field("mib", {"type": "string", "enum": ["mib", "sign", "centered"]})
     center: Any = _field(None, _NUMBERS, description="fixed center for binarizer='centered'")
     model: Any = _field(None, {"type": "string"}, description="embedding model of a text namespace")
+    shards: Any = _field(None, {"type": "integer"},
+                         description="Ray shards (bitsift serve --ray only; default one per node)")
 
 
 class UploadVectors(_Body):
@@ -73,5 +75,7 @@ class Search(_Body):
     mode: Any = _field(None, {"type": "string", "enum": ["binary", "rescore"]},
                        description="binary: bit codes only; rescore: float re-scoring of binary candidates")
     oversample: Any = _field(None, {"type": "integer"}, description="rescore: candidates per requested result")
+    partial: bool = Field(False, description="sharded namespaces: answer from the live shards if some are down "
+                                             "(flagged partial) instead of failing with 503")
     filter: Any = _field(None, _FILTER, description='metadata filter, e.g. {"lang": "en", "year": {"$gte": 2020}}')
     metadata: Any = _field(None, _FILTER, description="exact-match metadata filter (on-prem API spelling of filter)")

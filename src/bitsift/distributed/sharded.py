@@ -1,0 +1,336 @@
+"""``ShardedEngine``: the Engine's methods over namespaces split into Ray-actor shards.
+
+Layout: ``<root>/<name>/sharded.json`` (the namespace manifest plus ``shards`` and the node of
+each shard) and ``<root>/<name>/shard-<i>/``, each an ordinary namespace folder. Items route to
+``shard_of(id)`` (chunks of a text namespace: ``shard_of(document id)``, so re-uploading a
+document replaces its chunks in one shard's commit). A search fans out to every shard and
+merges with ``ranking.rank``, the rule one machine uses, so results are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bitsift import scoring
+from bitsift.binarize import Centered, make_binarizer
+from bitsift.distributed import cluster
+from bitsift.distributed.routing import group_by_shard
+from bitsift.distributed.shard import ShardPart
+from bitsift.engine import (DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, TRASH_PREFIX, check_search,
+                            embed_documents, query_vector, search_names)
+from bitsift.engine import Engine
+from bitsift.errors import InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
+from bitsift.ranking import rank
+from bitsift.storage.manifest import fsync_dir, write_atomic
+from bitsift.validate import check_ids, check_items, check_name
+
+SHARDED = "sharded.json"
+MAX_SHARDS = 1024
+_FETCH_RETRIES = 3
+
+
+@dataclass
+class _Sharded:
+    name: str
+    manifest: dict[str, Any]  # the namespace manifest every shard holds, plus shards and nodes
+    shards: list[cluster.ShardRef]
+
+
+class ShardedEngine:
+    """Same methods as :class:`bitsift.engine.Engine`; every namespace under ``path`` is sharded.
+
+    ``address``: "auto", "local" or "ray://host:port" (see ``cluster.connect``). Writes to a
+    restarting shard are retried for ``write_retry_s`` (upserts and deletes by id are
+    idempotent); a search never waits for a down shard: it fails, or with ``partial=True``
+    answers from the live shards and says so.
+    """
+
+    def __init__(self, path: str | Path, address: str = "auto", chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, write_retry_s: float = 60.0,
+                 timeout_s: float = 120.0) -> None:
+        cluster.connect(address)
+        self.root = Path(path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
+        self.write_retry_s, self.timeout_s = write_retry_s, timeout_s
+        self._open: dict[str, _Sharded] = {}
+        self._lock = threading.Lock()
+        self._center_lock = threading.Lock()
+        for stale in self.root.glob(TRASH_PREFIX + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            for sns in self._open.values():
+                for shard in sns.shards:
+                    cluster.stop_shard(shard)
+            self._open.clear()
+
+    # --- namespaces ------------------------------------------------------------------
+
+    def _namespace(self, name: str) -> _Sharded:
+        check_name(name)
+        with self._lock:
+            sns = self._open.get(name)
+            if sns is None:
+                path = self.root / name / SHARDED
+                if not path.exists():
+                    raise NamespaceNotFound(f"namespace {name!r} does not exist")
+                sns = self._open[name] = self._start(name, json.loads(path.read_text()))
+            return sns
+
+    def _start(self, name: str, manifest: dict[str, Any]) -> _Sharded:
+        shard_manifest = {k: v for k, v in manifest.items() if k not in ("shards", "nodes")}
+        refs = [cluster.start_shard(self.root, name, i, self._folder(name, i), shard_manifest, manifest["nodes"][i])
+                for i in range(manifest["shards"])]
+        cluster.gather(refs, [lambda a: a.pid.remote()] * len(refs), self.timeout_s)  # all opened
+        return _Sharded(name, manifest, refs)
+
+    def _folder(self, name: str, index: int) -> Path:
+        return self.root / name / f"shard-{index:03d}"
+
+    def create_namespace(self, name: str, type: str = "vector", dimension: int | None = None,
+                         binarizer: str = "mib", model: str | None = None,
+                         center: Sequence[float] | None = None, shards: int | None = None) -> dict[str, Any]:
+        """As ``Engine.create_namespace``; ``shards`` defaults to one per live Ray node."""
+        nodes = cluster.node_ips()
+        count = len(nodes) if shards is None else shards
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
+            raise InvalidInput(f"shards must be an integer from 1 to {MAX_SHARDS}, got {shards!r}")
+        check_name(name)
+        # The namespace manifest is built and validated exactly as one machine would build it.
+        with _scratch_engine(self.root) as scratch:
+            scratch.create_namespace(name, type=type, dimension=dimension, binarizer=binarizer,
+                                     model=model, center=center)
+            manifest = json.loads((scratch.root / name / "manifest.json").read_text())
+        with self._lock:
+            folder = self.root / name
+            if folder.exists():
+                raise NamespaceExists(f"namespace {name!r} already exists")
+            folder.mkdir()
+            manifest.update(shards=count, nodes=[nodes[i % len(nodes)] for i in range(count)])
+            # The manifest first: shards create their folders on first start, so a crash here
+            # leaves a namespace whose shards simply start (empty) on next use.
+            write_atomic(folder / SHARDED, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+            fsync_dir(self.root)
+            sns = self._open[name] = self._start(name, manifest)
+        return self._describe(sns)
+
+    def list_namespaces(self) -> list[dict[str, Any]]:
+        names = sorted(p.parent.name for p in self.root.glob(f"*/{SHARDED}") if not p.parent.name.startswith("."))
+        return [self.describe_namespace(n) for n in names]
+
+    def describe_namespace(self, name: str) -> dict[str, Any]:
+        return self._describe(self._namespace(name))
+
+    def _describe(self, sns: _Sharded) -> dict[str, Any]:
+        parts, _ = cluster.gather(sns.shards, [lambda a: a.describe.remote()] * len(sns.shards), self.timeout_s)
+        out = dict(parts[0], namespace_name=sns.name, item_count=sum(p["item_count"] for p in parts))
+        out["shards"] = len(sns.shards)
+        return out
+
+    def diagnostics(self, name: str) -> dict[str, Any]:
+        """Totals over the shards, and each shard's own figures (entropies do not add up)."""
+        sns = self._namespace(name)
+        parts, _ = cluster.gather(sns.shards, [lambda a: a.diagnostics.remote()] * len(sns.shards), self.timeout_s)
+        return {"rows": sum(p["rows"] for p in parts), "live": sum(p["live"] for p in parts),
+                "shards": [dict(p, shard=s.label) for s, p in zip(sns.shards, parts)]}
+
+    def delete_namespace(self, name: str) -> None:
+        sns = self._namespace(name)
+        with self._lock:
+            for shard in sns.shards:
+                cluster.stop_shard(shard)
+            self._open.pop(name, None)
+            trash = self.root / f"{TRASH_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+            (self.root / name).rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # --- writes ----------------------------------------------------------------------
+
+    def upsert(self, name: str, items: Sequence[dict[str, Any]]) -> int:
+        """Validated whole first (a bad batch writes nothing anywhere), then each shard's part
+        is one atomic commit there. If a shard fails for good the call raises and the other
+        shards' parts stay written; retrying the call is safe (upsert by id is idempotent)."""
+        sns = self._namespace(name)
+        if sns.manifest["type"] == "text":
+            raise InvalidInput(f"namespace {name!r} is a text namespace: upload documents, not vectors")
+        batch = check_items(items, sns.manifest["dimension"])
+        self._fit_center(sns, batch.vectors)
+        self._write(sns, items, batch.ids, None)
+        return len(batch.ids)
+
+    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        sns = self._namespace(name)
+        if sns.manifest["type"] != "text":
+            raise InvalidInput(f"namespace {name!r} is a vector namespace: upload vectors, not documents")
+        items, parents, count = embed_documents(documents, sns.manifest["model"], self.chunk_size, self.chunk_overlap)
+        self._fit_center(sns, np.stack([it["vector"] for it in items]))
+        self._write(sns, items, parents, parents)
+        return {"status": "success", "uploaded": count, "chunks": len(items)}
+
+    def _write(self, sns: _Sharded, items: Sequence[dict[str, Any]], keys: Sequence[str],
+               parents: Sequence[str] | None) -> None:
+        groups = group_by_shard(keys, len(sns.shards))
+        threads = []
+        errors: list[BaseException] = []
+
+        def send(index: int, at: list[int]) -> None:
+            part = [items[i] for i in at]
+            owners = None if parents is None else [parents[i] for i in at]
+            try:
+                cluster.call_with_retry(sns.shards[index], lambda a: a.upsert.remote(part, owners),
+                                        self.write_retry_s, self.timeout_s)
+            except BaseException as err:  # noqa: BLE001 - re-raised below, after the others finish
+                errors.append(err)
+
+        for index, at in groups.items():
+            t = threading.Thread(target=send, args=(index, at), daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    def _fit_center(self, sns: _Sharded, vectors: np.ndarray) -> None:
+        """A centered binarizer learns its center from the first batch, as on one machine;
+        every shard then adopts that center before any of them encodes a row."""
+        with self._center_lock:
+            binarizer = make_binarizer(sns.manifest["binarizer"], sns.manifest.get("binarizer_params"))
+            if not isinstance(binarizer, Centered) or binarizer.fitted:
+                return
+            params = binarizer.fit(vectors).params()
+            cluster.gather(sns.shards, [lambda a: a.adopt_center.remote(params)] * len(sns.shards), self.timeout_s)
+            sns.manifest["binarizer_params"] = params
+            write_atomic(self.root / sns.name / SHARDED,
+                         (json.dumps(sns.manifest, indent=2, sort_keys=True) + "\n").encode())
+
+    def delete(self, name: str, ids: Sequence[Any]) -> list[str]:
+        """Ids go to their owners; in a text namespace a document id's chunks live with the
+        document but a chunk id may be asked for too, so every shard is asked."""
+        sns = self._namespace(name)
+        wanted = check_ids(ids)
+        if sns.manifest["type"] == "text":
+            targets = {i: wanted for i in range(len(sns.shards))}
+        else:
+            targets = {i: [wanted[j] for j in at] for i, at in group_by_shard(wanted, len(sns.shards)).items()}
+        matched: set[str] = set()
+        for index, part in targets.items():
+            found = cluster.call_with_retry(sns.shards[index], lambda a, p=part: a.delete.remote(p),
+                                            self.write_retry_s, self.timeout_s)
+            matched.update(found)
+        return [i for i in dict.fromkeys(wanted) if i in matched]
+
+    def compact(self, name: str) -> dict[str, int]:
+        sns = self._namespace(name)
+        parts, _ = cluster.gather(sns.shards, [lambda a: a.compact.remote()] * len(sns.shards), self.timeout_s)
+        return {"rows_before": sum(p["rows_before"] for p in parts), "rows_after": sum(p["rows_after"] for p in parts)}
+
+    # --- reads -----------------------------------------------------------------------
+
+    def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
+        sns = self._namespace(name)
+        wanted = list(dict.fromkeys(check_ids(ids)))
+        per_shard, _ = cluster.gather(
+            sns.shards, [lambda a: a.get_each.remote(wanted, include_vectors)] * len(sns.shards), self.timeout_s)
+        out, seen = [], set()
+        for j in range(len(wanted)):
+            for answer in per_shard:
+                for item in answer[j]:
+                    if item["id"] not in seen:
+                        seen.add(item["id"])
+                        out.append(item)
+        return out
+
+    def search(self, namespaces: Sequence[str] | str, query: Any, top_k: int = 10, threshold: float | None = None,
+               filter: dict[str, Any] | None = None, kiosk_mode: bool = False, mode: str | None = None,
+               oversample: int | None = None, partial: bool = False) -> dict[str, Any]:
+        """As ``Engine.search``, over every shard of every namespace named. A shard that is
+        down fails the search with ShardUnavailable (503) naming it, unless ``partial``: then
+        the answer comes from the live shards and carries ``partial: true`` and the
+        ``missing_shards``."""
+        t0 = time.perf_counter()
+        names = search_names(namespaces)
+        k, threshold, mode, oversample = check_search(top_k, threshold, mode, oversample, filter)
+        spaces = [self._namespace(n) for n in names]
+        q = query_vector(query, [s.manifest for s in spaces])
+        shards = [(s, ref) for s in spaces for ref in s.shards]  # namespace-major: order breaks ties
+        t1 = time.perf_counter()
+        for _ in range(_FETCH_RETRIES):
+            parts, missing = cluster.gather(
+                [ref for _, ref in shards],
+                [lambda a: a.search_part.remote(q, k, filter, mode, oversample)] * len(shards),
+                self.timeout_s, allow_missing=partial)
+            live = [i for i, p in enumerate(parts) if p is not None]
+            t2 = time.perf_counter()
+            ranked = rank([parts[i] for i in live], k, lambda j, rows: _ids_of(parts[live[j]], rows),
+                          pool=k * oversample if mode == "rescore" else None, threshold=threshold)
+            results = self._fetch([shards[i] for i in live], [parts[i] for i in live], ranked)
+            if results is not None:
+                break
+        else:
+            raise NamespaceBusy("shards were compacted during every search attempt; try again")
+        results.sort(key=lambda r: (-r["score"], r["id"], r["namespace"]))
+        t3 = time.perf_counter()
+        out: dict[str, Any] = {
+            "results": results,
+            "execution_time": t3 - t0,
+            "mode": mode,
+            "timings": {"validate_ms": (t1 - t0) * 1e3, "scan_ms": (t2 - t1) * 1e3,
+                        "fetch_ms": (t3 - t2) * 1e3, "total_ms": (t3 - t0) * 1e3},
+            "shards": len(shards),
+        }
+        if partial:
+            out.update(partial=bool(missing), missing_shards=missing)
+        return out
+
+    def _fetch(self, shards: list[tuple[_Sharded, cluster.ShardRef]], parts: list[ShardPart],
+               ranked: Any) -> list[dict[str, Any]] | None:
+        """Text and metadata of the ranked rows from their shards; None if one was compacted."""
+        used = sorted({int(p) for p in ranked.parts})
+        picks = {i: np.flatnonzero(ranked.parts == i) for i in used}
+        answers, _ = cluster.gather(
+            [shards[i][1] for i in used],
+            [lambda a, i=i: a.fetch.remote(ranked.rows[picks[i]].tolist(), parts[i].epoch) for i in used],
+            self.timeout_s)
+        results = []
+        for i, info in zip(used, answers):
+            if info is None:
+                return None
+            for j, (id_, text, meta) in zip(picks[i], info):
+                s = float(ranked.scores[j])
+                results.append({"id": id_, "score": s, "label": scoring.label(s), "text": text,
+                                "metadata": json.loads(meta), "namespace": shards[i][0].name})
+        return results
+
+
+def _ids_of(part: ShardPart, rows: np.ndarray) -> list[str]:
+    where = {int(r): i for i, r in enumerate(part.rows)}
+    return [part.ids[where[int(r)]] for r in rows]
+
+
+class _scratch_engine:
+    """A throw-away one-machine engine in a hidden folder: validates create_namespace arguments
+    and writes the manifest exactly as one machine would, so the shards' manifests match."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / f"{TRASH_PREFIX}create-{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> Engine:
+        self.engine = Engine(self.path)
+        return self.engine
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+

@@ -1,0 +1,230 @@
+"""Scale-out on a real local Ray cluster (2 CPUs, started here): a 3-shard namespace answers
+exactly like one machine, and a shard killed mid-stream of writes loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import ray  # the test extra installs it: these tests never skip
+
+from bitsift.client import Client
+from bitsift.distributed import ShardedEngine
+from bitsift.distributed.routing import group_by_shard, shard_of
+from bitsift.engine import Engine
+from bitsift.errors import InvalidInput, NamespaceNotFound, ShardUnavailable
+from livesrv import start_app
+from bitsift.server import create_app
+from bitsift.storage.lock import writer_lock
+
+DIM = 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, namespace="bitsift", log_to_driver=False, include_dashboard=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+def _pair(tmp_path, name, shards=3, **kwargs):
+    one, many = Engine(tmp_path / "one"), ShardedEngine(tmp_path / "sharded", write_retry_s=60)
+    one.create_namespace(name, **kwargs)
+    many.create_namespace(name, shards=shards, **kwargs)
+    return one, many
+
+
+def _same(one, many, *args, **kwargs):
+    a, b = one.search(*args, **kwargs), many.search(*args, **kwargs)
+    key = [(r["id"], r["score"], r["namespace"], r["metadata"], r["text"]) for r in a["results"]]
+    assert key == [(r["id"], r["score"], r["namespace"], r["metadata"], r["text"]) for r in b["results"]]
+    return a["results"]
+
+
+def test_routing_is_stable_and_spreads_ids():
+    assert shard_of("doc-1", 7) == shard_of("doc-1", 7)  # no per-process salt (unlike hash())
+    counts = np.bincount([shard_of(f"id-{i}", 4) for i in range(4000)], minlength=4)
+    assert counts.min() > 850  # ~1000 each
+    groups = group_by_shard(["a", "b", "c", "d"], 3)
+    assert sorted(i for g in groups.values() for i in g) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("binarizer", ["mib", "sign", "centered"])
+def test_three_shards_answer_exactly_like_one_machine(tmp_path, binarizer):
+    one, many = _pair(tmp_path, "docs", dimension=DIM, binarizer=binarizer)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1500, DIM)).astype(np.float32)
+    x[200:230] = x[3]  # a tie group larger than k, spread over every shard: ids must decide
+    x[400:410] = -x[3]
+    batches = [range(0, 600), range(600, 1100), range(1100, 1500), range(250, 320)]  # the last replaces rows
+    for b in batches:
+        items = [{"id": f"d{i:04d}", "vector": x[i] * (1.5 if i >= 250 and b.start == 250 else 1.0),
+                  "text": f"t{i}", "metadata": {"g": i % 4, "n": i}} for i in b]
+        assert one.upsert("docs", items) == many.upsert("docs", items)
+    dead = [f"d{i:04d}" for i in range(0, 1500, 37)] + ["never-written"]
+    assert one.delete("docs", dead) == many.delete("docs", dead)
+    queries = np.vstack([x[3], x[10], -x[3], rng.standard_normal((6, DIM)).astype(np.float32)])
+    for mode in ("binary", "rescore"):
+        for flt in (None, {"g": 1}, {"n": {"$gte": 700}}):
+            for q in queries:
+                got = _same(one, many, "docs", q, top_k=10, mode=mode, filter=flt)
+                assert len(got) == 10
+            _same(one, many, "docs", queries[0], top_k=25, mode=mode, filter=flt, threshold=0.6)
+            _same(one, many, "docs", queries[3], top_k=7, mode=mode, filter=flt, oversample=3)
+    ties = _same(one, many, "docs", x[3], top_k=12, mode="binary")
+    assert [r["id"] for r in ties][:5] == sorted(r["id"] for r in ties[:5])  # equal scores: by id
+    assert one.get("docs", ["d0001", "d0002", "nope"]) == many.get("docs", ["d0001", "d0002", "nope"])
+    assert one.describe_namespace("docs")["item_count"] == many.describe_namespace("docs")["item_count"]
+    one.compact("docs"), many.compact("docs")
+    _same(one, many, "docs", queries[4], top_k=10)
+    many.close()
+
+
+def test_multi_namespace_search_and_text_namespaces_match_one_machine(tmp_path):
+    one, many = _pair(tmp_path, "a", shards=3, dimension=DIM)
+    one.create_namespace("b", dimension=DIM)
+    many.create_namespace("b", dimension=DIM, shards=2)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, DIM)).astype(np.float32)
+    for e in (one, many):
+        e.upsert("a", [{"id": f"k{i}", "vector": x[i]} for i in range(200)])
+        e.upsert("b", [{"id": f"k{i - 150}", "vector": x[i]} for i in range(150, 400)])  # same ids, both sides
+    for q in x[:5]:
+        _same(one, many, ["a", "b"], q, top_k=15)
+        _same(one, many, ["b", "a"], q, top_k=15, mode="binary")
+    for e in (one, many):
+        e.create_namespace("txt", type="text", **({} if e is one else {"shards": 3}))
+        e.upload_documents("txt", [{"id": f"doc{i}", "text": f"Note {i} about binary codes and exact search. " * 3,
+                                    "topic": i % 2} for i in range(12)])
+        e.upload_documents("txt", [{"id": "doc3", "text": "Replaced: a text about rivers."}])
+    _same(one, many, "txt", "exact search over binary codes", top_k=8)
+    _same(one, many, "txt", "rivers", top_k=3, filter={"topic": 1})
+    assert one.get("txt", ["doc3"]) == many.get("txt", ["doc3"])
+    many.close()
+
+
+def test_shard_count_is_recorded_and_validated(tmp_path):
+    many = ShardedEngine(tmp_path)
+    info = many.create_namespace("v", dimension=8, shards=4)
+    assert info["shards"] == 4 and (tmp_path / "v" / "sharded.json").exists()
+    assert sorted(p.name for p in (tmp_path / "v").glob("shard-*")) == [f"shard-{i:03d}" for i in range(4)]
+    with pytest.raises(InvalidInput, match="shards"):
+        many.create_namespace("w", dimension=8, shards=0)
+    with pytest.raises(NamespaceNotFound):
+        many.search("nope", [0.0] * 8)
+    with pytest.raises(InvalidInput, match="Ray"):
+        Engine(tmp_path / "one").create_namespace("v", dimension=8, shards=3)
+    many.close()
+    reopened = ShardedEngine(tmp_path)  # a new coordinator finds the shards from the manifest
+    assert reopened.describe_namespace("v")["shards"] == 4
+    reopened.delete_namespace("v")
+    assert reopened.list_namespaces() == [] and not (tmp_path / "v").exists()
+    reopened.close()
+
+
+def test_killed_shard_loses_no_acknowledged_write_and_searches_say_so(tmp_path):
+    many = ShardedEngine(tmp_path, write_retry_s=90, timeout_s=10)
+    many.create_namespace("s", dimension=DIM, shards=3)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3000, DIM)).astype(np.float32)
+    acked: list[int] = []
+    failed: list[range] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        for start in range(0, 3000, 50):
+            if stop.is_set():
+                return
+            rows = range(start, start + 50)
+            try:
+                many.upsert("s", [{"id": f"r{i}", "vector": x[i]} for i in rows])
+                acked.extend(rows)
+            except ShardUnavailable:
+                failed.append(rows)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while len(acked) < 600:
+        time.sleep(0.01)
+    victim = many._namespace("s").shards[1]
+    pid = _pid(victim)
+    # Holding the shard folder's writer lock keeps the restarted actor in its constructor
+    # (reopening waits for the lock), so the shard stays down while the searches are checked.
+    with writer_lock(tmp_path / "s" / "shard-001" / "writer.lock"):
+        os.kill(pid, signal.SIGKILL)  # mid-stream: a batch is usually in flight on that shard
+        time.sleep(1.0)
+        with pytest.raises(ShardUnavailable, match="s/1") as refused:
+            many.search("s", x[0], top_k=5)
+        flagged = many.search("s", x[0], top_k=5, partial=True)
+    assert refused.value.status == 503
+    assert flagged["partial"] is True and flagged["missing_shards"] == [victim.label]
+    assert len(flagged["results"]) == 5 and all(shard_of(r["id"], 3) != 1 for r in flagged["results"])
+    thread.join(timeout=180)
+    assert not thread.is_alive() and not failed  # every batch was acknowledged after the restart
+    assert _pid(victim) != pid  # the actor really restarted
+    ids = [f"r{i}" for i in range(3000)]
+    got = {it["id"]: it["vector"] for b in range(0, 3000, 500) for it in many.get("s", ids[b:b + 500], True)}
+    assert set(got) == {f"r{i}" for i in acked} and len(acked) == 3000
+    for i in range(0, 3000, 97):  # whole and correct, not half-written
+        assert np.allclose(got[f"r{i}"], x[i].astype(np.float16).astype(np.float32))
+        top = many.search("s", x[i], top_k=1, mode="binary")
+        assert top["results"][0]["id"] == f"r{i}"
+    assert many.describe_namespace("s")["item_count"] == 3000
+    many.close()
+
+
+def _poll(probe, seconds=30.0):
+    """The first truthy value ``probe()`` returns within ``seconds``, else None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+    return None
+
+
+def _if(value, test):
+    return value if test(value) else None
+
+
+def _pid(shard) -> int:
+    """The shard actor's process id, waiting out a restart."""
+    def ask():
+        try:
+            return ray.get(shard.actor.pid.remote())
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+            time.sleep(0.05)
+            return None
+    pid = _poll(ask)
+    assert pid is not None
+    return pid
+
+
+def test_http_server_and_client_over_a_sharded_engine(tmp_path):
+    engine = ShardedEngine(tmp_path)
+    live = start_app(create_app(engine))
+    try:
+        with Client(url=live.url) as client:
+            assert client.create_namespace("h", dimension=DIM, shards=2)["shards"] == 2
+            rng = np.random.default_rng(5)
+            x = rng.standard_normal((50, DIM)).astype(np.float32)
+            client.upload_vectors("h", [{"id": f"h{i}", "vector": x[i].tolist()} for i in range(50)])
+            res = client.search("h", x[7].tolist(), top_k=3, partial=True)
+            assert res["results"][0]["id"] == "h7" and res["partial"] is False and res["shards"] == 2
+            assert client.describe_namespace("h")["item_count"] == 50
+    finally:
+        live.stop()
+        engine.close()
+
+
+def test_client_refuses_ray_with_url():
+    with pytest.raises(TypeError, match="ray"):
+        Client(url="http://127.0.0.1:1", ray="auto")

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
 
-.PHONY: demo test bench bench-peers eval install clean
+.PHONY: demo test bench bench-peers bench-shards eval install clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ bench-peers: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build demo-data
+
+# Shard scaling on a local Ray cluster (~10 minutes): one machine vs 1, 2, 4 shards at 1M vectors.
+bench-shards: $(STAMP)
+	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
+	$(PY) -m benchmarks.shards --json benchmarks/shards.json

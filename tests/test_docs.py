@@ -19,6 +19,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "doc-3 1.0 Close Match" in out
+    assert "doc-7 4 False" in out  # the Ray snippet: 4 shards, nothing partial
 
 
 def _commands(group, prefix="bitsift"):

@@ -181,6 +181,28 @@ def test_killed_shard_loses_no_acknowledged_write_and_searches_say_so(tmp_path):
     many.close()
 
 
+def test_a_shard_gone_for_good_is_started_again_with_its_data(tmp_path):
+    many = ShardedEngine(tmp_path, write_retry_s=60, timeout_s=30)
+    many.create_namespace("g", dimension=DIM, shards=2)
+    x = np.random.default_rng(2).standard_normal((100, DIM)).astype(np.float32)
+    many.upsert("g", [{"id": f"g{i}", "vector": x[i]} for i in range(100)])
+    gone = many._namespace("g").shards[0]
+    ray.kill(gone.actor, no_restart=True)  # as when the process owning the actor exits
+    res = _poll(lambda: _try(lambda: many.search("g", x[5], top_k=100, mode="binary")))
+    assert res is not None and len(res["results"]) == 100 and res["results"][0]["id"] == "g5"
+    many.upsert("g", [{"id": "late", "vector": x[0]}])  # and it takes writes again
+    assert many.describe_namespace("g")["item_count"] == 101
+    many.close()
+
+
+def _try(call):
+    try:
+        return call()
+    except ShardUnavailable:
+        time.sleep(0.05)
+        return None
+
+
 def _poll(probe, seconds=30.0):
     """The first truthy value ``probe()`` returns within ``seconds``, else None."""
     deadline = time.monotonic() + seconds

@@ -47,12 +47,18 @@ def node_ips() -> list[str]:
     return sorted({n["NodeManagerAddress"] for n in _ray().nodes() if n.get("Alive")})
 
 
-@dataclass(frozen=True)
+@dataclass
 class ShardRef:
-    """A shard actor and how to name it in errors ("papers/2 on 10.0.0.7")."""
+    """A shard actor, how to name it in errors ("papers/2 on 10.0.0.7"), and how to start it
+    again if it is gone for good (e.g. the process that owned it exited)."""
 
     label: str
     actor: Any
+    spawn: Callable[[], Any]
+
+    def respawn(self) -> None:
+        log.warning("shard %s is gone; starting it again", self.label)
+        self.actor = self.spawn()
 
 
 def start_shard(root: Path, namespace: str, index: int, folder: Path, manifest: dict[str, Any],
@@ -73,8 +79,11 @@ def start_shard(root: Path, namespace: str, index: int, folder: Path, manifest: 
     else:
         raise ShardUnavailable(f"shard {namespace}/{index} lives on node {node_ip}, which is not in the "
                                "Ray cluster; start a node there (its folder is on that machine)")
-    actor = ray.remote(Shard).options(**options).remote(str(folder), manifest)
-    return ShardRef(f"{namespace}/{index} on {node_ip}", actor)
+
+    def spawn() -> Any:
+        return ray.remote(Shard).options(**options).remote(str(folder), manifest)
+
+    return ShardRef(f"{namespace}/{index} on {node_ip}", spawn(), spawn)
 
 
 def stop_shard(shard: ShardRef) -> None:
@@ -114,6 +123,10 @@ def gather(shards: Sequence[ShardRef], calls: Sequence[Callable[[Any], Any]], ti
                 raise cause from None
             raise
         except down_types as err:
+            if isinstance(err, ray.exceptions.ActorDiedError):
+                # Maybe dead for good: re-resolve the name (the same actor if it is restarting,
+                # a fresh one on the same folder if not), so the next call can succeed.
+                shard.respawn()
             if not allow_missing:
                 raise ShardUnavailable(f"shard {shard.label} is unavailable ({type(err).__name__}); "
                                        "it restarts automatically, retry shortly") from None

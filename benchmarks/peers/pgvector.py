@@ -199,6 +199,11 @@ def _server(workdir: Path, conf: dict[str, str]) -> _Pg:
         return pg
 
 
+def _node_types(plan: dict[str, Any]) -> list[str]:
+    """The plan tree's node types, depth first: enough to say what the planner chose without the query text."""
+    return [plan["Node Type"]] + [t for sub in plan.get("Plans", []) for t in _node_types(sub)]
+
+
 def _index_names(plan: dict[str, Any]) -> list[str]:
     """Every index an EXPLAIN (FORMAT JSON) plan tree touches."""
     names = [plan["Index Name"]] if "Index Name" in plan else []
@@ -288,7 +293,7 @@ class _PgvectorBase(Adapter):
         plan = self._main.explain(vectors[0], 10, analyze=False)["Plan"]
         self.plan_indexes = _index_names(plan)
         if self.index_name is not None and self.index_name not in self.plan_indexes:
-            raise RuntimeError(f"{self.name}: planner does not use {self.index_name}: {plan}")
+            raise RuntimeError(f"{self.name}: planner does not use {self.index_name}, plan is {_node_types(plan)}")
         if self.index_name is None and self.plan_indexes:
             raise RuntimeError(f"{self.name}: exact plan uses an index: {self.plan_indexes}")
 

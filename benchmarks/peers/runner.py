@@ -104,7 +104,7 @@ def run_system(name: str, spec: dict[str, Any], ds: D.Dataset, truth: np.ndarray
             log(f"  {clients} clients: {r['qps']:.0f} searches/s")
         row["settings"] = adapter.settings()
     except Exception as exc:  # one broken system must not sink the run; the report says what failed
-        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["error"] = f"{type(exc).__name__}: {exc}"[:500]  # a report line, not a dump
         log(f"  FAILED: {row['error']}\n{traceback.format_exc()}")
     finally:
         try:

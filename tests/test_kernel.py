@@ -72,6 +72,23 @@ def test_many_ties_across_thread_boundaries(rng, path):
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("k", [1, 37, 1500, 6000])
+@pytest.mark.parametrize("distinct_bits", [5, 64])
+def test_large_k_with_heavy_ties_and_falling_threshold(rng, path, threads, k, distinct_bits):
+    """Thousands of candidates per query: the top-k buffer is compacted many times while the
+    threshold falls, and with 5 distinct bits most rows tie at the threshold (ties -> smaller row)."""
+    codes = random_codes(rng, 40_000, 1)
+    queries = random_codes(rng, 3, 1)
+    if distinct_bits < 64:
+        low = np.uint64((1 << distinct_bits) - 1)
+        codes, queries = codes & low, queries & low
+    codes[::7] = queries[0]  # a spread of exact matches: the threshold hits 0 for query 0
+    with kernel.force_path(path):
+        check(queries, codes, k, threads=threads)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("threads", [1, 2])
 def test_mask_is_honoured(rng, path, threads):
     codes = random_codes(rng, 1000, 3)
     queries = codes[:4].copy()  # exact matches that the mask hides

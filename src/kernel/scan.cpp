@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "block.hpp"
 #include "kernel.hpp"
@@ -21,25 +22,46 @@ using Entry = std::pair<std::uint32_t, std::int64_t>;  // (distance, row): max-h
 
 constexpr std::uint16_t kOpen = 0x7FFF;  // threshold while a heap is not yet full
 
-// Per-query bounded max-heap of (distance, row). Rows arrive in increasing order
-// within a thread, so a later row never displaces an equal distance: ties keep
-// the smaller row, which makes the result independent of the thread count.
+// Per-query top-k of (distance, row) without a heap. Distances are small integers, so a
+// histogram of the buffered distances gives the k-th smallest one, T, exactly; a row is kept
+// iff its distance is below T. Rows arrive in increasing order within a thread, so a later
+// row never displaces an equal distance: ties keep the smaller row, which makes the result
+// independent of the thread count. Each offer is O(1) amortized, where a heap of k pairs
+// costs O(log k) cache misses; that dominated scans fetching thousands of candidates.
 struct TopK {
-    std::vector<Entry> heap;
+    std::vector<Entry> buf;             // kept (distance, row), in row order
+    std::vector<std::uint32_t> hist;    // buffered entries per distance
     std::size_t k;
-    explicit TopK(std::size_t k_) : k(k_) { heap.reserve(k_); }
-    std::uint16_t threshold() const {
-        return heap.size() < k ? kOpen : static_cast<std::uint16_t>(heap.front().first);
-    }
+    std::size_t below = 0;              // buffered entries with distance <= t (once full)
+    std::size_t compact_at;
+    std::uint16_t t = kOpen;            // k-th smallest buffered distance, kOpen until k seen
+    TopK(std::size_t k_, std::size_t max_dist)
+        : hist(max_dist + 1, 0), k(k_), compact_at(2 * k_ + 64) { buf.reserve(std::min<std::size_t>(k_, 1 << 16)); }
+    std::uint16_t threshold() const { return t; }
     void offer(std::uint32_t d, std::int64_t row) {
-        if (heap.size() < k) {
-            heap.emplace_back(d, row);
-            std::push_heap(heap.begin(), heap.end());
-        } else if (d < heap.front().first) {
-            std::pop_heap(heap.begin(), heap.end());
-            heap.back() = Entry(d, row);
-            std::push_heap(heap.begin(), heap.end());
+        if (d >= t) return;  // the block kernel filtered with an older, larger threshold
+        buf.emplace_back(d, row);
+        ++hist[d];
+        if (t == kOpen) {
+            if (buf.size() < k) return;
+            std::size_t seen = 0, x = 0;
+            while (seen + hist[x] < k) seen += hist[x++];
+            t = static_cast<std::uint16_t>(x);
+            below = seen + hist[x];
+            return;
         }
+        ++below;
+        while (below - hist[t] >= k) below -= hist[t--];  // T only falls: amortized O(1)
+        if (buf.size() >= compact_at) compact();
+    }
+    void compact() {
+        std::size_t kept = 0;
+        for (const Entry& e : buf) {
+            if (e.first <= t) buf[kept++] = e;
+            else --hist[e.first];
+        }
+        buf.resize(kept);
+        compact_at = std::max(2 * k + 64, 2 * kept);  // many ties at T must not make this quadratic
     }
 };
 
@@ -219,7 +241,7 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
 
     std::size_t nt = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
     nt = std::max<std::size_t>(1, std::min(nt, nblocks));
-    std::vector<std::vector<TopK>> tops(nt, std::vector<TopK>(nq, TopK(res.k)));
+    std::vector<std::vector<TopK>> tops(nt, std::vector<TopK>(nq, TopK(res.k, 64 * words)));
     std::exception_ptr first_error;
     std::mutex error_lock;
     auto work = [&](std::size_t t) {
@@ -245,7 +267,7 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     for (std::size_t q = 0; q < nq; ++q) {
         merged.clear();
         for (std::size_t t = 0; t < nt; ++t)
-            merged.insert(merged.end(), tops[t][q].heap.begin(), tops[t][q].heap.end());
+            merged.insert(merged.end(), tops[t][q].buf.begin(), tops[t][q].buf.end());
         std::partial_sort(merged.begin(), merged.begin() + res.k, merged.end());
         for (std::size_t i = 0; i < res.k; ++i) {
             res.dist[q * res.k + i] = merged[i].first;

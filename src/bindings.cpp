@@ -86,6 +86,22 @@ NB_MODULE(_kernel, m) {
     }, "data"_a, "threads"_a = 0,
        "Stream-read a buffer (memory-bandwidth probe for benchmarks); returns a checksum.");
 
+    m.def("correlation_f16", [](nb::ndarray<const std::uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> vectors,
+                                nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> rows,
+                                nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> query) {
+        if (query.shape(0) != vectors.shape(1))
+            throw std::invalid_argument("correlation_f16: query length does not match the vectors");
+        std::vector<double> out(rows.shape(0));
+        {
+            nb::gil_scoped_release release;
+            bitsift::correlation_f16(vectors.data(), vectors.shape(0), vectors.shape(1), rows.data(),
+                                     rows.shape(0), query.data(), out.data());
+        }
+        return to_numpy_1d(std::move(out));
+    }, "vectors"_a, "rows"_a, "query"_a,
+       "Correlation of the query with each listed float16 row (given as uint16 bits); "
+       "each row computed alone, so results never depend on which rows come with it.");
+
     m.def("scan_topk", [](Codes queries, Packed packed, Bits valid, std::size_t k,
                           std::size_t threads, const std::string& path) {
         const std::size_t words = queries.shape(1);

@@ -19,6 +19,29 @@ def test_correlation_is_pearson(rng):
     assert rescore.correlation(q, np.ones((1, DIMS)))[0] == 0.0  # constant row: no information
 
 
+@pytest.mark.parametrize("dim", [1, 3, 32, 384, 385])
+def test_native_correlation_matches_the_formula_and_ignores_other_rows(rng, dim, tmp_path):
+    """The engine's native rho equals rescore.correlation on the float16 rows, reads them
+    straight from a memory map, and gives every row the same value whichever rows come with it."""
+    stored = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float16, shape=(3000, dim))
+    stored[:] = rng.standard_normal((3000, dim)).astype(np.float16)
+    stored[7] = 0.25  # constant row -> 0
+    stored[8, 0] = np.float16(6e-8)  # a subnormal half
+    rows = rng.permutation(3000)[:2900]  # at D >= 384 enough work to split over threads
+    rows[:2] = [7, 8]
+    q = rng.standard_normal(dim).astype(np.float32)
+    got = kernel.correlation_f16(stored, rows, q)
+    want = rescore.correlation(q, stored[rows].astype(np.float32))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert got[0] == 0.0 and (np.abs(got) <= 1.0).all()
+    np.testing.assert_array_equal(kernel.correlation_f16(stored, rows[50:53], q), got[50:53])
+    np.testing.assert_array_equal(kernel.correlation_f16(stored, rows[::-1], q), got[::-1])
+    with pytest.raises(IndexError):
+        kernel.correlation_f16(stored, np.array([3000]), q)
+    with pytest.raises(ValueError):
+        kernel.correlation_f16(stored, rows, np.zeros(dim + 1, np.float32))
+
+
 def test_its_from_correlation_endpoints_and_monotonicity():
     rho = np.linspace(-1, 1, 201)
     s = rescore.its_from_correlation(rho)

@@ -168,6 +168,19 @@ def scan_topk(
     return _kernel.scan_topk(queries, snap.blocks, valid, int(k), int(threads), _forced_path)
 
 
+def correlation_f16(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """rho between ``query`` (float[D]) and ``vectors[rows]`` (float16[N, D], e.g. a memory map),
+    float64[len(rows)]: rescore.correlation's formula, in native code reading only those rows.
+
+    Each row is computed alone in a fixed order, so its value never depends on the other rows
+    (the NumPy reference, rescore.correlation, agrees to ~1e-15)."""
+    if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
+        raise ValueError("vectors must be a C-contiguous float16 matrix")
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+    return _kernel.correlation_f16(vectors.view(np.uint16), rows, query)
+
+
 def popcount_rows(codes: np.ndarray) -> np.ndarray:
     """Set bits per code row (uint32[N])."""
     return _kernel.popcount_rows(_as_codes(codes, "codes"))

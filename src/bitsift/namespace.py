@@ -379,10 +379,7 @@ class Namespace:
         if rows.size > need:
             keep = dist <= dist[need - 1]
             dist, rows = dist[keep], rows[keep]
-        by_row = np.argsort(rows)  # read the memory map in file order
-        vectors = np.empty((rows.size, self.dimension), np.float32)
-        vectors[by_row] = self._vector_map(snap.rows)[rows[by_row]]
-        rho = rescore.correlation(query, vectors)
+        rho = kernel.correlation_f16(self._vector_map(snap.rows), rows, query)
         return Candidates(dist, rows, rescore.its_from_correlation(rho), -rho)
 
     def _vector_map(self, rows: int) -> np.ndarray:

@@ -16,7 +16,10 @@ from bitsift.scoring import its_balanced
 
 
 def correlation(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """rho between one query (float[D]) and each row of ``vectors`` (float[N, D]); 0 for constant rows."""
+    """rho between one query (float[D]) and each row of ``vectors`` (float[N, D]); 0 for constant rows.
+
+    The reference formula; searches use its native twin, kernel.correlation_f16, which reads
+    only the candidate rows of the float16 file and converts them on the fly."""
     q = np.asarray(query, dtype=np.float64)
     v = np.asarray(vectors, dtype=np.float64)
     q = q - q.mean()

@@ -50,6 +50,12 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
                      const std::uint64_t* valid, std::size_t k, std::size_t threads,
                      Path path);
 
+// rho (Pearson correlation, clipped to [-1, 1]; 0 for a constant row) between the
+// query (float32[dim]) and each listed row of a float16 matrix (as raw uint16 bits,
+// nrows x dim). Rows are computed independently: a row's value never depends on n.
+void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
+                     const std::int64_t* rows, std::size_t n, const float* query, double* out);
+
 // Memory-bandwidth probe for benchmarks: reads n bytes with the given threads
 // (a plain streaming sum, no compute to speak of) and returns a checksum.
 std::uint64_t read_probe(const std::uint8_t* data, std::size_t n, std::size_t threads);

@@ -13,7 +13,7 @@ from benchmarks.peers import datasets as D
 from benchmarks.peers.libraries import rerank
 from benchmarks.peers.measure import choose_operating_point, recall_at_k
 from benchmarks.peers.report import BEGIN, END, write_report
-from benchmarks.peers.runner import make_adapter, run_suite
+from benchmarks.peers.runner import make_adapter, merge, run_suite
 from test_evaluate import make_collection
 
 SUITES = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
@@ -48,8 +48,21 @@ def test_operating_point_is_the_cheapest_sweep_value_reaching_the_target():
     assert missed["sweep"] == 40 and missed["reached_target"] is False
 
 
-def test_every_system_in_the_full_suite_resolves_to_an_adapter():
-    suite = json.loads((SUITES / "full.json").read_text())
+def test_merge_replaces_same_system_and_dataset_rows_and_records_the_rerun():
+    base = {"rows": [{"system": "a", "dataset": "x", "v": 1}, {"system": "b", "dataset": "x", "v": 2}],
+            "datasets": {"x": {"n": 5}}, "started": "t0"}
+    run = {"rows": [{"system": "b", "dataset": "x", "v": 3}, {"system": "b", "dataset": "y", "v": 4}],
+           "datasets": {"y": {"n": 7}}, "started": "t1", "finished": "t2"}
+    merged = merge(base, run)
+    assert [(r["system"], r["dataset"], r["v"]) for r in merged["rows"]] == [("a", "x", 1), ("b", "x", 3), ("b", "y", 4)]
+    assert merged["datasets"] == {"x": {"n": 5}, "y": {"n": 7}}
+    assert merged["reruns"] == [{"started": "t1", "finished": "t2", "rows": ["b on x", "b on y"]}]
+    assert base["rows"][1]["v"] == 2 and "reruns" not in base  # the input is left alone
+
+
+@pytest.mark.parametrize("suite_file", ["full.json", "headline.json"])
+def test_every_system_in_the_committed_suites_resolves_to_an_adapter(suite_file):
+    suite = json.loads((SUITES / suite_file).read_text())
     for name, spec in suite["systems"].items():
         adapter = make_adapter(spec, name)  # constructing must not need the peer's package
         assert adapter.name == name and adapter.kind in ("in-process", "server")

@@ -148,17 +148,42 @@ def run_suite(suite: dict[str, Any], out: Path, scratch: Path | None = None,
     return result
 
 
+def merge(base: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``run``'s rows replacing those of the same (system, dataset) and the run
+    listed under "reruns", so a partial re-run updates a full report without hiding that it is one."""
+    merged = json.loads(json.dumps(base))
+    at = {(r["system"], r["dataset"]): i for i, r in enumerate(merged["rows"])}
+    for row in run["rows"]:
+        key = (row["system"], row["dataset"])
+        if key in at:
+            merged["rows"][at[key]] = row
+        else:
+            merged["rows"].append(row)
+    merged["datasets"].update(run["datasets"])
+    merged.setdefault("reruns", []).append({
+        "started": run["started"], "finished": run.get("finished"),
+        "rows": sorted({f"{r['system']} on {r['dataset']}" for r in run["rows"]})})
+    return merged
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("suite", type=Path)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/peers.json"), help="results JSON")
     ap.add_argument("--report", type=Path, default=None,
                     help="Markdown file whose peers section is (re)written, with plots next to it")
+    ap.add_argument("--merge-into", type=Path, default=None,
+                    help="an earlier results JSON: this run's rows replace its rows for the same system and "
+                         "dataset, the merged file is rewritten and the report is made from it")
     ap.add_argument("--only", default=None, help="comma-separated system names to run (default: all)")
     ap.add_argument("--scratch", type=Path, default=None, help="folder for indexes (default: system temp)")
     args = ap.parse_args(argv)
     suite = json.loads(args.suite.read_text())
     result = run_suite(suite, args.out, args.scratch, set(args.only.split(",")) if args.only else None)
+    if args.merge_into:
+        base = json.loads(args.merge_into.read_text()) if args.merge_into.exists() else {**result, "rows": []}
+        result = merge(base, result)
+        args.merge_into.write_text(json.dumps(result, indent=1))
     if args.report:
         from .report import write_report
 

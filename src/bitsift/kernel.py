@@ -154,7 +154,7 @@ def scan_topk(
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if threads < 0:
-        raise ValueError("threads must be >= 0 (0 = all cores)")
+        raise ValueError("threads must be >= 0 (0 = as many cores as the scan is big enough for)")
     if isinstance(codes, np.ndarray):
         codes = PackedCodes.from_codes(codes)
     snap = codes.snapshot() if isinstance(codes, PackedCodes) else codes

@@ -44,7 +44,8 @@ struct ScanResult {
 
 // Exact top-k by Hamming distance, ties broken by the smaller row.
 // valid: one bit per row of the packed layout (2 words per block); rows whose
-// bit is clear are never returned. threads == 0 uses every hardware thread.
+// bit is clear are never returned. threads == 0 uses every hardware thread the scan is
+// big enough for (small scans run on one); a positive count is used as given (up to one per block).
 ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t words,
                      const std::uint8_t* packed, std::size_t nblocks,
                      const std::uint64_t* valid, std::size_t k, std::size_t threads,

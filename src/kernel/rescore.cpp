@@ -53,6 +53,25 @@ double lane_sum(std::size_t dim, F term) {
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+// sum((v - mean) * q) and sum((v - mean)^2) in one pass, with lane_sum's fixed order.
+void centered_sums(const double* v, const double* q, std::size_t dim, double mean, double& dot, double& vv) {
+    double d[kLanes] = {0.0, 0.0, 0.0, 0.0}, s[kLanes] = {0.0, 0.0, 0.0, 0.0};
+    std::size_t j = 0;
+    for (; j + kLanes <= dim; j += kLanes)
+        for (std::size_t l = 0; l < kLanes; ++l) {
+            const double c = v[j + l] - mean;
+            d[l] += c * q[j + l];
+            s[l] += c * c;
+        }
+    for (; j < dim; ++j) {
+        const double c = v[j] - mean;
+        d[j % kLanes] += c * q[j];
+        s[j % kLanes] += c * c;
+    }
+    dot = (d[0] + d[1]) + (d[2] + d[3]);
+    vv = (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 }  // namespace
 
 void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
@@ -73,11 +92,10 @@ void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_
         std::vector<double> v(dim);
         for (std::size_t i = i0; i < i1; ++i) {
             const std::uint16_t* src = vectors + static_cast<std::size_t>(rows[i]) * dim;
-            for (std::size_t j = 0; j < dim; ++j) v[j] = half[src[j]];
-            const double mean = lane_sum(dim, [&](std::size_t j) { return v[j]; }) / dim;
-            for (std::size_t j = 0; j < dim; ++j) v[j] -= mean;
-            const double dot = lane_sum(dim, [&](std::size_t j) { return v[j] * q[j]; });
-            const double denom = std::sqrt(lane_sum(dim, [&](std::size_t j) { return v[j] * v[j]; })) * q_norm;
+            const double mean = lane_sum(dim, [&](std::size_t j) { return v[j] = half[src[j]]; }) / dim;
+            double dot = 0.0, vv = 0.0;
+            centered_sums(v.data(), q.data(), dim, mean, dot, vv);
+            const double denom = std::sqrt(vv) * q_norm;
             const double rho = denom > 0 ? dot / denom : 0.0;
             out[i] = rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
         }

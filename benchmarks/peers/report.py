@@ -140,6 +140,9 @@ def plots(result: dict[str, Any], folder: Path) -> list[str]:
                    key=lambda d: result["datasets"][d]["n"])
     if not synth:
         return []
+    # one colour per system in every plot; tab20 has enough that no two systems share one
+    names = list(dict.fromkeys(r["system"] for r in rows))
+    color = {n: plt.cm.tab20.colors[i % 20] for i, n in enumerate(names)}
     largest, written = synth[-1], []
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -149,7 +152,7 @@ def plots(result: dict[str, Any], folder: Path) -> list[str]:
             if r["dataset"] == largest and r["kind"] == kind and r.get("throughput"):
                 t = r["throughput"]
                 ax.plot([x["clients"] for x in t], [x["qps"] for x in t], "o-", label=r["system"],
-                        lw=2.5 if r["system"].startswith("bitsift") else 1.2)
+                        color=color[r["system"]], lw=2.5 if r["system"].startswith("bitsift") else 1.2)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("concurrent clients")
@@ -167,7 +170,7 @@ def plots(result: dict[str, Any], folder: Path) -> list[str]:
         pts = sorted((result["datasets"][r["dataset"]]["n"], r["operating_point"]["latency"]["p50"])
                      for r in rows if r["system"] == s and r["dataset"] in synth)
         if pts:
-            ax.plot(*zip(*pts), "o-", label=s, lw=2.5 if s.startswith("bitsift") else 1.2)
+            ax.plot(*zip(*pts), "o-", label=s, color=color[s], lw=2.5 if s.startswith("bitsift") else 1.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("vectors (N)")
@@ -183,7 +186,7 @@ def plots(result: dict[str, Any], folder: Path) -> list[str]:
     for r in rows:
         if r["dataset"] == largest:
             pts = [(p["latency"]["p50"], p["recall@10"]) for p in r["points"]]
-            ax.plot(*zip(*pts), "o-", label=r["system"], lw=2.5 if r["system"].startswith("bitsift") else 1.2)
+            ax.plot(*zip(*pts), "o-", label=r["system"], color=color[r["system"]], lw=2.5 if r["system"].startswith("bitsift") else 1.2)
     ax.axhline(result["suite"]["target_recall"], color="0.7", ls="--", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("single-client p50 latency, ms")

@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(PY) -m pip install -q --no-build-isolation ".[test,bench]"
 	$(PY) benchmarks/kernel.py
 	$(PY) benchmarks/ingest.py
-	$(PY) benchmarks/http_latency.py
+	$(PY) -m benchmarks.http_latency
 
 # Peer benchmarks (about three hours on 2 cores): every system in benchmarks/suites/full.json,
 # results in benchmarks/peers.json, tables and plots written into benchmarks/README.md.

@@ -4,42 +4,23 @@ Builds a 100k x 384-d vector namespace, starts `bitsift serve` on 127.0.0.1 in a
 subprocess, then alternates the same top-10 searches through Client(path=...) and
 Client(url=...) and reports p50/p95/p99 of client-side wall time, plus the server's
 own time (timings.total_ms) for the HTTP requests.
-Usage: python benchmarks/http_latency.py [--n 100000] [--dim 384] [--queries 500]
+Usage: python -m benchmarks.http_latency [--n 100000] [--dim 384] [--queries 500]
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-import httpx
 import numpy as np
 
 import bitsift
 from bitsift.synthetic import clustered_vectors
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit("server did not become ready")
+from benchmarks.peers.procs import free_port, wait_ready
 
 
 def pct(values: list[float]) -> str:

@@ -128,6 +128,19 @@ def headline_table(items: list[dict[str, Any]], clients: int) -> str:
     return "\n".join(lines)
 
 
+def _width(system: str) -> float:
+    return 2.5 if system.startswith("bitsift") else 1.2  # bitsift's own lines stand out
+
+
+def _save(fig: Any, folder: Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(folder / name)
+    plt.close(fig)
+    return name
+
+
 def plots(result: dict[str, Any], folder: Path) -> list[str]:
     """throughput vs clients, latency vs N, recall vs latency; returns the file names written."""
     import matplotlib
@@ -152,7 +165,7 @@ def plots(result: dict[str, Any], folder: Path) -> list[str]:
             if r["dataset"] == largest and r["kind"] == kind and r.get("throughput"):
                 t = r["throughput"]
                 ax.plot([x["clients"] for x in t], [x["qps"] for x in t], "o-", label=r["system"],
-                        color=color[r["system"]], lw=2.5 if r["system"].startswith("bitsift") else 1.2)
+                        color=color[r["system"]], lw=_width(r["system"]))
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("concurrent clients")
@@ -160,43 +173,34 @@ def plots(result: dict[str, Any], folder: Path) -> list[str]:
         ax.set_title(f"{kind}, {largest}", fontsize=10)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "peers-throughput.png")
-    plt.close(fig)
-    written.append("peers-throughput.png")
+    written.append(_save(fig, folder, "peers-throughput.png"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     for s in dict.fromkeys(r["system"] for r in rows if r["dataset"] in synth):
         pts = sorted((result["datasets"][r["dataset"]]["n"], r["operating_point"]["latency"]["p50"])
                      for r in rows if r["system"] == s and r["dataset"] in synth)
         if pts:
-            ax.plot(*zip(*pts), "o-", label=s, color=color[s], lw=2.5 if s.startswith("bitsift") else 1.2)
+            ax.plot(*zip(*pts), "o-", label=s, color=color[s], lw=_width(s))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("vectors (N)")
     ax.set_ylabel("single-client p50 latency, ms")
     ax.set_title("latency vs N at each system's operating point", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "peers-latency-vs-n.png")
-    plt.close(fig)
-    written.append("peers-latency-vs-n.png")
+    written.append(_save(fig, folder, "peers-latency-vs-n.png"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     for r in rows:
         if r["dataset"] == largest:
             pts = [(p["latency"]["p50"], p["recall@10"]) for p in r["points"]]
-            ax.plot(*zip(*pts), "o-", label=r["system"], color=color[r["system"]], lw=2.5 if r["system"].startswith("bitsift") else 1.2)
+            ax.plot(*zip(*pts), "o-", label=r["system"], color=color[r["system"]], lw=_width(r["system"]))
     ax.axhline(result["suite"]["target_recall"], color="0.7", ls="--", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("single-client p50 latency, ms")
     ax.set_ylabel("recall@10 vs exact float")
     ax.set_title(f"recall vs latency, {largest} (sweep of each system's knob)", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "peers-recall-vs-latency.png")
-    plt.close(fig)
-    written.append("peers-recall-vs-latency.png")
+    written.append(_save(fig, folder, "peers-recall-vs-latency.png"))
     return written
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 
 import numpy as np
@@ -228,6 +230,17 @@ def test_centered_binarizer_learns_and_keeps_its_center(tmp_path, rng):
     with bitsift.Client(path=path) as c:
         assert c.describe_namespace("docs") == center
         assert c.search("docs", x[4].tolist(), top_k=1)["results"] == hits
+
+
+@pytest.mark.parametrize("binarizer", ["centered", "centered_mib"])
+def test_a_given_center_is_used_from_the_first_upload(client, rng, tmp_path, binarizer):
+    center = [0.5] * DIMS
+    client.create_namespace("fixed", dimension=DIMS, binarizer=binarizer, center=center)
+    x = rng.standard_normal((20, DIMS)).astype(np.float32) + 7.0  # far from the data's own mean
+    client.upload_vectors("fixed", [{"id": str(i), "vector": v.tolist()} for i, v in enumerate(x)])
+    manifest = json.loads((tmp_path / "data" / "fixed" / "manifest.json").read_text())
+    assert manifest["binarizer_params"]["center"] == center  # kept, not re-learned from the data
+    assert client.search("fixed", x[3].tolist(), top_k=1)["results"][0]["id"] == "3"
 
 
 def test_two_clients_on_one_folder_see_each_others_writes(tmp_path, rng):

@@ -94,7 +94,7 @@ class Engine:
             if not isinstance(bin_, Centered):
                 raise InvalidInput("center is only meaningful with binarizer='centered' or 'centered_mib'")
             vec = check_vectors(center, dimension, "center")[0]
-            bin_ = type(bin_)(tuple(float(v) for v in vec))
+            bin_ = bin_.__class__(tuple(float(v) for v in vec))  # `type` is the namespace type here
         with self._lock:
             folder = self.root / name
             if folder.exists():

@@ -181,6 +181,22 @@ def test_killed_shard_loses_no_acknowledged_write_and_searches_say_so(tmp_path):
     many.close()
 
 
+def test_partial_search_with_every_shard_down_is_refused_not_empty(tmp_path):
+    many = ShardedEngine(tmp_path, timeout_s=5)
+    many.create_namespace("d", dimension=DIM, shards=1)
+    x = np.random.default_rng(4).standard_normal((20, DIM)).astype(np.float32)
+    many.upsert("d", [{"id": f"d{i}", "vector": x[i]} for i in range(20)])
+    only = many._namespace("d").shards[0]
+    with writer_lock(tmp_path / "d" / "shard-000" / "writer.lock"):  # keeps the restart waiting
+        os.kill(_pid(only), signal.SIGKILL)
+        time.sleep(1.0)
+        with pytest.raises(ShardUnavailable, match="d/0") as refused:
+            many.search("d", x[0], top_k=5, partial=True)
+    assert refused.value.status == 503
+    assert _poll(lambda: _try(lambda: many.search("d", x[3], top_k=1)))["results"][0]["id"] == "d3"
+    many.close()
+
+
 def test_a_shard_gone_for_good_is_started_again_with_its_data(tmp_path):
     many = ShardedEngine(tmp_path, write_retry_s=60, timeout_s=30)
     many.create_namespace("g", dimension=DIM, shards=2)

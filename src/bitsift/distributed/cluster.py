@@ -62,10 +62,11 @@ class ShardRef:
 
 
 def start_shard(root: Path, namespace: str, index: int, folder: Path, manifest: dict[str, Any],
-                node_ip: str) -> ShardRef:
+                node_ip: str, live_nodes: Sequence[str]) -> ShardRef:
     """The actor owning ``folder``, started if it is not running (named, so every coordinator in
     this cluster shares it). It restarts forever on failure and reopens its folder; calls are
-    never retried by Ray, because the coordinator decides what is safe to retry."""
+    never retried by Ray, because the coordinator decides what is safe to retry. ``live_nodes``
+    is node_ips(), asked once by the caller for all the shards it starts."""
     from bitsift.distributed.shard import Shard
 
     ray = _ray()
@@ -74,7 +75,7 @@ def start_shard(root: Path, namespace: str, index: int, folder: Path, manifest: 
         name=f"{tag}/{namespace}/{index}", namespace=RAY_NAMESPACE, get_if_exists=True,
         max_restarts=-1, max_task_retries=0, max_concurrency=8, num_cpus=0,
     )
-    if node_ip in node_ips():
+    if node_ip in live_nodes:
         options["resources"] = {f"node:{node_ip}": 0.001}  # the folder lives on that node
     else:
         raise ShardUnavailable(f"shard {namespace}/{index} lives on node {node_ip}, which is not in the "

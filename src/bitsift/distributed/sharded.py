@@ -28,7 +28,7 @@ from bitsift.distributed.shard import ShardPart
 from bitsift.engine import (DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, TRASH_PREFIX, check_search,
                             embed_documents, query_vector, search_names)
 from bitsift.engine import Engine
-from bitsift.errors import InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
+from bitsift.errors import InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound, ShardUnavailable
 from bitsift.ranking import rank
 from bitsift.storage.manifest import fsync_dir, write_atomic
 from bitsift.validate import check_ids, check_items, check_name
@@ -90,8 +90,9 @@ class ShardedEngine:
 
     def _start(self, name: str, manifest: dict[str, Any]) -> _Sharded:
         shard_manifest = {k: v for k, v in manifest.items() if k not in ("shards", "nodes")}
-        refs = [cluster.start_shard(self.root, name, i, self._folder(name, i), shard_manifest, manifest["nodes"][i])
-                for i in range(manifest["shards"])]
+        live = cluster.node_ips()
+        refs = [cluster.start_shard(self.root, name, i, self._folder(name, i), shard_manifest, manifest["nodes"][i],
+                                    live) for i in range(manifest["shards"])]
         cluster.gather(refs, [lambda a: a.pid.remote()] * len(refs), self.timeout_s)  # all opened
         return _Sharded(name, manifest, refs)
 
@@ -272,6 +273,8 @@ class ShardedEngine:
                 [lambda a: a.search_part.remote(q, k, filter, mode, oversample)] * len(shards),
                 self.timeout_s, allow_missing=partial)
             live = [i for i, p in enumerate(parts) if p is not None]
+            if not live:  # partial results need at least one shard to answer
+                raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
             t2 = time.perf_counter()
             ranked = rank([parts[i] for i in live], k, lambda j, rows: _ids_of(parts[live[j]], rows),
                           pool=k * oversample if mode == "rescore" else None, threshold=threshold)

@@ -59,9 +59,8 @@ class LocalClient(Client):
         """Create a namespace: ``type`` "vector" (give ``dimension``) or "text" (embedded with
         ``model``, the default local model if None); ``binarizer`` mib (default), sign, centered.
         ``shards``: how many Ray actors split it (Ray clients only; default one per node)."""
-        extra = {} if shards is None else {"shards": shards}
         return self._engine.create_namespace(
-            name, type=type, dimension=dimension, binarizer=binarizer, center=center, model=model, **extra)
+            name, type=type, dimension=dimension, binarizer=binarizer, center=center, model=model, shards=shards)
 
     def list_namespaces(self) -> list[dict[str, Any]]:
         return self._engine.list_namespaces()

@@ -52,8 +52,7 @@ def _router(secured: bool) -> APIRouter:
     def create_namespace(body: CreateNamespace, request: Request) -> JSONResponse:
         info = _engine(request).create_namespace(
             body.namespace_name, type=body.type, dimension=body.vector_dimension,
-            binarizer=body.binarizer, center=body.center, model=body.model,
-            **({} if body.shards is None else {"shards": body.shards}),
+            binarizer=body.binarizer, center=body.center, model=body.model, shards=body.shards,
         )
         return JSONResponse(info, status_code=201)
 

@@ -18,9 +18,8 @@ import time
 import numpy as np
 
 import bitsift
-from bitsift.synthetic import clustered_vectors
-
 from benchmarks.peers.procs import free_port, wait_ready
+from bitsift.eval.synthetic import clustered_vectors
 
 
 def pct(values: list[float]) -> str:
@@ -43,7 +42,7 @@ def main() -> None:
                 c.upload_vectors("bench", [{"id": f"v{i}", "vector": x[i]} for i in range(s, min(s + 1000, args.n))])
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen([sys.executable, "-m", "bitsift.cli", "serve", "--path", d, "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "bitsift.cli.main", "serve", "--path", d, "--port", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(url, proc)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import bitsift
-from bitsift.synthetic import clustered_vectors
+from bitsift.eval.synthetic import clustered_vectors
 
 
 def one_run(x: np.ndarray, batch: int, as_lists: bool) -> float:

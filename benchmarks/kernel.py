@@ -17,13 +17,13 @@ import os
 import platform
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import faiss
 import numpy as np
 
 from bitsift import _kernel
-from bitsift import kernel as K
+from bitsift.core import kernel as K
 
 TOP_K = 10
 THREADS = (1, 2)
@@ -168,7 +168,7 @@ def main() -> None:
                     row["Q"] = None
                     row["GB_per_s"] = snap.blocks.nbytes / ms / 1e6
                 rows.append(row)
-        del index, snap, codes
+        index = snap = codes = None  # free ~GBs before the next width
 
     print_table(rows)
     summary = acceptance(rows, args.n)

@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks.peers.base import Searcher
 from benchmarks.peers.datasets import synthetic
 from benchmarks.peers.measure import percentiles, throughput
-from bitsift.engine import Engine
+from bitsift.engine.local import Engine
 
 BATCH = 10_000
 NS = "bench"
@@ -55,7 +55,7 @@ class _Engine(Searcher):
     def search(self, query: np.ndarray, k: int) -> np.ndarray:
         return self.engine.search(NS, query, top_k=k, mode=self.mode)["results"]
 
-    def client(self) -> "_Engine":
+    def client(self) -> _Engine:
         return self
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from bitsift import kernel
+from bitsift.core import kernel
 
 pytest_plugins = ["livesrv"]  # live_server / live_app fixtures: real uvicorn on 127.0.0.1
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from bitsift.engine import Engine
-from bitsift.server import create_app
+from bitsift.api.server import create_app
+from bitsift.engine.local import Engine
 
 STARTUP_TIMEOUT_S = 10.0
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from bitsift import kernel, scoring
-from bitsift.binarize import make_binarizer
+from bitsift.core import kernel, scoring
+from bitsift.core.binarize import make_binarizer
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsift import binarize, kernel
-from bitsift.errors import InvalidInput
+from bitsift.core import binarize, kernel
+from bitsift.core.errors import InvalidInput
 
 
 @pytest.mark.parametrize("dims", [1, 2, 7, 64, 65, 384, 1023])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bitsift.chunking import chunk_text
-from bitsift.errors import InvalidInput
+from bitsift.core.errors import InvalidInput
+from bitsift.text.chunking import chunk_text
 
 TEXT = " ".join(f"Sentence {i} is about lift and drag on a swept wing." for i in range(40))
 

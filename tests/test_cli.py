@@ -6,8 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-
-from bitsift.cli import main
+from bitsift.cli.main import main
 
 
 def test_info_reports_kernel_paths():

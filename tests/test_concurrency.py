@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 import bitsift
-from bitsift import namespace as ns_module
+from bitsift.engine import namespace as ns_module
 from bitsift.storage.lock import writer_lock
 
 DIMS = 16

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import bitsift
-from bitsift.errors import BitsiftError
-from bitsift.client import LocalClient
-from bitsift.http_client import AsyncHTTPClient, HTTPClient
+from bitsift.api.client import LocalClient
+from bitsift.api.http_client import AsyncHTTPClient, HTTPClient
+from bitsift.core.errors import BitsiftError
 
 DIMS = 48
 KEY = "congruence-key"

@@ -10,17 +10,16 @@ import time
 
 import numpy as np
 import pytest
-
 import ray  # the test extra installs it: these tests never skip
 
-from bitsift.client import Client
+from bitsift.api.client import Client
+from bitsift.api.server import create_app
+from bitsift.core.errors import InvalidInput, NamespaceNotFound, ShardUnavailable
 from bitsift.distributed import ShardedEngine
 from bitsift.distributed.routing import group_by_shard, shard_of
-from bitsift.engine import Engine
-from bitsift.errors import InvalidInput, NamespaceNotFound, ShardUnavailable
-from livesrv import start_app
-from bitsift.server import create_app
+from bitsift.engine.local import Engine
 from bitsift.storage.lock import writer_lock
+from livesrv import start_app
 
 DIM = 64
 

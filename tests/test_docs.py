@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bitsift.cli import main
+from bitsift.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -40,8 +40,7 @@ def test_every_cli_command_is_documented():
 
 def test_architecture_names_every_on_disk_file():
     arch = (ROOT / "ARCHITECTURE.md").read_text()
-    from bitsift import namespace
-
+    from bitsift.engine import namespace
     for filename in (namespace.CODES, namespace.VECTORS, namespace.ITEMS, namespace.LOCK, "manifest.json"):
         assert f"`{filename}`" in arch or filename in arch
 

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from bitsift import embed
-from bitsift.embed import DEFAULT_MODEL, EMBEDDERS, Embedder, OnnxMiniLM, get_embedder
-from bitsift.errors import InvalidInput
+from bitsift.core.errors import InvalidInput
+from bitsift.text import embed
+from bitsift.text.embed import DEFAULT_MODEL, EMBEDDERS, Embedder, OnnxMiniLM, get_embedder
 
 TEXTS = [
     "The wing stalls when the angle of attack is too high.",

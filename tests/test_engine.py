@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-
 import math
 
 import numpy as np
 import pytest
 
 import bitsift
-from bitsift import errors
+from bitsift.core import errors
 from conftest import folder_digest
 from model import ModelNamespace, as_pairs, assert_same
 

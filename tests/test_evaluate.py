@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from bitsift.cli import main
-from bitsift.evaluate import BINARIZERS, OVERSAMPLES
+from bitsift.cli.main import main
+from bitsift.eval.evaluate import BINARIZERS, OVERSAMPLES
 
 TOPICS = {
     "wing": "The lift of a swept wing falls at high angles of attack because the flow separates.",

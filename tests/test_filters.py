@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from bitsift.errors import InvalidFilter
-from bitsift.filters import compile_filter
+from bitsift.core.errors import InvalidFilter
+from bitsift.core.filters import compile_filter
 
 ROWS = [
     {"genre": "sci-fi", "year": 1999, "rating": 4.5, "tags": "x", "ok": True},

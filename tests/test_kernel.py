@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsift import kernel
+from bitsift.core import kernel
 from conftest import available_paths, random_codes
 
 PATHS = available_paths()

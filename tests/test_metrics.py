@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bitsift.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from bitsift.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
 GRADES = {"a": 3, "b": 1, "c": 0, "d": 2}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bitsift.errors import InvalidInput
-from bitsift.parsers import iter_files, read_documents
+from bitsift.core.errors import InvalidInput
+from bitsift.text.parsers import iter_files, read_documents
 from filekinds import write_all
 
 

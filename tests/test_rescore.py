@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bitsift
-from bitsift import binarize, kernel, rescore, scoring
+from bitsift.core import binarize, kernel, rescore, scoring
 
 DIMS = 32
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsift import scoring
+from bitsift.core import scoring
 
 
 @pytest.mark.parametrize("h, want", [(0.2, 0.81), (0.3, 0.56), (0.4, 0.29), (0.45, 0.14), (0.5, 0.0), (0.7, 0.0)])

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 import bitsift
-from bitsift import errors
-from bitsift.http_client import AsyncHTTPClient, HTTPClient, ServiceUnavailable
+from bitsift.api.http_client import AsyncHTTPClient, HTTPClient, ServiceUnavailable
+from bitsift.core import errors
 from conftest import folder_digest
 from livesrv import wait_healthy
 
@@ -471,7 +471,7 @@ def test_serve_runs_uvicorn(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    code = ("import sys; from bitsift.server import serve; "
+    code = ("import sys; from bitsift.api.server import serve; "
             "serve(sys.argv[1], port=int(sys.argv[2]), api_keys=[sys.argv[3]])")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "data"), str(port), KEY],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 import bitsift
-from bitsift import errors
-from bitsift.embed import DEFAULT_MODEL
+from bitsift.core import errors
+from bitsift.text.embed import DEFAULT_MODEL
 
 LONG = " ".join(f"Sentence number {i} talks about boundary layers and shock waves on swept wings." for i in range(60))
 DOCS = [
@@ -102,7 +102,7 @@ def test_text_and_vector_namespaces_refuse_each_others_input(client):
 
 
 def test_vector_query_on_text_namespace_and_multi_namespace_text_search(client):
-    from bitsift.embed import get_embedder
+    from bitsift.text.embed import get_embedder
 
     client.upload_documents("notes", DOCS)
     client.create_namespace("more", type="text")

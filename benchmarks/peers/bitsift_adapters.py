@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import bitsift
-import bitsift.kernel
+import bitsift.core.kernel
 
 from .base import Adapter, Searcher
 from .procs import folder_bytes, free_port, wait_ready
@@ -83,7 +83,7 @@ class BitsiftLocal(Adapter):
 
     def settings(self) -> dict[str, Any]:
         return {**self.params, "oversample": self.oversample if self.mode == "rescore" else None,
-                "kernel": bitsift.kernel.capabilities(),
+                "kernel": bitsift.core.kernel.capabilities(),
                 "version": bitsift.__version__}
 
     def close(self) -> None:
@@ -107,7 +107,7 @@ class BitsiftHTTP(BitsiftLocal):
         load_namespace(vectors, self.data, self.binarizer)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "bitsift.cli", "serve", "--path", str(self.data),
+        self.proc = subprocess.Popen([sys.executable, "-m", "bitsift.cli.main", "serve", "--path", str(self.data),
                                       "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_ready(self.url, self.proc)
         self._client = bitsift.Client(url=self.url)

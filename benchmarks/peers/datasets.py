@@ -1,7 +1,7 @@
 """Benchmark datasets: the real collections, and synthetic sets shaped like them.
 
 Real: the BEIR-layout folders in ``../shared/data``, embedded with bitsift's default
-model (cached by :func:`bitsift.evaluate.cached_embeddings`, so reruns are quick).
+model (cached by :func:`bitsift.eval.evaluate.cached_embeddings`, so reruns are quick).
 
 Synthetic: a Gaussian with the mean and covariance of those real document embeddings,
 L2-normalised. It reproduces the real eigenvalue spectrum and the shared offset
@@ -41,8 +41,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def real(name: str, folder: Path = SHARED_DATA, cache: Path = CACHE) -> Dataset:
     """One real collection with its judged queries; qrels keyed by row id."""
-    from bitsift.embed import get_embedder
-    from bitsift.evaluate import cached_embeddings, load_collection
+    from bitsift.eval.evaluate import cached_embeddings, load_collection
+    from bitsift.text.embed import get_embedder
 
     col = load_collection(folder / name)
     model = get_embedder(None).name

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.metrics import ndcg_at_k
+from bitsift.eval.metrics import ndcg_at_k
 
 from .base import Adapter
 
@@ -21,7 +21,7 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def mean_ndcg(found: np.ndarray, qrels: list[dict[int, int]], k: int = 10) -> float:
-    """nDCG@k with graded judgments (bitsift.metrics.ndcg_at_k) over row ids."""
+    """nDCG@k with graded judgments (bitsift.eval.metrics.ndcg_at_k) over row ids."""
     return float(np.mean([ndcg_at_k([str(i) for i in f[:k] if i >= 0], {str(d): g for d, g in q.items()}, k)
                           for f, q in zip(found, qrels)]))
 

@@ -22,8 +22,8 @@ import struct
 import sys
 import threading
 import time
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np

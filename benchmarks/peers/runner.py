@@ -27,8 +27,15 @@ import numpy as np
 
 from . import datasets as D
 from .base import Adapter
-from .measure import (bytes_per_vector, choose_operating_point, mean_ndcg, percentiles, recall_at_k,
-                      single_client_latency, throughput)
+from .measure import (
+    bytes_per_vector,
+    choose_operating_point,
+    mean_ndcg,
+    percentiles,
+    recall_at_k,
+    single_client_latency,
+    throughput,
+)
 from .procs import rss_bytes
 
 

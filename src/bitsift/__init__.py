@@ -1,10 +1,20 @@
 """bitsift: exact semantic search over information-theoretic binary codes."""
 
-from bitsift.client import Client
-from bitsift.http_client import AsyncHTTPClient, HTTPClient
-from bitsift.errors import (
-    BitsiftError, DimensionMismatch, DuplicateIds, EmptyBatch, InvalidFilter, InvalidInput,
-    InvalidName, InvalidVector, NamespaceBusy, NamespaceExists, NamespaceLocked, NamespaceNotFound,
+from bitsift.api.client import Client
+from bitsift.api.http_client import AsyncHTTPClient, HTTPClient
+from bitsift.core.errors import (
+    BitsiftError,
+    DimensionMismatch,
+    DuplicateIds,
+    EmptyBatch,
+    InvalidFilter,
+    InvalidInput,
+    InvalidName,
+    InvalidVector,
+    NamespaceBusy,
+    NamespaceExists,
+    NamespaceLocked,
+    NamespaceNotFound,
     ShardUnavailable,
 )
 

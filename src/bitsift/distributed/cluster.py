@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from bitsift.errors import BitsiftError, InvalidInput, ShardUnavailable
+from bitsift.core.errors import BitsiftError, InvalidInput, ShardUnavailable
 
 log = logging.getLogger("bitsift.distributed")
 RAY_NAMESPACE = "bitsift"

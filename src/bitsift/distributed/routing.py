@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def shard_of(key: str, shards: int) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from bitsift.namespace import Namespace, open_namespace
+from bitsift.engine.namespace import Namespace, open_namespace
 from bitsift.storage.manifest import MANIFEST
 
 

@@ -14,24 +14,32 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from bitsift import scoring
-from bitsift.binarize import Centered, make_binarizer
+from bitsift.core import scoring
+from bitsift.core.binarize import Centered, make_binarizer
+from bitsift.core.errors import InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound, ShardUnavailable
+from bitsift.core.ranking import rank
+from bitsift.core.validate import check_ids, check_items, check_name
 from bitsift.distributed import cluster
 from bitsift.distributed.routing import group_by_shard
 from bitsift.distributed.shard import ShardPart
-from bitsift.engine import (DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, TRASH_PREFIX, check_search,
-                            embed_documents, query_vector, search_names)
-from bitsift.engine import Engine
-from bitsift.errors import InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound, ShardUnavailable
-from bitsift.ranking import rank
+from bitsift.engine.local import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    TRASH_PREFIX,
+    Engine,
+    check_search,
+    embed_documents,
+    query_vector,
+    search_names,
+)
 from bitsift.storage.manifest import fsync_dir, write_atomic
-from bitsift.validate import check_ids, check_items, check_name
 
 SHARDED = "sharded.json"
 MAX_SHARDS = 1024
@@ -46,7 +54,7 @@ class _Sharded:
 
 
 class ShardedEngine:
-    """Same methods as :class:`bitsift.engine.Engine`; every namespace under ``path`` is sharded.
+    """Same methods as :class:`bitsift.engine.local.Engine`; every namespace under ``path`` is sharded.
 
     ``address``: "auto", "local" or "ray://host:port" (see ``cluster.connect``). Writes to a
     restarting shard are retried for ``write_retry_s`` (upserts and deletes by id are

@@ -5,11 +5,11 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from bitsift.errors import NamespaceLocked
+from bitsift.core.errors import NamespaceLocked
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bitsift.errors import StorageCorrupt
+from bitsift.core.errors import StorageCorrupt
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitsift.errors import StorageCorrupt
+from bitsift.core.errors import StorageCorrupt
 
 
 class RowFile:

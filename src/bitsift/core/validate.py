@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from bitsift.errors import DimensionMismatch, DuplicateIds, EmptyBatch, InvalidInput, InvalidName, InvalidVector
+from bitsift.core.errors import DimensionMismatch, DuplicateIds, EmptyBatch, InvalidInput, InvalidName, InvalidVector
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 MAX_BATCH = 100_000

@@ -6,20 +6,21 @@ import json
 import shutil
 import threading
 import time
-from contextlib import ExitStack
 import uuid
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from bitsift import scoring
-from bitsift.binarize import Centered, make_binarizer
-from bitsift.filters import compile_filter
-from bitsift.errors import DimensionMismatch, InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
-from bitsift.namespace import Namespace, check_type, new_manifest, open_namespace
-from bitsift.ranking import Ranked, rank
-from bitsift.validate import check_name, check_threshold, check_top_k, check_vectors
+from bitsift.core import scoring
+from bitsift.core.binarize import Centered, make_binarizer
+from bitsift.core.errors import DimensionMismatch, InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound
+from bitsift.core.filters import compile_filter
+from bitsift.core.ranking import Ranked, rank
+from bitsift.core.validate import check_name, check_threshold, check_top_k, check_vectors
+from bitsift.engine.namespace import Namespace, check_type, new_manifest, open_namespace
 
 TRASH_PREFIX = ".trash-"
 DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP = 1000, 200
@@ -29,7 +30,7 @@ DEFAULT_OVERSAMPLE = 10
 
 
 def get_embedder(name: str | None):  # imported on first use: vector-only users never load ONNX
-    from bitsift.embed import get_embedder as load
+    from bitsift.text.embed import get_embedder as load
 
     return load(name)
 
@@ -214,7 +215,7 @@ _LAYOUT_RETRIES = 3
 def embed_documents(documents: Sequence[dict[str, Any]], model: str | None, chunk_size: int,
                     chunk_overlap: int) -> tuple[list[dict[str, Any]], list[str], int]:
     """Validate, chunk and embed documents: (items to upsert, each item's document id, documents)."""
-    from bitsift.documents import chunk_documents
+    from bitsift.text.documents import chunk_documents
 
     chunks = chunk_documents(documents, chunk_size, chunk_overlap)
     vectors = get_embedder(model).encode(chunks.texts)

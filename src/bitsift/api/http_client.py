@@ -1,7 +1,7 @@
 """``HTTPClient`` and ``AsyncHTTPClient``: the in-process ``Client`` API over a bitsift server.
 
 Same methods, same return values, same exceptions: an error body
-``{"error", "message", "status"}`` is rebuilt into the typed ``bitsift.errors`` class of that
+``{"error", "message", "status"}`` is rebuilt into the typed ``bitsift.core.errors`` class of that
 name, so ``except NamespaceNotFound`` works the same locally and remotely. Requests are retried
 on 429, 502, 503, 504, timeouts and connection errors, with capped exponential backoff plus
 jitter, honouring ``Retry-After``.
@@ -17,15 +17,16 @@ import email.utils
 import json
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import numpy as np
 
-from bitsift.errors import ERRORS_BY_NAME, BitsiftError
-from bitsift.validate import check_name
+from bitsift.core.errors import ERRORS_BY_NAME, BitsiftError
+from bitsift.core.validate import check_name
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -244,7 +245,7 @@ class HTTPClient(_Base):
             time.sleep(delay)
             attempt += 1
 
-    def __enter__(self) -> "HTTPClient":
+    def __enter__(self) -> HTTPClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -333,7 +334,7 @@ class AsyncHTTPClient(_Base):
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def __aenter__(self) -> "AsyncHTTPClient":
+    async def __aenter__(self) -> AsyncHTTPClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from bitsift.errors import InvalidFilter
+from bitsift.core.errors import InvalidFilter
 
 _FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}

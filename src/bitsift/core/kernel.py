@@ -7,9 +7,10 @@ C++ side can trust its arguments.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class PackedCodes:
         self._valid = np.zeros(self._blocks.shape[0] * 2, np.uint64)
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, valid: np.ndarray | None = None) -> "PackedCodes":
+    def from_codes(cls, codes: np.ndarray, valid: np.ndarray | None = None) -> PackedCodes:
         codes = _as_codes(codes, "codes")
         packed = cls(codes.shape[1], capacity=codes.shape[0])
         packed.append(codes)
@@ -113,7 +114,7 @@ class PackedCodes:
         bits = np.unpackbits(self._valid.view(np.uint8), bitorder="little").astype(bool)
         return bits[: self.rows]
 
-    def snapshot(self) -> "PackedSnapshot":
+    def snapshot(self) -> PackedSnapshot:
         nblocks = _blocks_for(self.rows)
         return PackedSnapshot(self._blocks[:nblocks], self._valid[: nblocks * 2], self.rows, self.words)
 

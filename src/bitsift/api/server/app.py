@@ -8,18 +8,19 @@ kernel releases the GIL). Responses are rendered to JSON on that thread too.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 import bitsift
-from bitsift.engine import Engine
-from bitsift.errors import InvalidInput
-from bitsift.server.errors import install_error_handlers
-from bitsift.server.gate import T0_KEY, Gate
-from bitsift.server.models import CreateNamespace, GetDocuments, Ids, Search, UploadDocuments, UploadVectors
+from bitsift.api.server.errors import install_error_handlers
+from bitsift.api.server.gate import T0_KEY, Gate
+from bitsift.api.server.models import CreateNamespace, GetDocuments, Ids, Search, UploadDocuments, UploadVectors
+from bitsift.core.errors import InvalidInput
+from bitsift.engine.local import Engine
 
 MiB = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 128 * MiB  # a 10,000 x 384-d batch is ~75 MB of JSON

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from bitsift.engine import Engine
+from bitsift.engine.local import Engine
 
 
 class Client(abc.ABC):
@@ -32,7 +33,7 @@ class Client(abc.ABC):
 
 
 class LocalClient(Client):
-    """The in-process client over an :class:`~bitsift.engine.Engine`."""
+    """The in-process client over an :class:`~bitsift.engine.local.Engine`."""
 
     def __init__(self, path: str | Path | None = None, url: None = None, ray: str | None = None,
                  **engine_options: Any) -> None:
@@ -43,7 +44,7 @@ class LocalClient(Client):
 
             self._engine = ShardedEngine(path, address=ray, **engine_options)  # type: ignore[arg-type]
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,6 +120,6 @@ class LocalClient(Client):
         return self._engine.diagnostics(name)
 
 
-from bitsift.http_client import HTTPClient  # noqa: E402  (after Client: no import cycle either way)
+from bitsift.api.http_client import HTTPClient  # noqa: E402  (after Client: no import cycle either way)
 
 Client.register(HTTPClient)  # Client(url=...) returns one; isinstance(..., Client) holds

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bitsift.errors import NamespaceNotFound
-from bitsift.parsers import iter_files, read_documents
+from bitsift.core.errors import NamespaceNotFound
+from bitsift.text.parsers import iter_files, read_documents
 
 
 def _common_root(paths: list[Path]) -> Path:

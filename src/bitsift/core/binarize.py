@@ -7,12 +7,13 @@ Hamming distance or a popcount.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from bitsift.errors import InvalidInput
+from bitsift.core.errors import InvalidInput
 
 
 def words_for(dims: int) -> int:
@@ -107,7 +108,7 @@ class Centered:
     def fitted(self) -> bool:
         return self.center is not None
 
-    def fit(self, x: np.ndarray) -> "Centered":
+    def fit(self, x: np.ndarray) -> Centered:
         return type(self)(tuple(float(v) for v in np.asarray(x, np.float64).mean(axis=0)))
 
     def encode(self, x: np.ndarray) -> np.ndarray:

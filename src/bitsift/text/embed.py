@@ -12,12 +12,13 @@ import importlib.resources
 import importlib.util
 import os
 import threading
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bitsift.errors import InvalidInput
+from bitsift.core.errors import InvalidInput
 
 DIMENSION = 384
 # all-MiniLM-L6-v2 was trained on sequences of up to 256 word pieces (sentence-transformers'

@@ -14,9 +14,9 @@ import click
 import numpy as np
 from rich.console import Console
 
-from bitsift import kernel
-from bitsift.cli_render import print_results
-from bitsift.client import Client
+from bitsift.api.client import Client
+from bitsift.cli.render import print_results
+from bitsift.core import kernel
 
 DEMO_QUERIES = ("1", "23", "79", "157", "225")  # Cranfield query ids, spread over the set
 
@@ -56,7 +56,7 @@ def cranfield_demo(path: Path) -> None:
 
 def synthetic_demo(path: Path, count: int, dimension: int) -> None:
     """Ingest synthetic clustered embeddings, search them, print ranked results."""
-    from bitsift.synthetic import clustered_vectors
+    from bitsift.eval.synthetic import clustered_vectors
 
     shutil.rmtree(path, ignore_errors=True)
     x, topic = clustered_vectors(count, dimension, seed=42)

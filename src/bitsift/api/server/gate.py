@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from bitsift.server.errors import error_response
+from bitsift.api.server.errors import error_response
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

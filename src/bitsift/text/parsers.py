@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-from bitsift.errors import InvalidInput
+from bitsift.core.errors import InvalidInput
 
 SUPPORTED = {".txt", ".md", ".pdf", ".csv", ".json", ".jsonl", ".docx"}
 

@@ -15,17 +15,18 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from bitsift.client import Client
-from bitsift.engine import DEFAULT_MODE, DEFAULT_OVERSAMPLE
-from bitsift.errors import InvalidInput
-from bitsift.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from bitsift.scoring import LABELS, label
+from bitsift.api.client import Client
+from bitsift.core.errors import InvalidInput
+from bitsift.core.scoring import LABELS, label
+from bitsift.engine.local import DEFAULT_MODE, DEFAULT_OVERSAMPLE
+from bitsift.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
 BINARIZERS = ("mib", "sign", "centered", "centered_mib")
 OVERSAMPLES = (2, 5, 10, 20)
@@ -63,7 +64,7 @@ def load_collection(folder: Path) -> Collection:
 
 
 def cached_embeddings(texts: list[str], model: str, cache: Path, label: str) -> np.ndarray:
-    from bitsift.embed import get_embedder
+    from bitsift.text.embed import get_embedder
 
     key = hashlib.sha256(("\\n".join(texts) + model).encode()).hexdigest()[:16]
     path = cache / f"{label}-{model}-{key}.npy"
@@ -134,7 +135,7 @@ def _engine_runs(col: Collection, docs: np.ndarray, queries: np.ndarray, cfg: di
 
 def evaluate(folders: list[Path], model: str | None = None, cache: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every configuration on every collection; returns (rows, calibration summary)."""
-    from bitsift.embed import get_embedder
+    from bitsift.text.embed import get_embedder
 
     model_name = get_embedder(model).name
     cache = cache or Path.home() / ".cache" / "bitsift" / "eval"

@@ -15,9 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bitsift.errors import BitsiftError
+from bitsift.core.errors import BitsiftError
 
-log = logging.getLogger("bitsift.server")
+log = logging.getLogger("bitsift.api.server")
 
 # Stable names for statuses that only the HTTP layer produces.
 HTTP_NAMES = {

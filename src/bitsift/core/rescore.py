@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitsift.scoring import its_balanced
+from bitsift.core.scoring import its_balanced
 
 
 def correlation(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:

@@ -14,23 +14,24 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from bitsift import kernel, rescore, scoring
-from bitsift.binarize import Binarizer, Centered, bit_entropy, make_binarizer, words_for
-from bitsift.errors import InvalidInput, StorageCorrupt
-from bitsift.filters import compile_filter
+from bitsift.core import kernel, rescore, scoring
+from bitsift.core.binarize import Binarizer, Centered, bit_entropy, make_binarizer, words_for
+from bitsift.core.errors import InvalidInput, StorageCorrupt
+from bitsift.core.filters import compile_filter
+from bitsift.core.validate import check_ids, check_items
 from bitsift.storage.items import ItemStore
 from bitsift.storage.lock import ReadWriteLock, writer_lock
 from bitsift.storage.manifest import FORMAT_VERSION, fsync_dir, read_manifest, write_manifest
 from bitsift.storage.rowfile import RowFile
-from bitsift.validate import check_ids, check_items
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
@@ -97,7 +98,7 @@ class Namespace:
             self._reload()
 
     @classmethod
-    def create(cls, folder: Path, manifest: dict[str, Any]) -> "Namespace":
+    def create(cls, folder: Path, manifest: dict[str, Any]) -> Namespace:
         folder.mkdir(parents=True)
         write_manifest(folder, manifest)
         fsync_dir(folder.parent)

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from bitsift import kernel
-from bitsift.errors import BitsiftError
+from bitsift.core import kernel
+from bitsift.core.errors import BitsiftError
 
 
 class _Command(click.Command):
@@ -32,7 +32,7 @@ class _Group(click.Group):
 
 def _client(ctx: click.Context, **engine_options: Any):
     """Open the data directory (--path) or the server (--url) chosen on the command line."""
-    from bitsift.client import Client
+    from bitsift.api.client import Client
 
     opts = ctx.find_root().params
     if opts.get("url"):
@@ -79,7 +79,7 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     Example: bitsift serve --path ./data --port 8080 --api-key secret
     Example: bitsift serve --path /data/bitsift --ray auto
     """
-    from bitsift.server import serve as run
+    from bitsift.api.server import serve as run
 
     keys = list(api_keys) + [k.strip() for k in os.environ.get("BITSIFT_API_KEYS", "").split(",") if k.strip()]
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'})",
@@ -170,7 +170,7 @@ def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, c
 
     Example: bitsift ingest papers ./docs report.pdf notes.md
     """
-    from bitsift.ingest import ingest_paths
+    from bitsift.text.ingest import ingest_paths
 
     options = {} if ctx.find_root().params.get("url") else {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
     with _client(ctx, **options) as client:
@@ -201,7 +201,7 @@ def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: fl
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
-    from bitsift.cli_render import print_results
+    from bitsift.cli.render import print_results
 
     print_results(query, res)
 
@@ -220,8 +220,7 @@ def evaluate_command(folders: tuple[Path, ...], json_out: Path | None, plot: Pat
 
     Example: bitsift eval ../shared/data/cranfield --json eval.json --plot calibration.png
     """
-    from bitsift import evaluate
-
+    from bitsift.eval import evaluate
     rows, calibration = evaluate.evaluate(list(folders), model=model, cache=cache)
     click.echo(evaluate.markdown_table(rows))
     click.echo("\nlabel calibration (top-10 results of the default mode):")
@@ -250,8 +249,7 @@ def demo(path: Path, synthetic: bool, count: int, dimension: int) -> None:
 
     Example: bitsift demo
     """
-    from bitsift import cli_demo
-
+    from bitsift.cli import demo as cli_demo
     if synthetic:
         cli_demo.synthetic_demo(path, count, dimension)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bitsift.errors import InvalidInput
+from bitsift.core.errors import InvalidInput
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 

@@ -8,12 +8,13 @@ search hit names its parent document and position.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from bitsift.chunking import chunk_text
-from bitsift.errors import DuplicateIds, EmptyBatch, InvalidInput
-from bitsift.validate import MAX_BATCH, MAX_TEXT_CHARS, check_id
+from bitsift.core.errors import DuplicateIds, EmptyBatch, InvalidInput
+from bitsift.core.validate import MAX_BATCH, MAX_TEXT_CHARS, check_id
+from bitsift.text.chunking import chunk_text
 
 RESERVED = ("document_id", "chunk_index", "chunk_count")
 

@@ -1,7 +1,12 @@
-"""bitsift: exact semantic search over information-theoretic binary codes."""
+"""bitsift: exact semantic search over information-theoretic binary codes.
+
+The public API is what this module exports (README, "Public API"); every other import path
+is internal and may move between releases.
+"""
 
 from bitsift.api.client import Client
 from bitsift.api.http_client import AsyncHTTPClient, HTTPClient
+from bitsift.api.protocol import ClientAPI
 from bitsift.core.errors import (
     BitsiftError,
     DimensionMismatch,
@@ -16,11 +21,30 @@ from bitsift.core.errors import (
     NamespaceLocked,
     NamespaceNotFound,
     ShardUnavailable,
+    StorageCorrupt,
 )
+from bitsift.core.results import (
+    CompactResult,
+    DeletedNamespace,
+    DeleteResult,
+    Diagnostics,
+    DocumentsUploaded,
+    Hit,
+    Item,
+    NamespaceInfo,
+    SearchResponse,
+    Timings,
+    UploadResult,
+)
+from bitsift.core.spec import BINARIZERS, NAMESPACE_TYPES, SEARCH_MODES, VERSION
 
 __all__ = [
-    "Client", "HTTPClient", "AsyncHTTPClient", "BitsiftError", "DimensionMismatch", "DuplicateIds", "EmptyBatch", "InvalidFilter",
-    "InvalidInput", "InvalidName", "InvalidVector", "NamespaceExists", "NamespaceLocked",
-    "NamespaceNotFound", "NamespaceBusy", "ShardUnavailable",
+    "Client", "ClientAPI", "HTTPClient", "AsyncHTTPClient",
+    "BitsiftError", "DimensionMismatch", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
+    "InvalidName", "InvalidVector", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
+    "ShardUnavailable", "StorageCorrupt",
+    "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",
+    "NamespaceInfo", "SearchResponse", "Timings", "UploadResult",
+    "BINARIZERS", "NAMESPACE_TYPES", "SEARCH_MODES",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

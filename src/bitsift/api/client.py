@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bitsift.api.protocol import ClientAPI
+from bitsift.core.results import (
+    CompactResult,
+    DeletedNamespace,
+    DeleteResult,
+    Diagnostics,
+    DocumentsUploaded,
+    Item,
+    NamespaceInfo,
+    SearchResponse,
+    UploadResult,
+)
+from bitsift.engine.front import ParsedFront
 from bitsift.engine.local import Engine
+from bitsift.engine.request import NamespaceRequest, SearchRequest
 
 
-class Client(abc.ABC):
+class Client(ClientAPI):
     """``Client(path="./data")`` opens a data directory in this process;
     ``Client(url="http://host:8080", api_key=...)`` talks to ``bitsift serve``;
     ``Client(ray="auto", path="./data")`` shards namespaces over a Ray cluster
     (``pip install 'bitsift[ray]'``; see bitsift.distributed).
 
-    Both return the same results and raise the same typed errors (tests prove it).
-    Every write is durable and searchable when the call returns.
+    All return the same results and raise the same typed errors (tests prove it); the
+    methods are declared, with their documentation, in :class:`bitsift.api.protocol.ClientAPI`.
     """
 
     def __new__(cls, path: str | Path | None = None, url: str | None = None, **kwargs: Any) -> Any:
@@ -31,92 +44,63 @@ class Client(abc.ABC):
             return HTTPClient(url, **kwargs)  # registered as a virtual subclass below
         return super().__new__(LocalClient)
 
-
-class LocalClient(Client):
-    """The in-process client over an :class:`~bitsift.engine.local.Engine`."""
-
-    def __init__(self, path: str | Path | None = None, url: None = None, ray: str | None = None,
-                 **engine_options: Any) -> None:
-        if ray is None:
-            self._engine: Any = Engine(path, **engine_options)  # type: ignore[arg-type]
-        else:
-            from bitsift.distributed import ShardedEngine
-
-            self._engine = ShardedEngine(path, address=ray, **engine_options)  # type: ignore[arg-type]
-
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+class LocalClient(ParsedFront, Client):
+    """The in-process client over an :class:`~bitsift.engine.local.Engine` (or, with ``ray``,
+    a :class:`~bitsift.distributed.ShardedEngine`)."""
+
+    def __init__(self, path: str | Path | None = None, url: None = None, ray: str | None = None,
+                 **engine_options: Any) -> None:
+        if path is None:
+            raise TypeError("LocalClient needs path= (a data directory)")
+        if ray is None:
+            self._engine: Any = Engine(path, **engine_options)
+        else:
+            from bitsift.distributed import ShardedEngine
+
+            self._engine = ShardedEngine(path, address=ray, **engine_options)
+
     def close(self) -> None:
         self._engine.close()
 
-    def create_namespace(
-        self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None, model: str | None = None, shards: int | None = None,
-    ) -> dict[str, Any]:
-        """Create a namespace: ``type`` "vector" (give ``dimension``) or "text" (embedded with
-        ``model``, the default local model if None); ``binarizer`` mib (default), sign, centered.
-        ``shards``: how many Ray actors split it (Ray clients only; default one per node)."""
-        return self._engine.create_namespace(
-            name, type=type, dimension=dimension, binarizer=binarizer, center=center, model=model, shards=shards)
+    def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
+        return self._engine._create_parsed(request)
 
-    def list_namespaces(self) -> list[dict[str, Any]]:
+    def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
+        return self._engine._search_parsed(request)
+
+    def list_namespaces(self) -> list[NamespaceInfo]:
         return self._engine.list_namespaces()
 
-    def describe_namespace(self, name: str) -> dict[str, Any]:
+    def describe_namespace(self, name: str) -> NamespaceInfo:
         return self._engine.describe_namespace(name)
 
-    def delete_namespace(self, name: str) -> dict[str, Any]:
+    def delete_namespace(self, name: str) -> DeletedNamespace:
         self._engine.delete_namespace(name)
         return {"namespace_name": name, "deleted": True}
 
-    def upload_vectors(self, name: str, vectors: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Upsert ``[{id, vector, text?, metadata?}]``; a rejected batch writes nothing."""
-        n = self._engine.upsert(name, vectors)
-        return {"status": "success", "uploaded": n}
+    def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
+        return {"status": "success", "uploaded": self._engine.upsert(name, vectors)}
 
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Upsert ``[{id, text, **fields}]`` into a text namespace: chunked, embedded locally;
-        extra fields become metadata. Returns ``{status, uploaded, chunks}``."""
+    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
         return self._engine.upload_documents(name, documents)
 
-    def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
+    def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._engine.get(name, ids, include_vectors)
 
-    def delete(self, name: str, ids: Sequence[Any]) -> dict[str, Any]:
-        deleted = self._engine.delete(name, ids)
-        return {"status": "success", "deleted": deleted}
+    def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
+        return {"status": "success", "deleted": self._engine.delete(name, ids)}
 
-    def search(
-        self,
-        namespaces: Sequence[str] | str,
-        query: str | Sequence[float],
-        top_k: int = 10,
-        threshold: float | None = None,
-        filter: dict[str, Any] | None = None,
-        kiosk_mode: bool = False,
-        mode: str | None = None,
-        oversample: int | None = None,
-        partial: bool = False,
-    ) -> dict[str, Any]:
-        """``{results: [{id, score, label, text, metadata, namespace}], execution_time, mode, timings}``.
-
-        ``mode``: "binary" (bit codes only) or "rescore" (float re-scoring of the
-        ``top_k * oversample`` best binary candidates); None takes the engine default.
-        ``partial``: on a sharded namespace, answer from the live shards when some are down
-        (flagged ``partial: true`` with ``missing_shards``) instead of failing with 503.
-        """
-        return self._engine.search(namespaces, query, top_k=top_k, threshold=threshold, filter=filter,
-                                   kiosk_mode=kiosk_mode, mode=mode, oversample=oversample, partial=partial)
-
-    def compact(self, name: str) -> dict[str, int]:
-        """Rewrite a namespace's files without deleted rows."""
+    def compact(self, name: str) -> CompactResult:
         return self._engine.compact(name)
 
-    def diagnostics(self, name: str) -> dict[str, Any]:
+    def diagnostics(self, name: str) -> Diagnostics:
         return self._engine.diagnostics(name)
 
 

@@ -1,173 +1,40 @@
 """``HTTPClient`` and ``AsyncHTTPClient``: the in-process ``Client`` API over a bitsift server.
 
 Same methods, same return values, same exceptions: an error body
-``{"error", "message", "status"}`` is rebuilt into the typed ``bitsift.core.errors`` class of that
+``{"error", "message", "status"}`` is rebuilt into the typed ``bitsift.errors`` class of that
 name, so ``except NamespaceNotFound`` works the same locally and remotely. Requests are retried
 on 429, 502, 503, 504, timeouts and connection errors, with capped exponential backoff plus
-jitter, honouring ``Retry-After``.
-
-Each call is described once (``_Call``: method, path, body, how to unwrap the reply); the two
-clients differ only in how they send it.
+jitter, honouring ``Retry-After``. The calls themselves are described once, in api/calls.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-import numpy as np
 
-from bitsift.core.errors import ERRORS_BY_NAME, BitsiftError
-from bitsift.core.validate import check_name
+from bitsift.api.calls import ENCODER, Call, Calls, ServiceUnavailable, error_of, retry_after
+from bitsift.api.protocol import ClientAPI
+from bitsift.core.results import (
+    CompactResult,
+    DeletedNamespace,
+    DeleteResult,
+    Diagnostics,
+    DocumentsUploaded,
+    Item,
+    NamespaceInfo,
+    SearchResponse,
+    UploadResult,
+)
+from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
+from bitsift.engine.front import Query
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-class ServiceUnavailable(BitsiftError):
-    """The server could not be reached, or kept answering 'try again later', after every retry."""
-
-    status, name = 503, "service_unavailable"
-
-
-def _plain(value: Any) -> Any:
-    """JSON for what the in-process client also accepts: numpy arrays, rows and scalars."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# NaN and infinity go out as JSON literals so the server rejects them with the same typed error
-# as the engine does in-process, instead of failing here with a ValueError.
-_ENCODER = json.JSONEncoder(default=_plain, allow_nan=True, separators=(",", ":"))
-
-
-def _same(body: Any) -> Any:
-    return body
-
-
-@dataclass(frozen=True)
-class _Call:
-    method: str
-    path: str
-    body: Any = None
-    unwrap: Callable[[Any], Any] = _same
-
-
-def _ns(name: Any, *rest: str) -> str:
-    """URL path of a namespace. The name is checked here, as the engine would, because a name
-    such as ``../x`` cannot travel in a URL path without changing which route it reaches."""
-    return "/".join(("/v1/namespaces", quote(check_name(name), safe=""), *rest))
-
-
-def _take(key: str) -> Callable[[Any], Any]:
-    return lambda body: body[key]
-
-
-# --- the calls, described once; both clients only send them --------------------------------
-
-class _Calls:
-    @staticmethod
-    def create_namespace(name: str, type: str, dimension: int | None, binarizer: str,
-                         center: Sequence[float] | None, model: str | None, shards: int | None) -> _Call:
-        body = {"namespace_name": name, "type": type, "vector_dimension": dimension, "binarizer": binarizer}
-        if center is not None:
-            body["center"] = center
-        if model is not None:
-            body["model"] = model
-        if shards is not None:
-            body["shards"] = shards
-        return _Call("POST", "/v1/namespaces", body)
-
-    @staticmethod
-    def list_namespaces() -> _Call:
-        return _Call("GET", "/v1/namespaces", unwrap=_take("namespaces"))
-
-    @staticmethod
-    def describe_namespace(name: str) -> _Call:
-        return _Call("GET", _ns(name))
-
-    @staticmethod
-    def delete_namespace(name: str) -> _Call:
-        return _Call("DELETE", _ns(name))
-
-    @staticmethod
-    def upload_vectors(name: str, vectors: Sequence[dict[str, Any]]) -> _Call:
-        return _Call("POST", _ns(name, "vectors"), {"vectors": vectors})
-
-    @staticmethod
-    def upload_documents(name: str, documents: Sequence[dict[str, Any]]) -> _Call:
-        return _Call("POST", _ns(name, "documents"), {"documents": documents})
-
-    @staticmethod
-    def get(name: str, ids: Sequence[Any], include_vectors: bool) -> _Call:
-        body = {"ids": ids, "include_vectors": include_vectors}
-        return _Call("POST", _ns(name, "documents", "get"), body, _take("documents"))
-
-    @staticmethod
-    def delete(name: str, ids: Sequence[Any]) -> _Call:
-        return _Call("POST", _ns(name, "documents", "delete"), {"ids": ids})
-
-    @staticmethod
-    def search(namespaces: Sequence[str] | str, query: Any, top_k: int, threshold: float | None,
-               filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
-               oversample: int | None, partial: bool) -> _Call:
-        names = namespaces if isinstance(namespaces, str) else list(namespaces)
-        body = {"namespaces": names, "query": query, "top_k": top_k, "threshold": threshold, "filter": filter,
-                "kiosk_mode": kiosk_mode, "mode": mode, "oversample": oversample}
-        if partial:
-            body["partial"] = True
-        return _Call("POST", "/v1/search", body)
-
-    @staticmethod
-    def compact(name: str) -> _Call:
-        return _Call("POST", _ns(name, "compact"))
-
-    @staticmethod
-    def diagnostics(name: str) -> _Call:
-        return _Call("GET", _ns(name, "diagnostics"))
-
-
-def _error(response: httpx.Response) -> BitsiftError:
-    """The typed exception an error response stands for."""
-    try:
-        body = response.json()
-        name, message = body["error"], body["message"]
-    except (ValueError, KeyError, TypeError):
-        exc = BitsiftError(f"HTTP {response.status_code}: {response.text[:500]}")
-        exc.status, exc.name = response.status_code, "http_error"
-        return exc
-    cls = ERRORS_BY_NAME.get(name)
-    if cls is not None and cls.status == response.status_code:
-        return cls(message)
-    exc = BitsiftError(message)
-    exc.status, exc.name = response.status_code, name
-    return exc
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class _Base:
@@ -191,10 +58,10 @@ class _Base:
         }
 
     @staticmethod
-    def _request_args(call: _Call) -> dict[str, Any]:
+    def _request_args(call: Call) -> dict[str, Any]:
         args: dict[str, Any] = {"method": call.method, "url": call.path}
         if call.body is not None:
-            args["content"] = _ENCODER.encode(call.body).encode()
+            args["content"] = ENCODER.encode(call.body).encode()
             args["headers"] = {"content-type": "application/json"}
         return args
 
@@ -204,31 +71,31 @@ class _Base:
             return None
         if attempt >= self.max_retries:
             return None
-        hinted = _retry_after(response) if response is not None else None
+        hinted = retry_after(response) if response is not None else None
         if hinted is not None:
             return min(hinted, self.max_retry_after)
         step = min(self.backoff_cap, self.backoff_base * 2**attempt)
         return step / 2 + random.uniform(0, step / 2)
 
     @staticmethod
-    def _reply(call: _Call, response: httpx.Response) -> Any:
+    def _reply(call: Call, response: httpx.Response) -> Any:
         if response.is_success:
             return call.unwrap(response.json())
-        raise _error(response)
+        raise error_of(response)
 
     def _unreachable(self, exc: Exception) -> ServiceUnavailable:
         return ServiceUnavailable(f"cannot reach {self.url} after {self.max_retries + 1} attempts: "
                                   f"{type(exc).__name__}: {exc}")
 
 
-class HTTPClient(_Base):
+class HTTPClient(_Base, ClientAPI):
     """``bitsift.Client`` over HTTP: ``HTTPClient("http://127.0.0.1:8080", api_key=...)``."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, max_retries: int = 4) -> None:
         super().__init__(url, api_key, timeout, max_retries)
         self._http = httpx.Client(**self._options)
 
-    def _send(self, call: _Call) -> Any:
+    def _send(self, call: Call) -> Any:
         args = self._request_args(call)
         attempt = 0
         while True:
@@ -254,60 +121,50 @@ class HTTPClient(_Base):
     def close(self) -> None:
         self._http.close()
 
-    def create_namespace(
-        self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None, model: str | None = None, shards: int | None = None,
-    ) -> dict[str, Any]:
-        """Create a namespace: ``type`` "vector" (give ``dimension``) or "text" (embedded by the
-        server with ``model``, its default local model if None); ``binarizer`` mib, sign, centered."""
-        return self._send(_Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
+    def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
+                         binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
+                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
+        return self._send(Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
 
-    def list_namespaces(self) -> list[dict[str, Any]]:
-        return self._send(_Calls.list_namespaces())
+    def list_namespaces(self) -> list[NamespaceInfo]:
+        return self._send(Calls.list_namespaces())
 
-    def describe_namespace(self, name: str) -> dict[str, Any]:
-        return self._send(_Calls.describe_namespace(name))
+    def describe_namespace(self, name: str) -> NamespaceInfo:
+        return self._send(Calls.describe_namespace(name))
 
-    def delete_namespace(self, name: str) -> dict[str, Any]:
-        return self._send(_Calls.delete_namespace(name))
+    def delete_namespace(self, name: str) -> DeletedNamespace:
+        return self._send(Calls.delete_namespace(name))
 
-    def upload_vectors(self, name: str, vectors: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Upsert ``[{id, vector, text?, metadata?}]``; a rejected batch writes nothing."""
-        return self._send(_Calls.upload_vectors(name, vectors))
+    def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
+        return self._send(Calls.upload_vectors(name, vectors))
 
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Chunk, embed and upsert ``[{id, text, ...fields}]`` into a text namespace."""
-        return self._send(_Calls.upload_documents(name, documents))
+    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
+        return self._send(Calls.upload_documents(name, documents))
 
-    def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
-        return self._send(_Calls.get(name, ids, include_vectors))
+    def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
+        return self._send(Calls.get(name, ids, include_vectors))
 
-    def delete(self, name: str, ids: Sequence[Any]) -> dict[str, Any]:
-        return self._send(_Calls.delete(name, ids))
+    def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
+        return self._send(Calls.delete(name, ids))
 
-    def search(
-        self,
-        namespaces: Sequence[str] | str,
-        query: str | Sequence[float],
-        top_k: int = 10,
-        threshold: float | None = None,
-        filter: dict[str, Any] | None = None,
-        kiosk_mode: bool = False,
-        mode: str | None = None,
-        oversample: int | None = None,
-        partial: bool = False,
-    ) -> dict[str, Any]:
-        """``{results: [{id, score, label, text, metadata, namespace}], execution_time, mode, timings}``;
-        ``query`` is text (text namespaces) or a vector: a list or a numpy array."""
-        return self._send(_Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode, oversample,
-                                        partial))
+    def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
+               threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
+               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+        return self._send(Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode, oversample,
+                                       partial))
 
-    def compact(self, name: str) -> dict[str, int]:
-        """Rewrite a namespace's files without deleted rows."""
-        return self._send(_Calls.compact(name))
+    def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
+                     threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
+                     mode: str | None = None, oversample: int | None = None,
+                     partial: bool = False) -> list[SearchResponse]:
+        return self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
+                                             oversample, partial))
 
-    def diagnostics(self, name: str) -> dict[str, Any]:
-        return self._send(_Calls.diagnostics(name))
+    def compact(self, name: str) -> CompactResult:
+        return self._send(Calls.compact(name))
+
+    def diagnostics(self, name: str) -> Diagnostics:
+        return self._send(Calls.diagnostics(name))
 
 
 class AsyncHTTPClient(_Base):
@@ -317,7 +174,7 @@ class AsyncHTTPClient(_Base):
         super().__init__(url, api_key, timeout, max_retries)
         self._http = httpx.AsyncClient(**self._options)
 
-    async def _send(self, call: _Call) -> Any:
+    async def _send(self, call: Call) -> Any:
         args = self._request_args(call)
         attempt = 0
         while True:
@@ -343,50 +200,47 @@ class AsyncHTTPClient(_Base):
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def create_namespace(
-        self, name: str, type: str = "vector", dimension: int | None = None, binarizer: str = "mib",
-        center: Sequence[float] | None = None, model: str | None = None, shards: int | None = None,
-    ) -> dict[str, Any]:
-        return await self._send(_Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
+    async def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
+                         binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
+                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
+        return await self._send(Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
 
-    async def list_namespaces(self) -> list[dict[str, Any]]:
-        return await self._send(_Calls.list_namespaces())
+    async def list_namespaces(self) -> list[NamespaceInfo]:
+        return await self._send(Calls.list_namespaces())
 
-    async def describe_namespace(self, name: str) -> dict[str, Any]:
-        return await self._send(_Calls.describe_namespace(name))
+    async def describe_namespace(self, name: str) -> NamespaceInfo:
+        return await self._send(Calls.describe_namespace(name))
 
-    async def delete_namespace(self, name: str) -> dict[str, Any]:
-        return await self._send(_Calls.delete_namespace(name))
+    async def delete_namespace(self, name: str) -> DeletedNamespace:
+        return await self._send(Calls.delete_namespace(name))
 
-    async def upload_vectors(self, name: str, vectors: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return await self._send(_Calls.upload_vectors(name, vectors))
+    async def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
+        return await self._send(Calls.upload_vectors(name, vectors))
 
-    async def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return await self._send(_Calls.upload_documents(name, documents))
+    async def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
+        return await self._send(Calls.upload_documents(name, documents))
 
-    async def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
-        return await self._send(_Calls.get(name, ids, include_vectors))
+    async def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
+        return await self._send(Calls.get(name, ids, include_vectors))
 
-    async def delete(self, name: str, ids: Sequence[Any]) -> dict[str, Any]:
-        return await self._send(_Calls.delete(name, ids))
+    async def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
+        return await self._send(Calls.delete(name, ids))
 
-    async def search(
-        self,
-        namespaces: Sequence[str] | str,
-        query: str | Sequence[float],
-        top_k: int = 10,
-        threshold: float | None = None,
-        filter: dict[str, Any] | None = None,
-        kiosk_mode: bool = False,
-        mode: str | None = None,
-        oversample: int | None = None,
-        partial: bool = False,
-    ) -> dict[str, Any]:
-        return await self._send(_Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode,
-                                              oversample, partial))
+    async def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
+               threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
+               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+        return await self._send(Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode,
+                                             oversample, partial))
 
-    async def compact(self, name: str) -> dict[str, int]:
-        return await self._send(_Calls.compact(name))
+    async def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
+                     threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
+                     mode: str | None = None, oversample: int | None = None,
+                     partial: bool = False) -> list[SearchResponse]:
+        return await self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
+                                             oversample, partial))
 
-    async def diagnostics(self, name: str) -> dict[str, Any]:
-        return await self._send(_Calls.diagnostics(name))
+    async def compact(self, name: str) -> CompactResult:
+        return await self._send(Calls.compact(name))
+
+    async def diagnostics(self, name: str) -> Diagnostics:
+        return await self._send(Calls.diagnostics(name))

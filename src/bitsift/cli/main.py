@@ -15,6 +15,16 @@ import click
 
 from bitsift.core import kernel
 from bitsift.core.errors import BitsiftError
+from bitsift.core.spec import (
+    BINARIZERS,
+    DEFAULT_BINARIZER,
+    DEFAULT_MODE,
+    DEFAULT_TOP_K,
+    MAX_DIMENSION,
+    MAX_TOP_K,
+    NAMESPACE_TYPES,
+    SEARCH_MODES,
+)
 
 
 class _Command(click.Command):
@@ -94,17 +104,19 @@ def ns() -> None:
 
 @ns.command("create")
 @click.argument("name")
-@click.option("--type", "ns_type", type=click.Choice(["text", "vector"]), default="text", show_default=True)
-@click.option("--dimension", type=int, help="Required for vector namespaces.")
-@click.option("--binarizer", type=click.Choice(["mib", "sign", "centered", "centered_mib"]), default="mib", show_default=True)
+@click.option("--type", "ns_type", type=click.Choice(NAMESPACE_TYPES),
+              help="Default: vector when --dimension is given, else text.")
+@click.option("--dimension", type=click.IntRange(1, MAX_DIMENSION), help="Required for vector namespaces.")
+@click.option("--binarizer", type=click.Choice(BINARIZERS), default=DEFAULT_BINARIZER, show_default=True)
 @click.option("--model", help="Embedding model of a text namespace (default: the bundled local model).")
 @click.option("--shards", type=click.IntRange(1, 1024), help="Ray shards (with --ray; default one per node).")
 @click.pass_context
-def ns_create(ctx: click.Context, name: str, ns_type: str, dimension: int | None, binarizer: str,
+def ns_create(ctx: click.Context, name: str, ns_type: str | None, dimension: int | None, binarizer: str,
               model: str | None, shards: int | None) -> None:
     """Create a namespace and print it as JSON.
 
-    Example: bitsift ns create papers --type text
+    Example: bitsift ns create papers
+    Example: bitsift ns create embeddings --dimension 384
     """
     with _client(ctx) as client:
         kwargs: dict[str, Any] = {"type": ns_type, "dimension": dimension, "binarizer": binarizer}
@@ -181,13 +193,14 @@ def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, c
 @main.command()
 @click.argument("names")
 @click.argument("query")
-@click.option("--top-k", type=click.IntRange(1, 100_000), default=10, show_default=True)
+@click.option("--top-k", type=click.IntRange(1, MAX_TOP_K), default=DEFAULT_TOP_K, show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Drop results scoring below this.")
 @click.option("--filter", "filter_json", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')
+@click.option("--mode", type=click.Choice(SEARCH_MODES), help=f"Search mode [default: {DEFAULT_MODE}].")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response as JSON.")
 @click.pass_context
 def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: float | None,
-           filter_json: str | None, as_json: bool) -> None:
+           filter_json: str | None, mode: str | None, as_json: bool) -> None:
     """Search one or more comma-separated text namespaces with a text query.
 
     Example: bitsift search papers "boundary layer transition" --top-k 5
@@ -197,7 +210,8 @@ def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: fl
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--filter") from None
     with _client(ctx) as client:
-        res = client.search([n for n in names.split(",") if n], query, top_k=top_k, threshold=threshold, filter=flt)
+        res = client.search([n for n in names.split(",") if n], query, top_k=top_k, threshold=threshold, filter=flt,
+                            mode=mode)
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return

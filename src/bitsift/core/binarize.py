@@ -7,13 +7,14 @@ Hamming distance or a popcount.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from bitsift.core.errors import InvalidInput
+from bitsift.core.spec import BINARIZERS
 
 
 def words_for(dims: int) -> int:
@@ -60,7 +61,14 @@ def mib_bits(x: np.ndarray) -> np.ndarray:
 
 
 class Binarizer(Protocol):
+    """What the engine needs to know of a binarizer, so no caller tests names or classes."""
+
     name: str
+    balanced: ClassVar[bool]      # every code has floor(D/2) bits set: ITS falls with Hamming distance
+    needs_center: ClassVar[bool]  # learns a corpus mean (from the first batch, or given at creation)
+
+    @property
+    def fitted(self) -> bool: ...  # False only for a centred binarizer that has no center yet
 
     def encode(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -72,6 +80,12 @@ class MIB:
     """Per-vector median threshold: balanced codes, invariant to x -> a*x + c (a > 0)."""
 
     name: str = "mib"
+    balanced: ClassVar[bool] = True
+    needs_center: ClassVar[bool] = False
+
+    @property
+    def fitted(self) -> bool:
+        return True
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return pack_bits(mib_bits(x))
@@ -85,6 +99,12 @@ class Sign:
     """bit = x_i > 0, what the paper's public benchmark sent."""
 
     name: str = "sign"
+    balanced: ClassVar[bool] = False
+    needs_center: ClassVar[bool] = False
+
+    @property
+    def fitted(self) -> bool:
+        return True
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return pack_bits(x > 0)
@@ -103,13 +123,19 @@ class Centered:
 
     center: tuple[float, ...] | None = None
     name: str = field(default="centered")
+    balanced: ClassVar[bool] = False
+    needs_center: ClassVar[bool] = True
 
     @property
     def fitted(self) -> bool:
         return self.center is not None
 
     def fit(self, x: np.ndarray) -> Centered:
-        return type(self)(tuple(float(v) for v in np.asarray(x, np.float64).mean(axis=0)))
+        """The same binarizer centred on the mean of ``x`` (float[N, D])."""
+        return self.with_center(np.asarray(x, np.float64).mean(axis=0))
+
+    def with_center(self, center: Sequence[float] | np.ndarray) -> Centered:
+        return type(self)(tuple(float(v) for v in center))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         if self.center is None:
@@ -126,6 +152,7 @@ class CenteredMIB(Centered):
     positions (centring) and balanced codes (MIB), so ITS is again a function of distance."""
 
     name: str = field(default="centered_mib")
+    balanced: ClassVar[bool] = True
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         if self.center is None:
@@ -133,7 +160,7 @@ class CenteredMIB(Centered):
         return pack_bits(mib_bits(x - np.asarray(self.center, dtype=np.float32)))
 
 
-BINARIZERS: dict[str, Callable[[dict[str, Any]], Binarizer]] = {
+_FACTORIES: dict[str, Callable[[dict[str, Any]], Binarizer]] = {
     "mib": lambda params: MIB(),
     "sign": lambda params: Sign(),
     "centered": lambda params: Centered(
@@ -148,7 +175,7 @@ BINARIZERS: dict[str, Callable[[dict[str, Any]], Binarizer]] = {
 def make_binarizer(name: str, params: dict[str, Any] | None = None) -> Binarizer:
     """Build a binarizer from its manifest entry."""
     try:
-        factory = BINARIZERS[name] if isinstance(name, str) else None
+        factory = _FACTORIES[name] if isinstance(name, str) else None
         if factory is None:
             raise KeyError(name)
     except KeyError:

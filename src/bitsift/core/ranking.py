@@ -5,14 +5,15 @@ binary mode, higher correlation in rescore mode), then item id, then namespace o
 Row numbers never decide: they are write order on one machine and mean nothing across
 shards, so a ranking that used them could not be reproduced by a sharded namespace.
 
-Ids are looked up only for the candidates tied with the k-th on (score, tiebreak): the
-cut is the only place an id can change which items are returned (the display order,
-score then id, is applied to the fetched results).
+Every part hands in the ids of its candidates; they are compared only for the candidates
+tied with the k-th on (score, tiebreak): the cut is the only place an id can change which
+items are returned (the display order, score then id, is applied to the fetched results).
+Ranking is pure: no storage is touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,18 +27,17 @@ class Part(Protocol):
     rows: np.ndarray      # int64: the candidate's row in its part
     scores: np.ndarray    # float64: ITS
     tiebreak: np.ndarray  # float64: smaller first
+    ids: Sequence[str]    # the item id of each candidate
 
 
 @dataclass(frozen=True)
 class Ranked:
-    """The chosen candidates, best first: ``part[i]`` and ``rows[i]`` locate the i-th."""
+    """The chosen candidates, best first: the i-th is ``rows[i]`` of part ``parts[i]``, id ``ids[i]``."""
 
     scores: np.ndarray
     parts: np.ndarray
     rows: np.ndarray
-
-
-IdLookup = Callable[[int, np.ndarray], Sequence[str]]  # (part index, rows) -> ids
+    ids: list[str]
 
 
 def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
@@ -49,13 +49,13 @@ def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
     return hamming <= bound
 
 
-def rank(parts: Sequence[Part], k: int, ids_of: IdLookup, pool: int | None = None,
-         threshold: float | None = None) -> Ranked:
+def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: float | None = None) -> Ranked:
     """The exact top ``k`` of all parts together; ``pool`` (rescore mode) first restricts the
     candidates to :func:`rescore_pool` of that size; ``threshold`` then drops low scores."""
     score = np.concatenate([np.asarray(p.scores, np.float64) for p in parts])
     tiebreak = np.concatenate([np.asarray(p.tiebreak, np.float64) for p in parts])
     part = np.concatenate([np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(parts)])
+    local = np.concatenate([np.arange(len(p.rows), dtype=np.int64) for p in parts])  # index within its part
     rows = np.concatenate([np.asarray(p.rows, np.int64) for p in parts])
     keep = np.arange(score.size)
     if pool is not None:
@@ -65,18 +65,12 @@ def rank(parts: Sequence[Part], k: int, ids_of: IdLookup, pool: int | None = Non
     if order.size > k:
         last = order[k - 1]
         tied = order[(score[order] == score[last]) & (tiebreak[order] == tiebreak[last])]
-        better = order[: k][~np.isin(order[:k], tied)]
+        better = order[:k][~np.isin(order[:k], tied)]
         if tied.size > k - better.size:  # the cut splits a tie group: ids decide who stays
-            ids: list[str] = [""] * tied.size
-            for i in np.unique(part[tied]):
-                at = np.flatnonzero(part[tied] == i)
-                for j, id_ in zip(at, ids_of(int(i), rows[tied[at]])):
-                    ids[j] = id_
-            pick = sorted(range(tied.size), key=lambda j: (ids[j], part[tied[j]]))[: k - better.size]
-            tied = tied[np.asarray(pick, dtype=np.int64)]
-            order = np.concatenate([better, tied])
+            pick = sorted(range(tied.size), key=lambda j: (parts[part[tied[j]]].ids[local[tied[j]]], part[tied[j]]))
+            order = np.concatenate([better, tied[np.asarray(pick[: k - better.size], dtype=np.int64)]])
         else:
             order = order[:k]
     if threshold is not None:
         order = order[score[order] >= threshold]
-    return Ranked(score[order], part[order], rows[order])
+    return Ranked(score[order], part[order], rows[order], [parts[p].ids[i] for p, i in zip(part[order], local[order])])

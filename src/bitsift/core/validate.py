@@ -13,13 +13,16 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.errors import DimensionMismatch, DuplicateIds, EmptyBatch, InvalidInput, InvalidName, InvalidVector
+from bitsift.core.spec import (
+    MAX_BATCH,
+    MAX_ID_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_TOP_K,
+    NAME_PATTERN,
+)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
-MAX_BATCH = 100_000
-MAX_ID_CHARS = 512
-MAX_METADATA_BYTES = 64 * 1024
-MAX_TEXT_CHARS = 1_000_000
-MAX_TOP_K = 100_000
+NAME_RE = re.compile(NAME_PATTERN)
 FLOAT16_MAX = 65504.0
 ITEM_KEYS = {"id", "vector", "text", "metadata"}
 

@@ -10,27 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bitsift.engine.namespace import Namespace, open_namespace
+from bitsift.core.candidates import Answer
+from bitsift.engine.namespace import Namespace
+from bitsift.engine.request import SearchRequest
+from bitsift.storage.folder import Row
 from bitsift.storage.manifest import MANIFEST
-
-
-@dataclass(frozen=True)
-class ShardPart:
-    """One shard's candidates for one query (a ``ranking.Part``) with their ids, so the
-    coordinator can settle ties by id without another round trip."""
-
-    hamming: np.ndarray
-    rows: np.ndarray
-    scores: np.ndarray
-    tiebreak: np.ndarray
-    ids: list[str]
-    epoch: int  # rows are only meaningful within this compaction epoch (see fetch)
 
 
 class Shard:
@@ -44,7 +33,7 @@ class Shard:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.ns = Namespace.create(path, manifest)
         else:
-            self.ns = open_namespace(path)
+            self.ns = Namespace(path)
 
     def pid(self) -> int:
         return os.getpid()
@@ -62,27 +51,12 @@ class Shard:
         """What ``get`` returns for each id alone: the coordinator merges shards per asked id."""
         return [self.ns.get([i], include_vectors) for i in ids]
 
-    def search_part(self, query: np.ndarray, k: int, filter_spec: dict[str, Any] | None, mode: str,
-                    oversample: int) -> ShardPart:
-        ns = self.ns
-        ns.refresh_if_stale()
-        with ns.reading() as state:
-            c = ns.scan(query, k, filter_spec, mode=mode, oversample=oversample)[0]
-            info = ns.items.fetch(c.rows.tolist())
-            ids = [info[int(r)][0] for r in c.rows]
-        return ShardPart(c.hamming, c.rows, c.scores, c.tiebreak, ids, state.epoch)
+    def candidates(self, queries: np.ndarray, request: SearchRequest) -> Answer:
+        """This shard's part of a search (the pipeline merges every shard's)."""
+        return self.ns.candidates(queries, request)
 
-    def fetch(self, rows: Sequence[int], epoch: int) -> list[tuple[str, str | None, str]] | None:
-        """(id, text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
-        ``epoch`` (the coordinator then searches again)."""
-        ns = self.ns
-        with ns.reading():
-            if ns.layout_changed(epoch):
-                return None
-            info = ns.items.fetch(list(rows))
-        if any(int(r) not in info for r in rows):
-            return None
-        return [info[int(r)] for r in rows]
+    def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
+        return self.ns.fetch(rows, epoch)
 
     def describe(self) -> dict[str, Any]:
         return self.ns.describe()

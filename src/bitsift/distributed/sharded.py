@@ -12,38 +12,29 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bitsift.core import scoring
 from bitsift.core.binarize import Centered, make_binarizer
-from bitsift.core.errors import InvalidInput, NamespaceBusy, NamespaceExists, NamespaceNotFound, ShardUnavailable
-from bitsift.core.ranking import rank
+from bitsift.core.candidates import Answer
+from bitsift.core.errors import NamespaceExists, NamespaceNotFound
+from bitsift.core.results import NamespaceInfo, SearchResponse
 from bitsift.core.validate import check_ids, check_items, check_name
 from bitsift.distributed import cluster
 from bitsift.distributed.routing import group_by_shard
-from bitsift.distributed.shard import ShardPart
-from bitsift.engine.local import (
-    DEFAULT_CHUNK_OVERLAP,
-    DEFAULT_CHUNK_SIZE,
-    TRASH_PREFIX,
-    Engine,
-    check_search,
-    embed_documents,
-    query_vector,
-    search_names,
-)
+from bitsift.engine import pipeline
+from bitsift.engine.front import ParsedFront
+from bitsift.engine.local import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, TRASH_PREFIX, embed_documents, require_type
+from bitsift.engine.request import NamespaceRequest, SearchRequest, new_namespace_manifest
+from bitsift.storage.folder import Row
 from bitsift.storage.manifest import fsync_dir, write_atomic
 
 SHARDED = "sharded.json"
-MAX_SHARDS = 1024
-_FETCH_RETRIES = 3
 
 
 @dataclass
@@ -53,7 +44,7 @@ class _Sharded:
     shards: list[cluster.ShardRef]
 
 
-class ShardedEngine:
+class ShardedEngine(ParsedFront):
     """Same methods as :class:`bitsift.engine.local.Engine`; every namespace under ``path`` is sharded.
 
     ``address``: "auto", "local" or "ray://host:port" (see ``cluster.connect``). Writes to a
@@ -107,31 +98,22 @@ class ShardedEngine:
     def _folder(self, name: str, index: int) -> Path:
         return self.root / name / f"shard-{index:03d}"
 
-    def create_namespace(self, name: str, type: str = "vector", dimension: int | None = None,
-                         binarizer: str = "mib", model: str | None = None,
-                         center: Sequence[float] | None = None, shards: int | None = None) -> dict[str, Any]:
+    def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
         """As ``Engine.create_namespace``; ``shards`` defaults to one per live Ray node."""
         nodes = cluster.node_ips()
-        count = len(nodes) if shards is None else shards
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
-            raise InvalidInput(f"shards must be an integer from 1 to {MAX_SHARDS}, got {shards!r}")
-        check_name(name)
-        # The namespace manifest is built and validated exactly as one machine would build it.
-        with _scratch_engine(self.root) as scratch:
-            scratch.create_namespace(name, type=type, dimension=dimension, binarizer=binarizer,
-                                     model=model, center=center)
-            manifest = json.loads((scratch.root / name / "manifest.json").read_text())
+        count = len(nodes) if request.shards is None else request.shards
+        manifest = new_namespace_manifest(request)  # what one machine would write, held by every shard
         with self._lock:
-            folder = self.root / name
+            folder = self.root / request.name
             if folder.exists():
-                raise NamespaceExists(f"namespace {name!r} already exists")
+                raise NamespaceExists(f"namespace {request.name!r} already exists")
             folder.mkdir()
             manifest.update(shards=count, nodes=[nodes[i % len(nodes)] for i in range(count)])
             # The manifest first: shards create their folders on first start, so a crash here
             # leaves a namespace whose shards simply start (empty) on next use.
             write_atomic(folder / SHARDED, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
             fsync_dir(self.root)
-            sns = self._open[name] = self._start(name, manifest)
+            sns = self._open[request.name] = self._start(request.name, manifest)
         return self._describe(sns)
 
     def list_namespaces(self) -> list[dict[str, Any]]:
@@ -171,8 +153,7 @@ class ShardedEngine:
         is one atomic commit there. If a shard fails for good the call raises and the other
         shards' parts stay written; retrying the call is safe (upsert by id is idempotent)."""
         sns = self._namespace(name)
-        if sns.manifest["type"] == "text":
-            raise InvalidInput(f"namespace {name!r} is a text namespace: upload documents, not vectors")
+        require_type(sns.manifest, name, "vector")
         batch = check_items(items, sns.manifest["dimension"])
         self._fit_center(sns, batch.vectors)
         self._write(sns, items, batch.ids, None)
@@ -180,8 +161,7 @@ class ShardedEngine:
 
     def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
         sns = self._namespace(name)
-        if sns.manifest["type"] != "text":
-            raise InvalidInput(f"namespace {name!r} is a vector namespace: upload vectors, not documents")
+        require_type(sns.manifest, name, "text")
         items, parents, count = embed_documents(documents, sns.manifest["model"], self.chunk_size, self.chunk_overlap)
         self._fit_center(sns, np.stack([it["vector"] for it in items]))
         self._write(sns, items, parents, parents)
@@ -261,87 +241,37 @@ class ShardedEngine:
                         out.append(item)
         return out
 
-    def search(self, namespaces: Sequence[str] | str, query: Any, top_k: int = 10, threshold: float | None = None,
-               filter: dict[str, Any] | None = None, kiosk_mode: bool = False, mode: str | None = None,
-               oversample: int | None = None, partial: bool = False) -> dict[str, Any]:
+    def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         """As ``Engine.search``, over every shard of every namespace named. A shard that is
         down fails the search with ShardUnavailable (503) naming it, unless ``partial``: then
         the answer comes from the live shards and carries ``partial: true`` and the
         ``missing_shards``."""
-        t0 = time.perf_counter()
-        names = search_names(namespaces)
-        k, threshold, mode, oversample = check_search(top_k, threshold, mode, oversample, filter)
-        spaces = [self._namespace(n) for n in names]
-        q = query_vector(query, [s.manifest for s in spaces])
-        shards = [(s, ref) for s in spaces for ref in s.shards]  # namespace-major: order breaks ties
-        t1 = time.perf_counter()
-        for _ in range(_FETCH_RETRIES):
-            parts, missing = cluster.gather(
-                [ref for _, ref in shards],
-                [lambda a: a.search_part.remote(q, k, filter, mode, oversample)] * len(shards),
-                self.timeout_s, allow_missing=partial)
-            live = [i for i, p in enumerate(parts) if p is not None]
-            if not live:  # partial results need at least one shard to answer
-                raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
-            t2 = time.perf_counter()
-            ranked = rank([parts[i] for i in live], k, lambda j, rows: _ids_of(parts[live[j]], rows),
-                          pool=k * oversample if mode == "rescore" else None, threshold=threshold)
-            results = self._fetch([shards[i] for i in live], [parts[i] for i in live], ranked)
-            if results is not None:
-                break
-        else:
-            raise NamespaceBusy("shards were compacted during every search attempt; try again")
-        results.sort(key=lambda r: (-r["score"], r["id"], r["namespace"]))
-        t3 = time.perf_counter()
-        out: dict[str, Any] = {
-            "results": results,
-            "execution_time": t3 - t0,
-            "mode": mode,
-            "timings": {"validate_ms": (t1 - t0) * 1e3, "scan_ms": (t2 - t1) * 1e3,
-                        "fetch_ms": (t3 - t2) * 1e3, "total_ms": (t3 - t0) * 1e3},
-            "shards": len(shards),
-        }
-        if partial:
+        return pipeline.search(request, _ShardParts([self._namespace(n) for n in request.names], self.timeout_s))
+
+
+class _ShardParts:
+    """The pipeline's parts on Ray: one per shard (namespace-major: that order breaks ties),
+    every shard asked at once."""
+
+    def __init__(self, spaces: list[_Sharded], timeout_s: float) -> None:
+        self.manifests = [s.manifest for s in spaces]
+        self.shards = [(s, ref) for s in spaces for ref in s.shards]
+        self.namespaces = [s.name for s, _ in self.shards]
+        self.timeout_s = timeout_s
+
+    def candidates(self, queries: np.ndarray, request: SearchRequest) -> tuple[list[Answer | None], list[str]]:
+        return cluster.gather([ref for _, ref in self.shards],
+                              [lambda a: a.candidates.remote(queries, request)] * len(self.shards),
+                              self.timeout_s, allow_missing=request.partial)
+
+    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, list[Row] | None]:
+        used = sorted(asks)
+        answers, _ = cluster.gather([self.shards[i][1] for i in used],
+                                    [lambda a, i=i: a.fetch.remote(*asks[i]) for i in used], self.timeout_s)
+        return dict(zip(used, answers))
+
+    def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"shards": len(self.shards)}
+        if request.partial:
             out.update(partial=bool(missing), missing_shards=missing)
         return out
-
-    def _fetch(self, shards: list[tuple[_Sharded, cluster.ShardRef]], parts: list[ShardPart],
-               ranked: Any) -> list[dict[str, Any]] | None:
-        """Text and metadata of the ranked rows from their shards; None if one was compacted."""
-        used = sorted({int(p) for p in ranked.parts})
-        picks = {i: np.flatnonzero(ranked.parts == i) for i in used}
-        answers, _ = cluster.gather(
-            [shards[i][1] for i in used],
-            [lambda a, i=i: a.fetch.remote(ranked.rows[picks[i]].tolist(), parts[i].epoch) for i in used],
-            self.timeout_s)
-        results = []
-        for i, info in zip(used, answers):
-            if info is None:
-                return None
-            for j, (id_, text, meta) in zip(picks[i], info):
-                s = float(ranked.scores[j])
-                results.append({"id": id_, "score": s, "label": scoring.label(s), "text": text,
-                                "metadata": json.loads(meta), "namespace": shards[i][0].name})
-        return results
-
-
-def _ids_of(part: ShardPart, rows: np.ndarray) -> list[str]:
-    where = {int(r): i for i, r in enumerate(part.rows)}
-    return [part.ids[where[int(r)]] for r in rows]
-
-
-class _scratch_engine:
-    """A throw-away one-machine engine in a hidden folder: validates create_namespace arguments
-    and writes the manifest exactly as one machine would, so the shards' manifests match."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / f"{TRASH_PREFIX}create-{uuid.uuid4().hex[:8]}"
-
-    def __enter__(self) -> Engine:
-        self.engine = Engine(self.path)
-        return self.engine
-
-    def __exit__(self, *exc: object) -> None:
-        self.engine.close()
-        shutil.rmtree(self.path, ignore_errors=True)
-

@@ -1,55 +1,29 @@
-"""One namespace: its folder on disk, its in-memory scan state, and the commit protocol.
+"""A namespace open in this process: its scan state in memory, over its folder on disk.
 
-Write path (nothing acknowledged is lost, nothing half-written is seen):
-append code and vector rows past the committed count and fsync them, then
-commit one SQLite transaction recording the rows and the new count, then
-publish the rows to the in-memory scan layout. On open, row files are cut
-back to the committed count. See ARCHITECTURE.md for the bytes.
+The folder (storage.folder) owns the files, recovery and the commit protocol; the math of a
+search lives in core.candidates; this class keeps the in-memory copy in step with the
+commits (its own and, by the generation check, other processes') and serves a search part:
+candidates for Q queries, then the text and metadata of the winners.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import os
-import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bitsift.core import kernel, rescore, scoring
-from bitsift.core.binarize import Binarizer, Centered, bit_entropy, make_binarizer, words_for
-from bitsift.core.errors import InvalidInput, StorageCorrupt
-from bitsift.core.filters import compile_filter
+from bitsift.core import candidates, kernel
+from bitsift.core.binarize import bit_entropy, make_binarizer
+from bitsift.core.candidates import Answer
 from bitsift.core.validate import check_ids, check_items
-from bitsift.storage.items import ItemStore
-from bitsift.storage.lock import ReadWriteLock, writer_lock
-from bitsift.storage.manifest import FORMAT_VERSION, fsync_dir, read_manifest, write_manifest
-from bitsift.storage.rowfile import RowFile
-
-CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
-_IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
-_MASK_CACHE = 16  # filter masks kept per namespace (1 byte per row each)
-BALANCED = ("mib", "centered_mib")  # every code has floor(D/2) bits set
-TYPES = ("vector", "text")
-_TIE_MARGIN = 64  # extra rows fetched so that the tie group at the cut is whole without a rescan
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Candidates of one query in one namespace (see ranking.py): the k best, plus every row
-    tied with the k-th, so that ids (not row order) can settle ties across namespaces/shards."""
-
-    hamming: np.ndarray   # uint32[k]
-    rows: np.ndarray      # int64[k]
-    scores: np.ndarray    # float64[k], ITS
-    tiebreak: np.ndarray  # float64[k]: Hamming distance (binary) or -rho (rescore); smaller first
+from bitsift.engine.masks import MaskCache
+from bitsift.engine.request import SearchRequest
+from bitsift.storage.folder import NamespaceFolder, Row
+from bitsift.storage.lock import ReadWriteLock
 
 
 @dataclass
@@ -58,119 +32,68 @@ class _State:
 
     packed: kernel.PackedCodes
     popcounts: np.ndarray  # uint32 per row (capacity may exceed rows)
+    ids: list[str]         # id per row, live or dead
     rows: int
     generation: int
     epoch: int  # bumped by every compaction: row numbers are valid within one epoch
 
 
-def new_manifest(ns_type: str, dimension: int, binarizer: Binarizer, model: str | None) -> dict[str, Any]:
-    return {
-        "format_version": FORMAT_VERSION,
-        "type": ns_type,
-        "dimension": dimension,
-        "words": words_for(dimension),
-        "binarizer": binarizer.name,
-        "binarizer_params": binarizer.params(),
-        "vector_dtype": "float16",
-        "model": model,
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 class Namespace:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.name = folder.name
-        self.manifest = read_manifest(folder)
-        self.dimension: int = self.manifest["dimension"]
-        self.words: int = self.manifest["words"]
-        self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
-        self.items = ItemStore(folder / ITEMS)
-        self.codes = RowFile(folder / CODES, np.dtype("<u8"), self.words)
-        self.vectors = RowFile(folder / VECTORS, np.dtype("<f2"), self.dimension)
-        self._write_lock = threading.Lock()
-        self._rw = ReadWriteLock()
+    def __init__(self, path: Path) -> None:
+        self.files = NamespaceFolder(path)
+        self.name = path.name
+        self.dimension: int = self.files.manifest["dimension"]
+        self.words: int = self.files.manifest["words"]
+        self.masks = MaskCache(self.files.items.rows_matching)
+        self._rw = ReadWriteLock()  # in this process, a compaction waits for searches and vice versa
         self._vectors_cache: np.ndarray | None = None
-        self._masks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._mask_lock = threading.Lock()
-        with self._write_lock, writer_lock(self.folder / LOCK):
-            self._recover()
+        with self.files.writing():
+            self.files.recover()
             self._reload()
 
     @classmethod
-    def create(cls, folder: Path, manifest: dict[str, Any]) -> Namespace:
-        folder.mkdir(parents=True)
-        write_manifest(folder, manifest)
-        fsync_dir(folder.parent)
-        return cls(folder)
+    def create(cls, path: Path, manifest: dict[str, Any]) -> Namespace:
+        NamespaceFolder.create(path, manifest).close()
+        return cls(path)
 
-    # --- opening ---------------------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.files.manifest
 
-    def _recover(self) -> None:
-        """Finish or undo an interrupted compaction, then cut row files to the committed count.
+    def close(self) -> None:
+        self.files.close()
 
-        Changes files, so only ever called while holding the cross-process writer lock:
-        another process's appended-but-not-yet-committed rows must never be cut off.
-        """
-        pending = self.items.meta("compact_pending") == "1"
-        for rowfile in (self.codes, self.vectors):
-            staged = rowfile.path.with_name(rowfile.path.name + ".compact")
-            if pending and staged.exists():
-                os.replace(staged, rowfile.path)
-            elif staged.exists():
-                staged.unlink()
-        if pending:
-            fsync_dir(self.folder)
-            self.items.clear_compact_pending()
-        committed, _ = self.items.state()
-        self.codes.truncate(committed)
-        self.vectors.truncate(committed)
-
-    def _load(self) -> _State:
-        committed, generation = self.items.state()
-        codes = np.array(self.codes.read(committed))
-        packed = kernel.PackedCodes.from_codes(codes) if committed else kernel.PackedCodes(self.words)
-        dead = self.items.dead_rows(committed)
-        if dead.size:
-            packed.set_valid(dead, False)
-        pops = kernel.popcount_rows(codes) if committed else np.zeros(0, np.uint32)
-        return _State(packed, pops, committed, generation, self.items.epoch())
+    # --- keeping the memory copy in step ----------------------------------------------
 
     def _reload(self) -> None:
-        """Re-read the manifest (a centered binarizer may have learned its center elsewhere)
-        and the committed state. Callers hold the writer lock, so files are consistent."""
-        self.manifest = read_manifest(self.folder)
+        """Rebuild the scan state from the committed files (inside ``files.writing()``)."""
+        c = self.files.read_committed()
         self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
-        self._state = self._load()
+        packed = kernel.PackedCodes.from_codes(c.codes) if c.rows else kernel.PackedCodes(self.words)
+        if c.dead.size:
+            packed.set_valid(c.dead, False)
+        pops = kernel.popcount_rows(c.codes) if c.rows else np.zeros(0, np.uint32)
+        self._state = _State(packed, pops, c.ids, c.rows, c.generation, c.epoch)
         self._vectors_cache = None
 
     def refresh_if_stale(self) -> None:
-        """Pick up writes made by another process (cheap: one indexed read when nothing changed).
-
-        Never call while holding ``self._rw.read()``: a reload takes the write side.
-        """
-        if self.items.state()[1] == self._state.generation:
+        """Pick up writes made by another process (cheap: one indexed read when nothing changed)."""
+        if self.files.generation() == self._state.generation:
             return
-        with self._write_lock, writer_lock(self.folder / LOCK):
-            if self.items.state()[1] != self._state.generation:
-                with self._rw.write():
-                    self._recover()
-                    self._reload()
+        with self.files.writing():
+            self._refresh_locked()
 
-    def layout_changed(self, epoch: int) -> bool:
-        """True if rows were renumbered (a compaction, maybe by another process) since ``epoch``."""
-        return self.items.epoch() != epoch
-
-    @contextmanager
-    def reading(self) -> Iterator[_State]:
-        """A consistent view for a search: rows keep their numbering until the block ends
-        (compaction in this process waits); another process's compaction is detected
-        afterwards with ``layout_changed``."""
-        with self._rw.read():
-            yield self._state
-
-    def close(self) -> None:
-        self.items.close()
+    def _refresh_locked(self, rw_held: bool = False) -> None:
+        """Inside ``files.writing()``: catch up with other processes' commits."""
+        if self.files.generation() == self._state.generation:
+            return
+        if rw_held:
+            self.files.recover()
+            self._reload()
+        else:
+            with self._rw.write():
+                self.files.recover()
+                self._reload()
 
     # --- writes ----------------------------------------------------------------------
 
@@ -181,25 +104,16 @@ class Namespace:
         earlier chunk of those documents is replaced in the same commit.
         """
         batch = check_items(items, self.dimension)
-        with self._write_lock, writer_lock(self.folder / LOCK):
+        with self.files.writing():
             self._refresh_locked()
-            if isinstance(self.binarizer, Centered) and not self.binarizer.fitted:
-                self._fit_center(batch.vectors)
+            if not self.binarizer.fitted:
+                self._set_binarizer(self.binarizer.fit(batch.vectors))  # type: ignore[attr-defined]
             codes = self.binarizer.encode(batch.vectors)
             pops = kernel.popcount_rows(codes)
             state = self._state
             start = state.rows
-            # Both files are written and fsynced on the I/O pool while SQLite stages the rows;
-            # the commit waits for them (fsync releases the GIL and dominates small batches).
-            pending = [_IO_POOL.submit(self.codes.append, start, codes),
-                       _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))]
-            try:
-                replaced = self.items.commit_rows(
-                    start, batch.ids, batch.texts, batch.metadata_json, pops, state.generation + 1,
-                    rows_durable=lambda: [p.result() for p in pending], parents=parents,
-                )
-            finally:
-                wait(pending)  # never leave a file append running past the writer lock
+            replaced = self.files.append(start, codes, batch, pops, state.generation + 1, parents)
+            state.ids.extend(batch.ids)
             state.packed.append(codes)
             if replaced:
                 state.packed.set_valid(np.asarray(replaced), False)
@@ -215,55 +129,74 @@ class Namespace:
     def adopt_center(self, params: dict[str, Any]) -> None:
         """Take a center fitted elsewhere, unless one is already set: the shards of one
         sharded namespace must all encode with the center its first batch gave."""
-        with self._write_lock, writer_lock(self.folder / LOCK):
+        with self.files.writing():
             self._refresh_locked()
-            if isinstance(self.binarizer, Centered) and not self.binarizer.fitted:
-                self.binarizer = make_binarizer(self.manifest["binarizer"], params)
-                self.manifest["binarizer_params"] = self.binarizer.params()
-                write_manifest(self.folder, self.manifest)
+            if not self.binarizer.fitted:
+                self._set_binarizer(make_binarizer(self.manifest["binarizer"], params))
 
-    def _fit_center(self, vectors: np.ndarray) -> None:
-        self.binarizer = self.binarizer.fit(vectors)  # type: ignore[union-attr]
-        self.manifest["binarizer_params"] = self.binarizer.params()
-        write_manifest(self.folder, self.manifest)
-
-    def _refresh_locked(self, rw_held: bool = False) -> None:
-        """Inside a write (writer lock held): catch up with other processes' commits."""
-        if self.items.state()[1] != self._state.generation:
-            if rw_held:
-                self._recover()
-                self._reload()
-            else:
-                with self._rw.write():
-                    self._recover()
-                    self._reload()
+    def _set_binarizer(self, binarizer: Any) -> None:
+        self.binarizer = binarizer
+        self.files.set_manifest(dict(self.manifest, binarizer_params=binarizer.params()))
 
     def delete(self, ids: Sequence[Any]) -> list[str]:
         """Mark items dead (a tombstone in SQLite and the validity bitmap); returns the ids found."""
         wanted = check_ids(ids)
-        with self._write_lock, writer_lock(self.folder / LOCK):
+        with self.files.writing():
             self._refresh_locked()
             state = self._state
-            found, matched = self.items.kill(wanted, state.rows, state.generation + 1)
+            found, matched = self.files.items.kill(wanted, state.rows, state.generation + 1)
             if found:
                 state.packed.set_valid(np.fromiter(found.values(), np.int64), False)
             state.generation += 1
         return [i for i in dict.fromkeys(wanted) if i in matched]
 
     def compact(self) -> dict[str, int]:
-        """Rewrite the row files without dead rows; crash-safe by roll-forward (see _recover)."""
-        with self._write_lock, writer_lock(self.folder / LOCK), self._rw.write():
+        """Rewrite the row files without dead rows; crash-safe by roll-forward."""
+        with self.files.writing(), self._rw.write():
             self._refresh_locked(rw_held=True)
             before = self._state.rows
-            keep = self.items.alive_rows()
-            for rowfile in (self.codes, self.vectors):
-                staged = rowfile.path.with_name(rowfile.path.name + ".compact")
-                rowfile.write_new(staged, rowfile.read(before)[keep] if keep.size else np.zeros((0, rowfile.cols)))
-            fsync_dir(self.folder)
-            self.items.renumber_live(self._state.generation + 1)
-            self._recover()
+            after = self.files.compact(before, self._state.generation + 1)
             self._reload()
-        return {"rows_before": before, "rows_after": int(keep.size)}
+        return {"rows_before": before, "rows_after": after}
+
+    # --- a search part -------------------------------------------------------------------
+
+    def candidates(self, queries: np.ndarray, request: SearchRequest) -> Answer:
+        """Candidates for each query (float32[Q, D]) with their ids, and the compaction epoch
+        their row numbers belong to (pass it to :meth:`fetch`). One kernel pass serves all Q."""
+        k, mode = request.top_k, request.mode
+        self.refresh_if_stale()
+        with self._rw.read():
+            state = self._state
+            snap = state.packed.snapshot()
+            mask = self.masks.mask(request.filter, state.generation, snap.rows)
+            qcodes = self._encode_queries(queries)
+            if mode == "rescore":
+                found = candidates.rescored(queries, qcodes, snap, self._vector_map(snap.rows), mask, k,
+                                             request.oversample)
+            else:
+                found = candidates.binary(qcodes, snap, state.popcounts, self.dimension, k, mask,
+                                          self.binarizer.balanced)
+            ids = state.ids
+            return Answer([replace(c, ids=[ids[r] for r in c.rows.tolist()]) for c in found], state.epoch)
+
+    def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
+        """(id, text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
+        ``epoch`` (the search then runs again)."""
+        with self._rw.read():
+            return self.files.fetch(rows, epoch)
+
+    def _encode_queries(self, queries: np.ndarray) -> np.ndarray:
+        if not self.binarizer.fitted:
+            return np.zeros((queries.shape[0], self.words), np.uint64)  # an empty centred namespace
+        return self.binarizer.encode(queries)
+
+    def _vector_map(self, rows: int) -> np.ndarray:
+        """A memory map of the float16 rows, reopened only when the file has grown."""
+        cached = self._vectors_cache
+        if cached is None or cached.shape[0] < rows:
+            cached = self._vectors_cache = self.files.vectors.read(rows)
+        return cached
 
     # --- reads -----------------------------------------------------------------------
 
@@ -278,8 +211,8 @@ class Namespace:
         wanted = check_ids(ids)
         self.refresh_if_stale()
         with self._rw.read():
-            found = self.items.fetch_ids(wanted)
-            vectors = self.vectors.read(self._state.rows) if include_vectors else None
+            found = self.files.items.fetch_ids(wanted)
+            vectors = self.files.vectors.read(self._state.rows) if include_vectors else None
             out, seen = [], set()
             for asked in dict.fromkeys(wanted):
                 for id_, row, text, meta in found.get(asked, ()):
@@ -291,113 +224,6 @@ class Namespace:
                         item["vector"] = vectors[row].astype(np.float32).tolist()
                     out.append(item)
         return out
-
-    def filter_mask(self, spec: dict[str, Any] | None, rows: int) -> np.ndarray | None:
-        """Row mask of a metadata filter, evaluated in SQLite.
-
-        Evaluating JSON over every row costs ~1 µs a row, so masks are cached per (filter,
-        committed generation, rows): a repeated filter is free until the next write.
-        """
-        if spec is None:
-            return None
-        where, params = compile_filter(spec)  # validates even when cached
-        key = (json.dumps(spec, sort_keys=True), self._state.generation, rows)
-        with self._mask_lock:
-            cached = self._masks.get(key)
-            if cached is not None:
-                self._masks.move_to_end(key)
-                return cached
-        mask = np.zeros(rows, dtype=bool)
-        hits = self.items.rows_matching(where, params)
-        mask[hits[hits < rows]] = True
-        mask.setflags(write=False)
-        with self._mask_lock:
-            self._masks[key] = mask
-            while len(self._masks) > _MASK_CACHE:
-                self._masks.popitem(last=False)
-        return mask
-
-    def encode_query(self, query: np.ndarray) -> np.ndarray:
-        if isinstance(self.binarizer, Centered) and not self.binarizer.fitted:
-            return np.zeros((query.shape[0], self.words), np.uint64)  # empty namespace
-        return self.binarizer.encode(query)
-
-    def scan(self, query: np.ndarray, k: int, filter_spec: dict[str, Any] | None = None,
-             mode: str = "binary", oversample: int = 1) -> list[Candidates]:
-        """Top-k for each query row (float32[Q, D]).
-
-        ``binary``: exact ITS top-k of the codes. With MIB every code has floor(D/2) bits
-        set, so ITS is a non-increasing function of the Hamming distance and one Hamming
-        top-k is the ITS top-k; other binarizers give unbalanced codes, and the scan widens
-        until a bound proves no unseen row scores higher.
-        ``rescore``: the ``k * oversample`` nearest codes are re-scored from their float16
-        vectors by ITS(arccos(rho)/pi) (see rescore.py); only those rows are read, and all
-        of them are returned in scan order so that several namespaces merge exactly.
-        """
-        state = self._state
-        snap = state.packed.snapshot()
-        mask = self.filter_mask(filter_spec, snap.rows)
-        qcodes = self.encode_query(query)
-        if mode == "rescore":
-            return [self._rescore(query[i], qcodes[i : i + 1], snap, mask, k, oversample) for i in range(len(query))]
-        qpops = kernel.popcount_rows(qcodes)
-        balanced = self.binarizer.name in BALANCED
-        out = []
-        for i in range(qcodes.shape[0]):
-            fetch = 2 * k + _TIE_MARGIN  # the pass over the codes dominates; a bigger heap is cheap
-            while True:
-                dist, rows = kernel.scan_topk(qcodes[i : i + 1], snap, fetch, mask=mask)
-                dist, rows = dist[0], rows[0]
-                scores = scoring.its(dist, qpops[i], state.popcounts[rows], self.dimension)
-                order = np.lexsort((rows, dist, -scores))
-                everything = rows.size < fetch
-                if order.size > k:
-                    cut = order[k - 1]  # the k-th best: every row tied with it must be here too
-                    whole = everything or dist[-1] > dist[cut]
-                    if everything or (whole and (balanced or self._proven(order[:k], dist, scores, qpops[i], state, k))):
-                        keep = (scores > scores[cut]) | ((scores == scores[cut]) & (dist <= dist[cut]))
-                        order = order[keep[order]]
-                        break
-                elif everything:
-                    break
-                fetch *= 4
-            out.append(Candidates(dist[order], rows[order], scores[order], dist[order].astype(np.float64)))
-        return out
-
-    def _rescore(self, query: np.ndarray, qcode: np.ndarray, snap: kernel.PackedSnapshot,
-                 mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
-        """The ``k * oversample`` nearest codes and every code tied with the farthest of them
-        (so the pool never depends on row order), with their re-scored ITS, in scan order;
-        the caller picks the best k (after merging namespaces)."""
-        need = k * oversample
-        fetch = 2 * need + _TIE_MARGIN  # usually holds the boundary distance group in one pass
-        while True:
-            dist, rows = kernel.scan_topk(qcode, snap, fetch, mask=mask)
-            dist, rows = dist[0], rows[0]
-            if rows.size < fetch or dist[-1] > dist[need - 1]:
-                break
-            fetch *= 4
-        if rows.size > need:
-            keep = dist <= dist[need - 1]
-            dist, rows = dist[keep], rows[keep]
-        rho = kernel.correlation_f16(self._vector_map(snap.rows), rows, query)
-        return Candidates(dist, rows, rescore.its_from_correlation(rho), -rho)
-
-    def _vector_map(self, rows: int) -> np.ndarray:
-        """A memory map of the float16 rows, reopened only when the file has grown."""
-        cached = self._vectors_cache
-        if cached is None or cached.shape[0] < rows:
-            cached = self._vectors_cache = self.vectors.read(rows)
-        return cached
-
-    def _proven(self, order: np.ndarray, dist: np.ndarray, scores: np.ndarray, pop_q: int,
-                state: _State, k: int) -> bool:
-        """True when no row beyond the fetched ones can beat the k-th best fetched score."""
-        if order.size < k:
-            return False
-        present = np.unique(state.popcounts[: state.rows])
-        bound = scoring.its_upper_bound(int(dist.max()), int(pop_q), present, self.dimension)
-        return bound < scores[order[-1]]
 
     def describe(self) -> dict[str, Any]:
         m = self.manifest
@@ -416,7 +242,7 @@ class Namespace:
         """Per-bit entropy of the stored codes: how many of the D bits carry information."""
         state = self._state
         live = state.packed.valid_mask()
-        codes = np.asarray(self.codes.read(state.rows))[live]
+        codes = np.asarray(self.files.codes.read(state.rows))[live]
         entropy = bit_entropy(codes, self.dimension)
         return {
             "rows": state.rows,
@@ -424,15 +250,3 @@ class Namespace:
             "bit_entropy_mean": float(entropy.mean()) if entropy.size else 0.0,
             "effective_bits": float(entropy.sum()),
         }
-
-
-def check_type(ns_type: str) -> str:
-    if ns_type not in TYPES:
-        raise InvalidInput(f"unknown namespace type {ns_type!r}; valid: {', '.join(TYPES)}")
-    return ns_type
-
-
-def open_namespace(folder: Path) -> Namespace:
-    if not (folder / "manifest.json").exists():
-        raise StorageCorrupt(f"{folder} is not a bitsift namespace (no manifest.json)")
-    return Namespace(folder)

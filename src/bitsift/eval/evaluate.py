@@ -25,10 +25,9 @@ import numpy as np
 from bitsift.api.client import Client
 from bitsift.core.errors import InvalidInput
 from bitsift.core.scoring import LABELS, label
-from bitsift.engine.local import DEFAULT_MODE, DEFAULT_OVERSAMPLE
+from bitsift.core.spec import BINARIZERS, DEFAULT_MODE, DEFAULT_OVERSAMPLE
 from bitsift.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
-BINARIZERS = ("mib", "sign", "centered", "centered_mib")
 OVERSAMPLES = (2, 5, 10, 20)
 DEPTH = 100  # ranks kept per query: Recall@100 needs 100
 

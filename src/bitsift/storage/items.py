@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from bitsift.core.errors import StorageCorrupt
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     row      INTEGER PRIMARY KEY,
@@ -160,6 +162,13 @@ class ItemStore:
     def dead_rows(self, committed_rows: int) -> np.ndarray:
         rows = self.conn().execute("SELECT row FROM items WHERE alive = 0 AND row < ?", (committed_rows,))
         return np.fromiter((r for (r,) in rows), dtype=np.int64)
+
+    def ids(self, committed_rows: int) -> list[str]:
+        """The id of every committed row, live or dead, indexed by row (rows are 0..n-1)."""
+        ids = [i for (i,) in self.conn().execute("SELECT id FROM items WHERE row < ? ORDER BY row", (committed_rows,))]
+        if len(ids) != committed_rows:
+            raise StorageCorrupt(f"{self.path} records {committed_rows} rows but holds {len(ids)}")
+        return ids
 
     def alive_rows(self) -> np.ndarray:
         rows = self.conn().execute("SELECT row FROM items WHERE alive = 1 ORDER BY row")

@@ -15,11 +15,19 @@ from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
-import bitsift
 from bitsift.api.server.errors import install_error_handlers
 from bitsift.api.server.gate import T0_KEY, Gate
-from bitsift.api.server.models import CreateNamespace, GetDocuments, Ids, Search, UploadDocuments, UploadVectors
+from bitsift.api.server.models import (
+    CreateNamespace,
+    GetDocuments,
+    Ids,
+    Search,
+    SearchBatch,
+    UploadDocuments,
+    UploadVectors,
+)
 from bitsift.core.errors import InvalidInput
+from bitsift.core.spec import VERSION
 from bitsift.engine.local import Engine
 
 MiB = 1 << 20
@@ -41,6 +49,17 @@ def _check_batch(request: Request, values: Any, what: str) -> None:
         raise InvalidInput(f"at most {limit} {what} per request, got {len(values)}; split the batch")
 
 
+def _search_params(body: Search | SearchBatch) -> dict[str, Any]:
+    """The parameters a search and a batch share, as the engine's keywords."""
+    flt = body.filter
+    if body.metadata is not None:
+        if flt is not None:
+            raise InvalidInput("send either filter or metadata, not both")
+        flt = body.metadata
+    return {"top_k": body.top_k, "threshold": body.threshold, "filter": flt, "kiosk_mode": body.kiosk_mode,
+            "mode": body.mode, "oversample": body.oversample, "partial": body.partial}
+
+
 def _server_ms(request: Request) -> float:
     return (time.perf_counter() - request.scope["state"][T0_KEY]) * 1e3
 
@@ -52,9 +71,8 @@ def _router(secured: bool) -> APIRouter:
     @r.post("/namespaces", status_code=201, tags=["namespaces"], summary="Create a namespace")
     def create_namespace(body: CreateNamespace, request: Request) -> JSONResponse:
         info = _engine(request).create_namespace(
-            body.namespace_name, type=body.type, dimension=body.vector_dimension,
-            binarizer=body.binarizer, center=body.center, model=body.model, shards=body.shards,
-        )
+            body.namespace_name, type=body.type, dimension=body.vector_dimension, binarizer=body.binarizer,
+            center=body.center, model=body.model, shards=body.shards)
         return JSONResponse(info, status_code=201)
 
     @r.get("/namespaces", tags=["namespaces"], summary="List namespaces")
@@ -106,16 +124,17 @@ def _router(secured: bool) -> APIRouter:
 
     @r.post("/search", tags=["search"], summary="Exact top-k search over one or more namespaces")
     def search(body: Search, request: Request) -> JSONResponse:
-        flt = body.filter
-        if body.metadata is not None:
-            if flt is not None:
-                raise InvalidInput("send either filter or metadata, not both")
-            flt = body.metadata
-        res = _engine(request).search(body.namespaces, body.query, top_k=body.top_k, threshold=body.threshold,
-                                      filter=flt, kiosk_mode=body.kiosk_mode, mode=body.mode,
-                                      oversample=body.oversample, partial=body.partial)
+        res = _engine(request).search(body.namespaces, body.query, **_search_params(body))
         res["timings"]["server_ms"] = _server_ms(request)
         return JSONResponse(res)
+
+    @r.post("/search/batch", tags=["search"], summary="Many queries with the same parameters in one scan")
+    def search_batch(body: SearchBatch, request: Request) -> JSONResponse:
+        responses = _engine(request).search_batch(body.namespaces, body.queries, **_search_params(body))
+        server_ms = _server_ms(request)
+        for res in responses:
+            res["timings"]["server_ms"] = server_ms
+        return JSONResponse({"responses": responses})
 
     return r
 
@@ -135,7 +154,7 @@ def create_app(
     if max_body_bytes < 1 or max_batch < 1:
         raise ValueError("max_body_bytes and max_batch must be positive")
     app = FastAPI(
-        title="bitsift", version=bitsift.__version__,
+        title="bitsift", version=VERSION,
         description="Exact semantic search over information-theoretic binary codes.",
     )
     app.state.engine = engine
@@ -144,7 +163,7 @@ def create_app(
 
     @app.get("/health", tags=["health"], summary="Liveness (no API key needed)")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "version": bitsift.__version__}
+        return {"status": "ok", "version": VERSION}
 
     app.include_router(_router(secured=bool(keys)))
     app.add_middleware(Gate, api_keys=keys, max_body_bytes=max_body_bytes)

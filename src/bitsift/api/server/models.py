@@ -13,9 +13,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bitsift.core.spec import (
+    BINARIZERS,
+    DEFAULT_BINARIZER,
+    DEFAULT_MODE,
+    DEFAULT_OVERSAMPLE,
+    DEFAULT_TOP_K,
+    MAX_BATCH_QUERIES,
+    MAX_DIMENSION,
+    MAX_OVERSAMPLE,
+    MAX_TOP_K,
+    NAMESPACE_TYPES,
+    SEARCH_MODES,
+)
+
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
 _IDS = {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}
 _FILTER = {"type": "object", "additionalProperties": True}
+_QUERY = {"anyOf": [{"type": "string"}, _NUMBERS]}
 
 
 def _field(default: Any = ..., schema: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -29,10 +44,12 @@ class _Body(BaseModel):
 
 class CreateNamespace(_Body):
     namespace_name: Any = _field(schema={"type": "string"}, description="1-64 letters, digits, '_' or '-'")
-    type: Any = _field("vector", {"type": "string", "enum": ["vector", "text"]})
-    vector_dimension: Any = _field(None, {"type": "integer"}, description="required for vector namespaces")
-    binarizer: Any = _field("mib", {"type": "string", "enum": ["mib", "sign", "centered"]})
-    center: Any = _field(None, _NUMBERS, description="fixed center for binarizer='centered'")
+    type: Any = _field(None, {"type": "string", "enum": list(NAMESPACE_TYPES)},
+                       description="default: vector when vector_dimension is given, else text")
+    vector_dimension: Any = _field(None, {"type": "integer", "maximum": MAX_DIMENSION},
+                                   description="required for vector namespaces")
+    binarizer: Any = _field(DEFAULT_BINARIZER, {"type": "string", "enum": list(BINARIZERS)})
+    center: Any = _field(None, _NUMBERS, description="fixed center for a centred binarizer")
     model: Any = _field(None, {"type": "string"}, description="embedding model of a text namespace")
     shards: Any = _field(None, {"type": "integer"},
                          description="Ray shards (bitsift serve --ray only; default one per node)")
@@ -66,16 +83,28 @@ class GetDocuments(Ids):
     include_vectors: bool = False
 
 
-class Search(_Body):
+class _SearchParams(_Body):
+    """What a search and a batch share."""
+
     namespaces: Any = _field(schema={"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]})
-    query: Any = _field(schema={"anyOf": [{"type": "string"}, _NUMBERS]}, description="text or a vector")
-    top_k: Any = _field(10, {"type": "integer"})
+    top_k: Any = _field(DEFAULT_TOP_K, {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K})
     threshold: Any = _field(None, {"type": "number"}, description="drop results scoring below it (0-1)")
     kiosk_mode: bool = False
-    mode: Any = _field(None, {"type": "string", "enum": ["binary", "rescore"]},
-                       description="binary: bit codes only; rescore: float re-scoring of binary candidates")
-    oversample: Any = _field(None, {"type": "integer"}, description="rescore: candidates per requested result")
+    mode: Any = _field(None, {"type": "string", "enum": list(SEARCH_MODES)},
+                       description=f"binary: bit codes only; rescore: float re-scoring of binary candidates "
+                                   f"(default {DEFAULT_MODE})")
+    oversample: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_OVERSAMPLE},
+                             description=f"rescore: candidates per requested result (default {DEFAULT_OVERSAMPLE})")
     partial: bool = Field(False, description="sharded namespaces: answer from the live shards if some are down "
                                              "(flagged partial) instead of failing with 503")
     filter: Any = _field(None, _FILTER, description='metadata filter, e.g. {"lang": "en", "year": {"$gte": 2020}}')
     metadata: Any = _field(None, _FILTER, description="exact-match metadata filter (on-prem API spelling of filter)")
+
+
+class Search(_SearchParams):
+    query: Any = _field(schema=_QUERY, description="text or a vector")
+
+
+class SearchBatch(_SearchParams):
+    queries: Any = _field(schema={"type": "array", "items": _QUERY, "maxItems": MAX_BATCH_QUERIES},
+                          description=f"1 to {MAX_BATCH_QUERIES} texts or vectors; one response each, in order")

@@ -1,0 +1,173 @@
+"""Each REST call described once (``Call``: method, path, body, how to unwrap the reply), and
+how an error reply becomes the typed exception it stands for; HTTPClient and AsyncHTTPClient
+only send them."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+
+from bitsift.core.errors import ERRORS_BY_NAME, BitsiftError
+from bitsift.core.validate import check_name
+
+
+class ServiceUnavailable(BitsiftError):
+    """The server could not be reached, or kept answering 'try again later', after every retry."""
+
+    status, name = 503, "service_unavailable"
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what the in-process client also accepts: numpy arrays, rows and scalars."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# NaN and infinity go out as JSON literals so the server rejects them with the same typed error
+# as the engine does in-process, instead of failing here with a ValueError.
+ENCODER = json.JSONEncoder(default=_plain, allow_nan=True, separators=(",", ":"))
+
+
+def _same(body: Any) -> Any:
+    return body
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: Any = None
+    unwrap: Callable[[Any], Any] = _same
+
+
+def _ns(name: Any, *rest: str) -> str:
+    """URL path of a namespace. The name is checked here, as the engine would, because a name
+    such as ``../x`` cannot travel in a URL path without changing which route it reaches."""
+    return "/".join(("/v1/namespaces", quote(check_name(name), safe=""), *rest))
+
+
+def _take(key: str) -> Callable[[Any], Any]:
+    return lambda body: body[key]
+
+
+# --- the calls, described once; both clients only send them --------------------------------
+
+class Calls:
+    @staticmethod
+    def create_namespace(name: str, type: str | None, dimension: int | None, binarizer: str,
+                         center: Sequence[float] | None, model: str | None, shards: int | None) -> Call:
+        body: dict[str, Any] = {"namespace_name": name, "vector_dimension": dimension, "binarizer": binarizer}
+        if type is not None:
+            body["type"] = type
+        if center is not None:
+            body["center"] = center
+        if model is not None:
+            body["model"] = model
+        if shards is not None:
+            body["shards"] = shards
+        return Call("POST", "/v1/namespaces", body)
+
+    @staticmethod
+    def list_namespaces() -> Call:
+        return Call("GET", "/v1/namespaces", unwrap=_take("namespaces"))
+
+    @staticmethod
+    def describe_namespace(name: str) -> Call:
+        return Call("GET", _ns(name))
+
+    @staticmethod
+    def delete_namespace(name: str) -> Call:
+        return Call("DELETE", _ns(name))
+
+    @staticmethod
+    def upload_vectors(name: str, vectors: Sequence[dict[str, Any]]) -> Call:
+        return Call("POST", _ns(name, "vectors"), {"vectors": vectors})
+
+    @staticmethod
+    def upload_documents(name: str, documents: Sequence[dict[str, Any]]) -> Call:
+        return Call("POST", _ns(name, "documents"), {"documents": documents})
+
+    @staticmethod
+    def get(name: str, ids: Sequence[Any], include_vectors: bool) -> Call:
+        body = {"ids": ids, "include_vectors": include_vectors}
+        return Call("POST", _ns(name, "documents", "get"), body, _take("documents"))
+
+    @staticmethod
+    def delete(name: str, ids: Sequence[Any]) -> Call:
+        return Call("POST", _ns(name, "documents", "delete"), {"ids": ids})
+
+    @staticmethod
+    def search(namespaces: Sequence[str] | str, query: Any, top_k: int, threshold: float | None,
+               filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
+               oversample: int | None, partial: bool) -> Call:
+        body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial)
+        return Call("POST", "/v1/search", dict(body, query=query))
+
+    @staticmethod
+    def search_batch(namespaces: Sequence[str] | str, queries: Any, top_k: int, threshold: float | None,
+                     filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
+                     oversample: int | None, partial: bool) -> Call:
+        body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial)
+        return Call("POST", "/v1/search/batch", dict(body, queries=queries), _take("responses"))
+
+    @staticmethod
+    def compact(name: str) -> Call:
+        return Call("POST", _ns(name, "compact"))
+
+    @staticmethod
+    def diagnostics(name: str) -> Call:
+        return Call("GET", _ns(name, "diagnostics"))
+
+
+def _search_body(namespaces: Sequence[str] | str, top_k: int, threshold: float | None, filter: dict[str, Any] | None,
+                 kiosk_mode: bool, mode: str | None, oversample: int | None, partial: bool) -> dict[str, Any]:
+    """The parameters a search and a batch share, as the server's models name them."""
+    names = namespaces if isinstance(namespaces, str) else list(namespaces)
+    body = {"namespaces": names, "top_k": top_k, "threshold": threshold, "filter": filter,
+            "kiosk_mode": kiosk_mode, "mode": mode, "oversample": oversample}
+    if partial:
+        body["partial"] = True
+    return body
+
+
+def error_of(response: httpx.Response) -> BitsiftError:
+    """The typed exception an error response stands for."""
+    try:
+        body = response.json()
+        name, message = body["error"], body["message"]
+    except (ValueError, KeyError, TypeError):
+        exc = BitsiftError(f"HTTP {response.status_code}: {response.text[:500]}")
+        exc.status, exc.name = response.status_code, "http_error"
+        return exc
+    cls = ERRORS_BY_NAME.get(name)
+    if cls is not None and cls.status == response.status_code:
+        return cls(message)
+    exc = BitsiftError(message)
+    exc.status, exc.name = response.status_code, name
+    return exc
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

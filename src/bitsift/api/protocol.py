@@ -1,0 +1,106 @@
+"""The public API, declared once: every method, its signature, its result and what it does.
+
+``Client(path=)``, ``Client(ray=, path=)`` and ``Client(url=)`` (``HTTPClient``) implement it;
+``AsyncHTTPClient`` implements the same signatures as coroutines. tests/test_api_surface.py
+compares every implementation with this declaration (names, order, defaults).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bitsift.core.results import (
+    CompactResult,
+    DeletedNamespace,
+    DeleteResult,
+    Diagnostics,
+    DocumentsUploaded,
+    Item,
+    NamespaceInfo,
+    SearchResponse,
+    UploadResult,
+)
+from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
+from bitsift.engine.front import Query
+
+
+class ClientAPI(abc.ABC):
+    """One interface in process, over HTTP and on Ray; the same results and typed errors
+    (bitsift.errors) everywhere. Every write is durable and searchable when the call returns."""
+
+    @abc.abstractmethod
+    def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
+                         binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
+                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
+        """Create a namespace. ``type``: "vector" or "text"; when None, a ``dimension`` means
+        vector and no dimension means text (embedded with ``model``, the bundled local model if
+        None). ``binarizer``: one of ``core.spec.BINARIZERS``; ``center`` fixes the mean of a
+        centred one. ``shards``: Ray actors that split it (Ray engines only; one per node)."""
+
+    @abc.abstractmethod
+    def list_namespaces(self) -> list[NamespaceInfo]:
+        """Every namespace, by name."""
+
+    @abc.abstractmethod
+    def describe_namespace(self, name: str) -> NamespaceInfo:
+        """Type, dimension, binarizer, model, item count and format version of one namespace."""
+
+    @abc.abstractmethod
+    def delete_namespace(self, name: str) -> DeletedNamespace:
+        """Delete a namespace and everything in it."""
+
+    @abc.abstractmethod
+    def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
+        """Upsert ``[{id, vector, text?, metadata?}]`` into a vector namespace; a rejected batch
+        writes nothing."""
+
+    @abc.abstractmethod
+    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
+        """Upsert ``[{id, text, **fields}]`` into a text namespace: chunked and embedded; extra
+        fields become metadata; re-uploading a document replaces all its chunks."""
+
+    @abc.abstractmethod
+    def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
+        """Live items for the ids that exist, in the order asked (a document id: all its chunks)."""
+
+    @abc.abstractmethod
+    def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
+        """Delete items (or every chunk of documents) by id."""
+
+    @abc.abstractmethod
+    def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
+               threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
+               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+        """Exact top-k over one or more namespaces, merged as if they were one.
+
+        ``mode``: "binary" (bit codes only) or "rescore" (float re-scoring of the
+        ``top_k * oversample`` best binary candidates; the default). ``threshold`` drops results
+        scoring below it in every mode; ``kiosk_mode`` is accepted for compatibility and changes
+        nothing. ``filter``: a metadata filter (core.filters). ``partial``: on a sharded
+        namespace, answer from the live shards when some are down (flagged ``partial: true``
+        with ``missing_shards``) instead of failing with 503.
+        """
+
+    @abc.abstractmethod
+    def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
+                     threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
+                     mode: str | None = None, oversample: int | None = None,
+                     partial: bool = False) -> list[SearchResponse]:
+        """``search`` for up to ``core.spec.MAX_BATCH_QUERIES`` queries sharing the other
+        parameters, in one pass over the codes: one response per query, in query order, each
+        identical to what ``search`` returns for it. One invalid query rejects the whole batch
+        (the error names ``queries[i]``)."""
+
+    @abc.abstractmethod
+    def compact(self, name: str) -> CompactResult:
+        """Rewrite a namespace's files without deleted rows."""
+
+    @abc.abstractmethod
+    def diagnostics(self, name: str) -> Diagnostics:
+        """Per-bit entropy of the stored codes: how many of the D bits carry information."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release files, connections or actors; the client is also a context manager."""

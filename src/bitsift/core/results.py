@@ -1,0 +1,87 @@
+"""The shapes of what every client returns, declared once (TypedDicts: plain JSON-able dicts)."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from typing_extensions import NotRequired
+
+
+class Hit(TypedDict):
+    id: str
+    score: float  # ITS in [0, 1] (rescore mode: the expected ITS from the float vectors)
+    label: str    # relevance band of the score (core.scoring.LABELS)
+    text: str | None
+    metadata: dict[str, Any]
+    namespace: str
+
+
+class Timings(TypedDict):
+    validate_ms: float
+    scan_ms: float
+    fetch_ms: float
+    total_ms: float
+    server_ms: NotRequired[float]  # over HTTP: time inside the server
+
+
+class SearchResponse(TypedDict):
+    results: list[Hit]  # best first: score, then id, then namespace order
+    execution_time: float  # seconds
+    mode: str
+    timings: Timings
+    shards: NotRequired[int]  # sharded namespaces: shards visited
+    partial: NotRequired[bool]  # with partial=True: some shards did not answer
+    missing_shards: NotRequired[list[str]]
+
+
+class NamespaceInfo(TypedDict):
+    namespace_name: str
+    type: str
+    vector_dimension: int
+    binarizer: str
+    model: str | None
+    created_at: str
+    item_count: int
+    format_version: int
+    shards: NotRequired[int]
+
+
+class DeletedNamespace(TypedDict):
+    namespace_name: str
+    deleted: bool
+
+
+class UploadResult(TypedDict):
+    status: str
+    uploaded: int
+
+
+class DocumentsUploaded(TypedDict):
+    status: str
+    uploaded: int  # documents
+    chunks: int    # items written (a document is split into chunks)
+
+
+class Item(TypedDict):
+    id: str
+    text: str | None
+    metadata: dict[str, Any]
+    vector: NotRequired[list[float]]  # with include_vectors=True
+
+
+class DeleteResult(TypedDict):
+    status: str
+    deleted: list[str]  # the ids asked for that existed
+
+
+class CompactResult(TypedDict):
+    rows_before: int
+    rows_after: int
+
+
+class Diagnostics(TypedDict, total=False):
+    rows: int
+    live: int
+    bit_entropy_mean: float
+    effective_bits: float
+    shards: list[dict[str, Any]]  # sharded namespaces: each shard's own figures

@@ -1,0 +1,101 @@
+"""The one search pipeline, for one machine and for Ray shards alike.
+
+A request (engine.request) reaches every *part* (a namespace, or a shard of one) once for
+all its Q queries: each part answers with its candidates, ids included. Ranking is pure
+(core.ranking). Then every part that holds winners is asked once, for all queries, for their
+text and metadata. One consistency rule covers a concurrent compaction, in this process or
+another: row numbers are valid within the epoch a part reported with its candidates; a fetch
+in a later epoch is refused and the whole search runs again (a few times, then 503).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from bitsift.core.candidates import Answer
+from bitsift.core.errors import NamespaceBusy, ShardUnavailable
+from bitsift.core.ranking import Ranked, rank
+from bitsift.core.scoring import label
+from bitsift.engine.request import SearchRequest, query_matrix
+from bitsift.storage.folder import Row
+
+SEARCH_ATTEMPTS = 3
+
+
+class Parts(Protocol):
+    """Where a search runs: one part per namespace on one machine, one per shard on Ray."""
+
+    manifests: Sequence[Mapping[str, Any]]  # of the namespaces searched
+    namespaces: Sequence[str]  # the namespace of each part, parts in tie-breaking order
+
+    def candidates(self, queries: np.ndarray, request: SearchRequest) -> tuple[list[Answer | None], list[str]]:
+        """Every part's answer (None for a part that is down, only if ``request.partial``) and
+        the names of the parts that did not answer."""
+        ...
+
+    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, list[Row] | None]:
+        """For part i, the rows of ``asks[i] = (rows, epoch)``; None if its layout changed."""
+        ...
+
+    def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
+        """What this engine adds to each response (the shard count, partial answers)."""
+        ...
+
+
+def search(request: SearchRequest, parts: Parts) -> list[dict[str, Any]]:
+    """One response per query of ``request``, in query order."""
+    queries = query_matrix(request, parts.manifests)
+    t1 = time.perf_counter()
+    for _ in range(SEARCH_ATTEMPTS):
+        answers, missing = parts.candidates(queries, request)
+        live = [i for i, a in enumerate(answers) if a is not None]
+        if not live:  # partial results need at least one part to answer
+            raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
+        t2 = time.perf_counter()
+        ranked = [rank([answers[i].candidates[q] for i in live], request.top_k, request.pool,  # type: ignore[union-attr]
+                       request.threshold) for q in range(len(request.queries))]
+        results = _fetch(parts, answers, live, ranked)
+        if results is not None:
+            break
+    else:
+        raise NamespaceBusy("namespaces were compacted during every search attempt; try again")
+    t3 = time.perf_counter()
+    timings = {"validate_ms": (t1 - request.started) * 1e3, "scan_ms": (t2 - t1) * 1e3,
+               "fetch_ms": (t3 - t2) * 1e3, "total_ms": (t3 - request.started) * 1e3}
+    extra = parts.response_fields(request, missing)
+    return [{"results": hits, "execution_time": t3 - request.started, "mode": request.mode,
+             "timings": dict(timings), **extra} for hits in results]
+
+
+def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
+           ranked: list[Ranked]) -> list[list[dict[str, Any]]] | None:
+    """The hits of every query, or None if a part's rows were renumbered since its answer."""
+    wanted: dict[int, set[int]] = {}
+    for r in ranked:
+        for p, row in zip(r.parts.tolist(), r.rows.tolist()):
+            wanted.setdefault(live[p], set()).add(row)
+    asks = {p: (sorted(rows), answers[p].epoch) for p, rows in wanted.items()}  # type: ignore[union-attr]
+    got = parts.fetch(asks)
+    info: dict[int, dict[int, Row]] = {}
+    for p, (rows, _) in asks.items():
+        fetched = got.get(p)
+        if fetched is None:
+            return None
+        info[p] = dict(zip(rows, fetched))
+    out = []
+    for r in ranked:
+        hits = []
+        for score, p, row, id_ in zip(r.scores.tolist(), r.parts.tolist(), r.rows.tolist(), r.ids):
+            found_id, text, meta = info[live[p]][row]
+            if found_id != id_:  # the row now holds another item: renumbered under us
+                return None
+            hits.append({"id": id_, "score": score, "label": label(score), "text": text,
+                         "metadata": json.loads(meta), "namespace": parts.namespaces[live[p]]})
+        hits.sort(key=lambda h: (-h["score"], h["id"], h["namespace"]))
+        out.append(hits)
+    return out

@@ -1,0 +1,185 @@
+"""A search request, parsed and validated once, whatever door it came in by (Python, REST, CLI)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bitsift.core.binarize import make_binarizer
+from bitsift.core.errors import DimensionMismatch, InvalidInput
+from bitsift.core.filters import compile_filter
+from bitsift.core.spec import (
+    DEFAULT_MODE,
+    DEFAULT_OVERSAMPLE,
+    MAX_BATCH_QUERIES,
+    MAX_DIMENSION,
+    MAX_OVERSAMPLE,
+    MAX_SHARDS,
+    NAMESPACE_TYPES,
+    SEARCH_MODES,
+    resolve_type,
+)
+from bitsift.core.validate import check_name, check_threshold, check_top_k, check_vectors
+from bitsift.storage.folder import new_manifest
+
+
+def get_embedder(name: str | None) -> Any:  # imported on first use: vector-only users never load ONNX
+    from bitsift.text.embed import get_embedder as load
+
+    return load(name)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Namespaces, Q queries and the parameters they share; ``single`` marks ``search`` (one
+    query, errors name "query") as opposed to ``search_batch`` (errors name "queries[i]")."""
+
+    names: tuple[str, ...]  # each once, in the order given (that order breaks ties)
+    queries: tuple[Any, ...]  # as sent: a text, or a vector
+    top_k: int
+    threshold: float | None
+    filter: dict[str, Any] | None
+    mode: str
+    oversample: int
+    partial: bool
+    single: bool
+    started: float = field(default_factory=time.perf_counter, compare=False)
+
+    @property
+    def pool(self) -> int | None:
+        """Rescore mode re-scores whole distance groups of at least this many nearest codes."""
+        return self.top_k * self.oversample if self.mode == "rescore" else None
+
+    def where(self, i: int) -> str:
+        return "query" if self.single else f"queries[{i}]"
+
+
+def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top_k: Any, threshold: Any,
+                 filter: Any, kiosk_mode: Any, mode: Any, oversample: Any, partial: Any,
+                 single: bool) -> SearchRequest:
+    """Validate everything that does not need the namespaces opened. ``kiosk_mode`` is accepted
+    for compatibility and changes nothing: ``threshold`` gates in every mode."""
+    del kiosk_mode
+    names = [namespaces] if isinstance(namespaces, str) else list(namespaces)
+    if not names:
+        raise InvalidInput("namespaces must name at least one namespace")
+    k = check_top_k(top_k)
+    threshold = check_threshold(threshold)
+    mode = DEFAULT_MODE if mode is None else mode
+    if mode not in SEARCH_MODES:
+        raise InvalidInput(f"unknown search mode {mode!r}; valid: {', '.join(SEARCH_MODES)}")
+    oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
+    if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= MAX_OVERSAMPLE:
+        raise InvalidInput(f"oversample must be an integer from 1 to {MAX_OVERSAMPLE}, got {oversample!r}")
+    if filter is not None:
+        if not isinstance(filter, dict):
+            raise InvalidInput("filter must be a JSON object")
+        compile_filter(filter)  # a malformed filter fails here, before any scan
+    if not single:
+        queries = _batch(queries)
+    return SearchRequest(tuple(dict.fromkeys(names)), tuple(queries), k, threshold, filter, mode, oversample,
+                         bool(partial), single)
+
+
+def _batch(queries: Any) -> list[Any]:
+    if isinstance(queries, np.ndarray):
+        if queries.ndim != 2:
+            raise InvalidInput("queries must be a list of texts or vectors (a 2-D array of vectors)")
+        queries = list(queries)
+    if isinstance(queries, (str, bytes, Mapping)) or not isinstance(queries, Sequence):
+        raise InvalidInput("queries must be a list of texts or vectors")
+    if not 1 <= len(queries) <= MAX_BATCH_QUERIES:
+        raise InvalidInput(f"queries must hold 1 to {MAX_BATCH_QUERIES} queries, got {len(queries)}")
+    return list(queries)
+
+
+def query_matrix(request: SearchRequest, manifests: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The queries as float32[Q, D] for namespaces with these manifests: vectors are validated
+    against their common dimension, texts are embedded (in one call) with their common model."""
+    dims = {m["dimension"] for m in manifests}
+    if len(dims) > 1:
+        raise DimensionMismatch(f"namespaces have different dimensions {sorted(dims)}; search them separately")
+    dim = dims.pop()
+    out = np.empty((len(request.queries), dim), np.float32)
+    texts = [i for i, q in enumerate(request.queries) if isinstance(q, str)]
+    if texts:
+        models = {m.get("model") for m in manifests}
+        if any(m["type"] != "text" for m in manifests):
+            raise InvalidInput(_named(request, texts[0], "a text query needs text namespaces; "
+                                                         "send a vector to search vector namespaces"))
+        if len(models) > 1:
+            raise InvalidInput(f"namespaces use different models {sorted(models)}; search them separately")
+        for i in texts:
+            if not request.queries[i].strip():
+                raise InvalidInput(_named(request, i, "query text is empty"))
+        out[texts] = get_embedder(models.pop()).encode([request.queries[i] for i in texts])
+    for i, query in enumerate(request.queries):
+        if i in texts:
+            continue
+        where = request.where(i)
+        q = check_vectors(query, dim, where)
+        if q.shape[0] != 1:
+            raise InvalidInput(f"{where} must be a single vector")
+        out[i] = q[0]
+    return out
+
+
+def _named(request: SearchRequest, i: int, message: str) -> str:
+    return message if request.single else f"{request.where(i)}: {message}"
+
+
+@dataclass(frozen=True)
+class NamespaceRequest:
+    """A namespace to create, checked as far as possible without the embedding model."""
+
+    name: str
+    type: str
+    dimension: int | None
+    binarizer: str
+    center: tuple[float, ...] | None
+    model: str | None
+    shards: int | None
+
+
+def parse_namespace(name: Any, type: Any, dimension: Any, binarizer: Any, center: Any, model: Any,
+                    shards: Any) -> NamespaceRequest:
+    """Apply the one type rule (spec.resolve_type) and check what needs no model."""
+    check_name(name)
+    ns_type = resolve_type(type, dimension)
+    if ns_type not in NAMESPACE_TYPES:
+        raise InvalidInput(f"unknown namespace type {ns_type!r}; valid: {', '.join(NAMESPACE_TYPES)}")
+    if ns_type == "vector" and model is not None:
+        raise InvalidInput("model is only meaningful for text namespaces")
+    if dimension is not None and (isinstance(dimension, bool) or not isinstance(dimension, int)
+                                  or not 1 <= dimension <= MAX_DIMENSION):
+        raise InvalidInput(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got {dimension!r}")
+    if ns_type == "vector" and dimension is None:
+        raise InvalidInput(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got None")
+    bin_ = make_binarizer(binarizer)
+    if center is not None and not bin_.needs_center:
+        raise InvalidInput("center is only meaningful with binarizer='centered' or 'centered_mib'")
+    if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS):
+        raise InvalidInput(f"shards must be an integer from 1 to {MAX_SHARDS}, got {shards!r}")
+    return NamespaceRequest(name, ns_type, dimension, binarizer, None if center is None else tuple(center), model,
+                            shards)
+
+
+def new_namespace_manifest(request: NamespaceRequest) -> dict[str, Any]:
+    """The manifest of a new namespace (every shard of a sharded one holds the same)."""
+    dimension, model = request.dimension, request.model
+    if request.type == "text":
+        embedder = get_embedder(model)
+        model = embedder.name
+        if dimension is not None and dimension != embedder.dimension:
+            raise DimensionMismatch(f"model {model} embeds in {embedder.dimension} dimensions, not {dimension}")
+        dimension = embedder.dimension
+    if dimension is None:  # parse_namespace already refuses this for vector namespaces
+        raise InvalidInput(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got None")
+    binarizer = make_binarizer(request.binarizer)
+    if request.center is not None:
+        binarizer = binarizer.with_center(check_vectors(request.center, dimension, "center")[0])  # type: ignore[attr-defined]
+    return new_manifest(request.type, dimension, binarizer, model)

@@ -1,0 +1,166 @@
+"""One namespace folder on disk: its files, recovery, and the commit protocol.
+
+Write path (nothing acknowledged is lost, nothing half-written is seen): append code and
+vector rows past the committed count and fsync them, then commit one SQLite transaction
+recording the rows and the new count. On open, row files are cut back to the committed
+count, and an interrupted compaction is rolled forward. See ARCHITECTURE.md for the bytes.
+Every method that changes a file runs inside :meth:`NamespaceFolder.writing`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bitsift.core.binarize import Binarizer, words_for
+from bitsift.core.errors import StorageCorrupt
+from bitsift.core.validate import Batch
+from bitsift.storage.items import ItemStore
+from bitsift.storage.lock import writer_lock
+from bitsift.storage.manifest import FORMAT_VERSION, MANIFEST, fsync_dir, read_manifest, write_manifest
+from bitsift.storage.rowfile import RowFile
+
+CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
+Row = tuple[str, "str | None", str]  # (id, text, metadata JSON) of a fetched row
+_IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
+
+
+def new_manifest(ns_type: str, dimension: int, binarizer: Binarizer, model: str | None) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "type": ns_type,
+        "dimension": dimension,
+        "words": words_for(dimension),
+        "binarizer": binarizer.name,
+        "binarizer_params": binarizer.params(),
+        "vector_dtype": "float16",
+        "model": model,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What the last commit made durable, as read back from the files."""
+
+    codes: np.ndarray  # uint64[rows, W], read into memory
+    dead: np.ndarray   # int64: rows deleted or replaced
+    ids: list[str]     # id of every row
+    rows: int
+    generation: int    # bumped by every commit
+    epoch: int         # bumped by every compaction: row numbers are valid within one epoch
+
+
+class NamespaceFolder:
+    def __init__(self, path: Path) -> None:
+        if not (path / MANIFEST).exists():
+            raise StorageCorrupt(f"{path} is not a bitsift namespace (no {MANIFEST})")
+        self.path = path
+        self.manifest = read_manifest(path)
+        dims, words = self.manifest["dimension"], self.manifest["words"]
+        self.items = ItemStore(path / ITEMS)
+        self.codes = RowFile(path / CODES, np.dtype("<u8"), words)
+        self.vectors = RowFile(path / VECTORS, np.dtype("<f2"), dims)
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: Path, manifest: dict[str, Any]) -> NamespaceFolder:
+        path.mkdir(parents=True)
+        write_manifest(path, manifest)
+        fsync_dir(path.parent)
+        return cls(path)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The writer's side: one thread of this process and one process at a time."""
+        with self._write_lock, writer_lock(self.path / LOCK):
+            yield
+
+    def close(self) -> None:
+        self.items.close()
+
+    # --- inside writing() ------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Finish or undo an interrupted compaction, then cut row files to the committed count.
+
+        Only ever called inside ``writing()``: another process's appended-but-not-yet-committed
+        rows must never be cut off.
+        """
+        pending = self.items.meta("compact_pending") == "1"
+        for rowfile in (self.codes, self.vectors):
+            staged = rowfile.path.with_name(rowfile.path.name + ".compact")
+            if pending and staged.exists():
+                os.replace(staged, rowfile.path)
+            elif staged.exists():
+                staged.unlink()
+        if pending:
+            fsync_dir(self.path)
+            self.items.clear_compact_pending()
+        committed, _ = self.items.state()
+        self.codes.truncate(committed)
+        self.vectors.truncate(committed)
+
+    def read_committed(self) -> Committed:
+        """The committed rows, re-reading the manifest (a centred binarizer may have learned its
+        center in another process). Inside ``writing()``, so the files are consistent."""
+        self.manifest = read_manifest(self.path)
+        rows, generation = self.items.state()
+        return Committed(np.array(self.codes.read(rows)), self.items.dead_rows(rows), self.items.ids(rows),
+                         rows, generation, self.items.epoch())
+
+    def append(self, start: int, codes: np.ndarray, batch: Batch, popcounts: np.ndarray, generation: int,
+               parents: Sequence[str] | None) -> list[int]:
+        """Write a batch's rows after row ``start``, then commit; returns the rows it replaced."""
+        # Both files are written and fsynced on the I/O pool while SQLite stages the rows;
+        # the commit waits for them (fsync releases the GIL and dominates small batches).
+        pending = [_IO_POOL.submit(self.codes.append, start, codes),
+                   _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))]
+        try:
+            return self.items.commit_rows(
+                start, batch.ids, batch.texts, batch.metadata_json, popcounts, generation,
+                rows_durable=lambda: [p.result() for p in pending], parents=parents,
+            )
+        finally:
+            wait(pending)  # never leave a file append running past the writer lock
+
+    def set_manifest(self, manifest: dict[str, Any]) -> None:
+        write_manifest(self.path, manifest)
+        self.manifest = manifest
+
+    def compact(self, rows: int, generation: int) -> int:
+        """Rewrite the row files without dead rows; crash-safe by roll-forward (see recover).
+        Returns the rows kept."""
+        keep = self.items.alive_rows()
+        for rowfile in (self.codes, self.vectors):
+            staged = rowfile.path.with_name(rowfile.path.name + ".compact")
+            rowfile.write_new(staged, rowfile.read(rows)[keep] if keep.size else np.zeros((0, rowfile.cols)))
+        fsync_dir(self.path)
+        self.items.renumber_live(generation)
+        self.recover()
+        return int(keep.size)
+
+    # --- any time --------------------------------------------------------------------
+
+    def generation(self) -> int:
+        """The last commit's generation (one indexed read)."""
+        return self.items.state()[1]
+
+    def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
+        """(id, text, metadata JSON) of ``rows``, or None if a compaction (maybe in another
+        process) renumbered rows since ``epoch``. The epoch is read after the rows: epochs only
+        grow, so an unchanged one proves the rows were read in that epoch."""
+        info = self.items.fetch(rows)
+        if self.items.epoch() != epoch or any(int(r) not in info for r in rows):
+            return None
+        return [info[int(r)] for r in rows]
+

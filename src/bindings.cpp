@@ -102,6 +102,29 @@ NB_MODULE(_kernel, m) {
        "Correlation of the query with each listed float16 row (given as uint16 bits); "
        "each row computed alone, so results never depend on which rows come with it.");
 
+    m.def("correlation_f16_many", [](nb::ndarray<const std::uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> vectors,
+                                     nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> rows,
+                                     nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offsets,
+                                     nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> queries) {
+        const std::size_t nq = queries.shape(0);
+        if (queries.shape(1) != vectors.shape(1))
+            throw std::invalid_argument("correlation_f16_many: query length does not match the vectors");
+        if (offsets.shape(0) != nq + 1 || offsets.data()[0] != 0 ||
+            static_cast<std::size_t>(offsets.data()[nq]) != rows.shape(0))
+            throw std::invalid_argument("correlation_f16_many: offsets must be 0 .. len(rows), one per query plus one");
+        for (std::size_t t = 0; t < nq; ++t)
+            if (offsets.data()[t] > offsets.data()[t + 1])
+                throw std::invalid_argument("correlation_f16_many: offsets must not decrease");
+        std::vector<double> out(rows.shape(0));
+        {
+            nb::gil_scoped_release release;
+            bitsift::correlation_f16_many(vectors.data(), vectors.shape(0), vectors.shape(1), rows.data(),
+                                          offsets.data(), nq, queries.data(), out.data());
+        }
+        return to_numpy_1d(std::move(out));
+    }, "vectors"_a, "rows"_a, "offsets"_a, "queries"_a,
+       "correlation_f16 for many queries in one call: query t re-scores rows[offsets[t]:offsets[t+1]].");
+
     m.def("scan_topk", [](Codes queries, Packed packed, Bits valid, std::size_t k,
                           std::size_t threads, const std::string& path) {
         const std::size_t words = queries.shape(1);

@@ -57,6 +57,12 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
 void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
                      const std::int64_t* rows, std::size_t n, const float* query, double* out);
 
+// correlation_f16 for nq queries (float32[nq, dim]) at once: query t re-scores
+// rows[offsets[t] .. offsets[t+1]); one call, threads over all rows, the same value per row.
+void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
+                          const std::int64_t* rows, const std::int64_t* offsets, std::size_t nq,
+                          const float* queries, double* out);
+
 // Memory-bandwidth probe for benchmarks: reads n bytes with the given threads
 // (a plain streaming sum, no compute to speak of) and returns a checksum.
 std::uint64_t read_probe(const std::uint8_t* data, std::size_t n, std::size_t threads);

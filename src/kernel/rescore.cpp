@@ -74,8 +74,10 @@ void centered_sums(const double* v, const double* q, std::size_t dim, double mea
 
 }  // namespace
 
-void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
-                     const std::int64_t* rows, std::size_t n, const float* query, double* out) {
+void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
+                          const std::int64_t* rows, const std::int64_t* offsets, std::size_t nq,
+                          const float* queries, double* out) {
+    const std::size_t n = nq ? static_cast<std::size_t>(offsets[nq]) : 0;
     for (std::size_t i = 0; i < n; ++i)
         if (rows[i] < 0 || static_cast<std::size_t>(rows[i]) >= nrows)
             throw std::out_of_range("correlation_f16: row out of range");
@@ -84,18 +86,25 @@ void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_
         return;
     }
     const float* half = half_table();
-    std::vector<double> q(dim);
-    const double q_mean = lane_sum(dim, [&](std::size_t j) { return static_cast<double>(query[j]); }) / dim;
-    for (std::size_t j = 0; j < dim; ++j) q[j] = static_cast<double>(query[j]) - q_mean;
-    const double q_norm = std::sqrt(lane_sum(dim, [&](std::size_t j) { return q[j] * q[j]; }));
+    // Each query centred once; owner[i] is the query of row i.
+    std::vector<double> q(nq * dim), q_norm(nq);
+    std::vector<std::uint32_t> owner(n);
+    for (std::size_t t = 0; t < nq; ++t) {
+        const float* query = queries + t * dim;
+        double* qt = q.data() + t * dim;
+        const double q_mean = lane_sum(dim, [&](std::size_t j) { return static_cast<double>(query[j]); }) / dim;
+        for (std::size_t j = 0; j < dim; ++j) qt[j] = static_cast<double>(query[j]) - q_mean;
+        q_norm[t] = std::sqrt(lane_sum(dim, [&](std::size_t j) { return qt[j] * qt[j]; }));
+        for (auto i = offsets[t]; i < offsets[t + 1]; ++i) owner[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(t);
+    }
     auto work = [&](std::size_t i0, std::size_t i1) {
         std::vector<double> v(dim);
         for (std::size_t i = i0; i < i1; ++i) {
             const std::uint16_t* src = vectors + static_cast<std::size_t>(rows[i]) * dim;
             const double mean = lane_sum(dim, [&](std::size_t j) { return v[j] = half[src[j]]; }) / dim;
             double dot = 0.0, vv = 0.0;
-            centered_sums(v.data(), q.data(), dim, mean, dot, vv);
-            const double denom = std::sqrt(vv) * q_norm;
+            centered_sums(v.data(), q.data() + owner[i] * dim, dim, mean, dot, vv);
+            const double denom = std::sqrt(vv) * q_norm[owner[i]];
             const double rho = denom > 0 ? dot / denom : 0.0;
             out[i] = rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
         }
@@ -108,6 +117,12 @@ void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_
     for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, n * t / nt, n * (t + 1) / nt);
     work(0, n / nt);
     for (auto& th : pool) th.join();
+}
+
+void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
+                     const std::int64_t* rows, std::size_t n, const float* query, double* out) {
+    const std::int64_t offsets[2] = {0, static_cast<std::int64_t>(n)};
+    correlation_f16_many(vectors, nrows, dim, rows, offsets, 1, query, out);
 }
 
 }  // namespace bitsift

@@ -119,11 +119,16 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
     def settled(i: int, dist: np.ndarray, rows: np.ndarray, fetched: int) -> bool:
         return rows.size < fetched or bool(dist[-1] > dist[need - 1])
 
-    out = []
-    for i, (dist, rows) in enumerate(widening_scan(qcodes, snap, 2 * need + TIE_MARGIN, mask, settled)):
+    pools = []
+    for dist, rows in widening_scan(qcodes, snap, 2 * need + TIE_MARGIN, mask, settled):
         if rows.size > need:
             keep = dist <= dist[need - 1]
             dist, rows = dist[keep], rows[keep]
-        rho = kernel.correlation_f16(vectors, rows, queries[i])
-        out.append(Candidates(dist, rows, rescore.its_from_correlation(rho), -rho))
+        pools.append((dist, rows))
+    rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
+    scores = rescore.its_from_correlation(np.concatenate(rhos)) if rhos else np.zeros(0)
+    out, at = [], 0
+    for (dist, rows), rho in zip(pools, rhos):
+        out.append(Candidates(dist, rows, scores[at : at + rho.size], -rho))
+        at += rho.size
     return out

@@ -182,6 +182,19 @@ def correlation_f16(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) ->
     return _kernel.correlation_f16(vectors.view(np.uint16), rows, query)
 
 
+def correlation_f16_many(vectors: np.ndarray, rows: list[np.ndarray], queries: np.ndarray) -> list[np.ndarray]:
+    """``correlation_f16(vectors, rows[t], queries[t])`` for every query t, in one native call
+    (threads over all the rows; every value identical to the one-query call's)."""
+    if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
+        raise ValueError("vectors must be a C-contiguous float16 matrix")
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([r.size for r in rows], out=offsets[1:])
+    flat = np.ascontiguousarray(np.concatenate(rows) if rows else np.zeros(0, np.int64), dtype=np.int64)
+    q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(rows), -1)
+    rho = _kernel.correlation_f16_many(vectors.view(np.uint16), flat, offsets, q)
+    return np.split(rho, offsets[1:-1])
+
+
 def popcount_rows(codes: np.ndarray) -> np.ndarray:
     """Set bits per code row (uint32[N])."""
     return _kernel.popcount_rows(_as_codes(codes, "codes"))

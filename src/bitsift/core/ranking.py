@@ -64,8 +64,8 @@ def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: floa
     order = keep[np.lexsort((rows[keep], part[keep], tiebreak[keep], -score[keep]))]
     if order.size > k:
         last = order[k - 1]
-        tied = order[(score[order] == score[last]) & (tiebreak[order] == tiebreak[last])]
-        better = order[:k][~np.isin(order[:k], tied)]
+        in_tie = (score[order] == score[last]) & (tiebreak[order] == tiebreak[last])
+        tied, better = order[in_tie], order[:k][~in_tie[:k]]
         if tied.size > k - better.size:  # the cut splits a tie group: ids decide who stays
             pick = sorted(range(tied.size), key=lambda j: (parts[part[tied[j]]].ids[local[tied[j]]], part[tied[j]]))
             order = np.concatenate([better, tied[np.asarray(pick[: k - better.size], dtype=np.int64)]])

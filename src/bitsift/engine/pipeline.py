@@ -95,7 +95,7 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
             if found_id != id_:  # the row now holds another item: renumbered under us
                 return None
             hits.append({"id": id_, "score": score, "label": label(score), "text": text,
-                         "metadata": json.loads(meta), "namespace": parts.namespaces[live[p]]})
+                         "metadata": {} if meta == "{}" else json.loads(meta), "namespace": parts.namespaces[live[p]]})
         hits.sort(key=lambda h: (-h["score"], h["id"], h["namespace"]))
         out.append(hits)
     return out

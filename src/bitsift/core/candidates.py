@@ -30,7 +30,7 @@ class Candidates:
     rows: np.ndarray      # int64: the candidate's row in its part
     scores: np.ndarray    # float64: ITS
     tiebreak: np.ndarray  # float64: Hamming distance (binary) or -rho (rescore); smaller first
-    ids: Sequence[str] = field(default=())  # the item id of each row, filled in by the part
+    ids: Sequence[str] = field(default=())  # the item id of each candidate (``ids`` arguments: object arrays by row)
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ def widening_scan(qcodes: np.ndarray, snap: kernel.PackedSnapshot, first: int, m
     return out  # type: ignore[return-value]  # every slot is filled when todo is empty
 
 
-def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarray, dims: int, k: int,
-           mask: np.ndarray | None, balanced: bool) -> list[Candidates]:
+def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarray, ids: np.ndarray, dims: int,
+           k: int, mask: np.ndarray | None, balanced: bool) -> list[Candidates]:
     """Exact ITS top-k of the codes for each query (uint64[Q, W]).
 
     With balanced codes (MIB) every code has floor(D/2) bits set, so ITS is a non-increasing
@@ -96,7 +96,9 @@ def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarra
     out = []
     for i, (dist, rows) in enumerate(found):
         order, scores = picked[i]
-        out.append(Candidates(dist[order], rows[order], scores[order], dist[order].astype(np.float64)))
+        rows = rows[order]
+        out.append(Candidates(dist[order], rows, scores[order], dist[order].astype(np.float64),
+                              ids[rows]))
     return out
 
 
@@ -109,7 +111,7 @@ def _proven(dist: np.ndarray, kth_score: float, pop_q: int, present: list[np.nda
 
 
 def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarray,
-             mask: np.ndarray | None, k: int, oversample: int) -> list[Candidates]:
+             ids: np.ndarray, mask: np.ndarray | None, k: int, oversample: int) -> list[Candidates]:
     """For each query (float32[Q, D]): the ``k * oversample`` nearest codes and every code tied
     with the farthest of them (so the pool never depends on row order), re-scored from their
     float16 rows by ITS(arccos(rho)/pi) (rescore.py), in scan order; the caller picks the best
@@ -125,10 +127,11 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
             keep = dist <= dist[need - 1]
             dist, rows = dist[keep], rows[keep]
         pools.append((dist, rows))
-    rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
-    scores = rescore.its_from_correlation(np.concatenate(rhos)) if rhos else np.zeros(0)
-    out, at = [], 0
+    if len(pools) == 1:  # a lone query: no batch to assemble
+        rhos = [kernel.correlation_f16(vectors, pools[0][1], queries[0])]
+    else:
+        rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
+    out = []
     for (dist, rows), rho in zip(pools, rhos):
-        out.append(Candidates(dist, rows, scores[at : at + rho.size], -rho))
-        at += rho.size
+        out.append(Candidates(dist, rows, rescore.its_from_correlation(rho), -rho, ids[rows]))
     return out

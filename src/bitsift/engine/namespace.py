@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class _State:
 
     packed: kernel.PackedCodes
     popcounts: np.ndarray  # uint32 per row (capacity may exceed rows)
-    ids: list[str]         # id per row, live or dead
+    ids: np.ndarray        # object: the id of each row, live or dead (capacity may exceed rows)
     rows: int
     generation: int
     epoch: int  # bumped by every compaction: row numbers are valid within one epoch
@@ -73,7 +73,9 @@ class Namespace:
         if c.dead.size:
             packed.set_valid(c.dead, False)
         pops = kernel.popcount_rows(c.codes) if c.rows else np.zeros(0, np.uint32)
-        self._state = _State(packed, pops, c.ids, c.rows, c.generation, c.epoch)
+        ids = np.empty(len(c.ids), dtype=object)
+        ids[:] = c.ids
+        self._state = _State(packed, pops, ids, c.rows, c.generation, c.epoch)
         self._vectors_cache = None
 
     def refresh_if_stale(self) -> None:
@@ -113,15 +115,11 @@ class Namespace:
             state = self._state
             start = state.rows
             replaced = self.files.append(start, codes, batch, pops, state.generation + 1, parents)
-            state.ids.extend(batch.ids)
             state.packed.append(codes)
             if replaced:
                 state.packed.set_valid(np.asarray(replaced), False)
-            if state.popcounts.shape[0] < start + len(pops):
-                grown = np.zeros(max(2 * state.popcounts.shape[0], start + len(pops)), np.uint32)
-                grown[:start] = state.popcounts[:start]
-                state.popcounts = grown
-            state.popcounts[start : start + len(pops)] = pops
+            state.popcounts = _put(state.popcounts, start, pops)
+            state.ids = _put(state.ids, start, batch.ids)
             state.rows = start + len(pops)
             state.generation += 1
         return len(batch.ids)
@@ -172,13 +170,12 @@ class Namespace:
             mask = self.masks.mask(request.filter, state.generation, snap.rows)
             qcodes = self._encode_queries(queries)
             if mode == "rescore":
-                found = candidates.rescored(queries, qcodes, snap, self._vector_map(snap.rows), mask, k,
-                                             request.oversample)
+                found = candidates.rescored(queries, qcodes, snap, self._vector_map(snap.rows), state.ids, mask, k,
+                                            request.oversample)
             else:
-                found = candidates.binary(qcodes, snap, state.popcounts, self.dimension, k, mask,
+                found = candidates.binary(qcodes, snap, state.popcounts, state.ids, self.dimension, k, mask,
                                           self.binarizer.balanced)
-            ids = state.ids
-            return Answer([replace(c, ids=[ids[r] for r in c.rows.tolist()]) for c in found], state.epoch)
+            return Answer(found, state.epoch)
 
     def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
         """(id, text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
@@ -250,3 +247,15 @@ class Namespace:
             "bit_entropy_mean": float(entropy.mean()) if entropy.size else 0.0,
             "effective_bits": float(entropy.sum()),
         }
+
+
+def _put(column: np.ndarray, start: int, values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """``column`` with ``values`` written from row ``start``, grown (doubling) when full. A
+    grown column is a new array, so a search holding the old one keeps reading valid rows."""
+    end = start + len(values)
+    if column.shape[0] < end:
+        grown = np.empty(max(2 * column.shape[0], end), dtype=column.dtype)
+        grown[:start] = column[:start]
+        column = grown
+    column[start:end] = values
+    return column

@@ -1,0 +1,37 @@
+"""bitsift native scan kernel (see bitsift.kernel for the typed wrapper)"""
+
+from typing import Annotated
+
+import numpy
+from numpy.typing import NDArray
+
+
+BLOCK_CODES: int = 128
+
+MAX_WORDS: int = 48
+
+def capabilities() -> dict:
+    """Instruction-set paths this CPU can run, and the one 'auto' picks."""
+
+def pack_rows(dst: Annotated[NDArray[numpy.uint8], dict(shape=(None, None, None), order='C', device='cpu')], codes: Annotated[NDArray[numpy.uint64], dict(shape=(None, None), order='C', device='cpu', writable=False)], start_row: int) -> None:
+    """
+    Write row-major codes into the block-transposed scan layout at start_row.
+    """
+
+def popcount_rows(codes: Annotated[NDArray[numpy.uint64], dict(shape=(None, None), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.uint32], dict(shape=(None,))]:
+    """Number of set bits of each row."""
+
+def read_probe(data: Annotated[NDArray[numpy.uint8], dict(order='C', device='cpu', writable=False)], threads: int = 0) -> int:
+    """
+    Stream-read a buffer (memory-bandwidth probe for benchmarks); returns a checksum.
+    """
+
+def correlation_f16(vectors: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], query: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.float64], dict(shape=(None,))]:
+    """
+    Correlation of the query with each listed float16 row (given as uint16 bits); each row computed alone, so results never depend on which rows come with it.
+    """
+
+def scan_topk(queries: Annotated[NDArray[numpy.uint64], dict(shape=(None, None), order='C', device='cpu', writable=False)], packed: Annotated[NDArray[numpy.uint8], dict(shape=(None, None, None), order='C', device='cpu', writable=False)], valid: Annotated[NDArray[numpy.uint64], dict(shape=(None,), order='C', device='cpu', writable=False)], k: int, threads: int = 0, path: str = 'auto') -> tuple:
+    """
+    Exact Hamming top-k with a fused selection; ties keep the smaller row. Returns (dist uint32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).
+    """

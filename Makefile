@@ -1,11 +1,12 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# While editing: `make test-fast` (no slow, Ray, model or live-server tests; ~10 s) and `make lint`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
 
-.PHONY: demo test bench bench-peers bench-headline bench-shards eval install clean
+.PHONY: demo test test-fast lint stubs bench bench-peers bench-headline bench-shards eval install clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,19 @@ eval: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The edit loop: everything but the tests marked slow, ray, model or live (pyproject.toml); CI runs `make test`.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not ray and not model and not live"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+# Type stub of the native module, from the installed build; rewritten only when it changes.
+stubs: $(STAMP)
+	mkdir -p build
+	$(PY) -m nanobind.stubgen -q -m bitsift._kernel -o build/_kernel.pyi
+	cmp -s build/_kernel.pyi src/bitsift/_kernel.pyi || cp build/_kernel.pyi src/bitsift/_kernel.pyi
 
 bench: $(STAMP)
 	$(PY) -m pip install -q --no-build-isolation ".[test,bench]"

@@ -47,7 +47,7 @@ nb::ndarray<nb::numpy, T, nb::ndim<2>> to_numpy(std::vector<T>&& v, std::size_t 
 }  // namespace
 
 NB_MODULE(_kernel, m) {
-    m.doc() = "bitsift native scan kernel (see bitsift.kernel for the typed wrapper)";
+    m.doc() = "bitsift native scan kernel (see bitsift.core.kernel for the typed wrapper)";
     m.attr("BLOCK_CODES") = bitsift::kBlockCodes;
     m.attr("MAX_WORDS") = bitsift::kMaxWords;
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core import kernel, scoring
-from bitsift.core.binarize import make_binarizer
+from bitsift.core import kernel, rescore, scoring
+from bitsift.core.binarize import Binarizer, Centered, make_binarizer
+
+DEFAULT_OVERSAMPLE = 10  # the engine's default: rescore mode re-scores the top_k * 10 nearest codes
 
 
 @dataclass
@@ -16,8 +18,13 @@ class ModelNamespace:
     dims: int
     binarizer: str = "mib"
     items: dict[str, tuple[np.ndarray, dict[str, Any]]] = field(default_factory=dict)
+    encoder: Binarizer | None = None  # a centred binarizer learns its center from the first batch
 
     def upsert(self, batch: list[dict[str, Any]]) -> None:
+        if self.encoder is None:
+            self.encoder = make_binarizer(self.binarizer)
+        if isinstance(self.encoder, Centered) and not self.encoder.fitted:
+            self.encoder = self.encoder.fit(np.asarray([item["vector"] for item in batch], np.float32))
         for item in batch:
             self.items[item["id"]] = (np.asarray(item["vector"], np.float32), item.get("metadata") or {})
 
@@ -26,17 +33,41 @@ class ModelNamespace:
             self.items.pop(i, None)
 
     def search(self, query: np.ndarray, k: int, where=None, threshold=None) -> list[tuple[str, float]]:
-        ids = [i for i, (_, meta) in self.items.items() if where is None or where(meta)]
+        ids, _, codes, q = self._candidates(query, where)
         if not ids:
             return []
-        enc = make_binarizer(self.binarizer).encode
-        vecs = np.stack([self.items[i][0] for i in ids])
-        codes, q = enc(vecs), enc(np.asarray(query, np.float32)[None, :])
         ham = kernel.reference_hamming(q, codes)[0]
         score = scoring.its(ham, kernel.popcount_rows(q)[0], kernel.popcount_rows(codes), self.dims)
         order = sorted(range(len(ids)), key=lambda j: (-score[j], ham[j], ids[j]))[:k]
         hits = [(ids[j], float(score[j])) for j in order if threshold is None or score[j] >= threshold]
         return sorted(hits, key=lambda h: (-h[1], h[0]))
+
+    def rescore(self, query: np.ndarray, k: int, oversample: int = DEFAULT_OVERSAMPLE, where=None,
+                threshold=None) -> list[tuple[str, float]]:
+        """Rescore mode: the pool is every candidate whose code is at least as near as the
+        (k * oversample)-th nearest; each is scored ITS(arccos(rho)/pi) from its float16 vector
+        (rho: the correlation with the query); ranked by score, then higher rho, then id."""
+        ids, vecs, codes, q = self._candidates(query, where)
+        if not ids:
+            return []
+        ham = kernel.reference_hamming(q, codes)[0]
+        need = k * oversample
+        bound = np.sort(ham)[need - 1] if len(ids) > need else ham.max()
+        rho = rescore.correlation(np.asarray(query, np.float32), vecs.astype(np.float16).astype(np.float32))
+        score = rescore.its_from_correlation(rho)
+        pool = [j for j in range(len(ids)) if ham[j] <= bound]
+        order = sorted(pool, key=lambda j: (-score[j], -rho[j], ids[j]))[:k]
+        hits = [(ids[j], float(score[j])) for j in order if threshold is None or score[j] >= threshold]
+        return sorted(hits, key=lambda h: (-h[1], h[0]))
+
+    def _candidates(self, query: np.ndarray, where) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(ids passing ``where``, their vectors, their codes, the query's code); nothing if none pass."""
+        ids = [i for i, (_, meta) in self.items.items() if where is None or where(meta)]
+        if not ids:
+            return [], np.empty(0), np.empty(0), np.empty(0)
+        vecs = np.stack([self.items[i][0] for i in ids])
+        enc = self.encoder.encode
+        return ids, vecs, enc(vecs), enc(np.asarray(query, np.float32)[None, :])
 
 
 def as_pairs(response: dict[str, Any]) -> list[tuple[str, float]]:

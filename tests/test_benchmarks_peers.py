@@ -70,6 +70,8 @@ def test_every_system_in_the_committed_suites_resolves_to_an_adapter(suite_file)
         assert set(ds["systems"]) <= set(suite["systems"])
 
 
+@pytest.mark.slow
+@pytest.mark.model  # the cranfield stand-in is embedded
 def test_smoke_suite_runs_end_to_end_and_writes_the_report(tmp_path):
     make_collection(tmp_path / "data" / "cranfield")  # a tiny stand-in with the same layout
     suite = json.loads((SUITES / "smoke.json").read_text())

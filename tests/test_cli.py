@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from bitsift.cli.main import main
@@ -52,6 +53,7 @@ def test_ns_commands(tmp_path):
     assert missing.exit_code == 1 and "namespace_not_found" in missing.output
 
 
+@pytest.mark.model
 def test_ingest_every_file_type_then_search(tmp_path):
     from filekinds import write_all
 

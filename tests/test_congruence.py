@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 import bitsift
 from bitsift.api.client import LocalClient
@@ -200,6 +201,7 @@ def text_session(c: Any) -> list[tuple[str, Any]]:
     return op.log
 
 
+@pytest.mark.model
 def test_text_documents_congruent(tmp_path, live_server):  # noqa: F811
     with bitsift.Client(path=tmp_path / "local") as local:
         expected = text_session(local)

@@ -10,8 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import bitsift
 from crash_writer import BATCH, batch_items
+
+pytestmark = pytest.mark.slow  # ~10 s: 24 writer processes killed at random moments
 
 KILLS = 24
 HERE = Path(__file__).parent

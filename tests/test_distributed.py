@@ -21,6 +21,7 @@ from bitsift.engine.local import Engine
 from bitsift.storage.lock import writer_lock
 from livesrv import start_app
 
+pytestmark = pytest.mark.ray
 DIM = 64
 
 
@@ -87,6 +88,7 @@ def test_three_shards_answer_exactly_like_one_machine(tmp_path, binarizer):
     many.close()
 
 
+@pytest.mark.model
 def test_multi_namespace_search_and_text_namespaces_match_one_machine(tmp_path):
     one, many = _pair(tmp_path, "a", shards=3, dimension=DIM)
     one.create_namespace("b", dimension=DIM)
@@ -129,6 +131,7 @@ def test_shard_count_is_recorded_and_validated(tmp_path):
     reopened.close()
 
 
+@pytest.mark.slow
 def test_killed_shard_loses_no_acknowledged_write_and_searches_say_so(tmp_path):
     many = ShardedEngine(tmp_path, write_retry_s=90, timeout_s=10)
     many.create_namespace("s", dimension=DIM, shards=3)
@@ -180,6 +183,7 @@ def test_killed_shard_loses_no_acknowledged_write_and_searches_say_so(tmp_path):
     many.close()
 
 
+@pytest.mark.slow
 def test_partial_search_with_every_shard_down_is_refused_not_empty(tmp_path):
     many = ShardedEngine(tmp_path, timeout_s=5)
     many.create_namespace("d", dimension=DIM, shards=1)
@@ -245,6 +249,7 @@ def _pid(shard) -> int:
     return pid
 
 
+@pytest.mark.live
 def test_http_server_and_client_over_a_sharded_engine(tmp_path):
     engine = ShardedEngine(tmp_path)
     live = start_app(create_app(engine))

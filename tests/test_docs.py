@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bitsift.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.model
+@pytest.mark.ray  # the README's Ray snippet starts a local cluster
 def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     snippets = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     assert snippets, "README has no Python snippet"
@@ -40,7 +45,7 @@ def test_every_cli_command_is_documented():
 
 def test_architecture_names_every_on_disk_file():
     arch = (ROOT / "ARCHITECTURE.md").read_text()
-    from bitsift.engine import namespace
+    from bitsift.storage import folder as namespace
     for filename in (namespace.CODES, namespace.VECTORS, namespace.ITEMS, namespace.LOCK, "manifest.json"):
         assert f"`{filename}`" in arch or filename in arch
 

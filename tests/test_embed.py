@@ -26,6 +26,7 @@ def model() -> Embedder:
     return get_embedder()
 
 
+@pytest.mark.model
 def test_default_model_shape_norm_and_determinism(model):
     assert model.name == DEFAULT_MODEL and model.dimension == 384 and isinstance(model, Embedder)
     x = model.encode(TEXTS)
@@ -34,6 +35,7 @@ def test_default_model_shape_norm_and_determinism(model):
     assert np.array_equal(model.encode(TEXTS), x)
 
 
+@pytest.mark.model
 def test_paraphrase_is_closer_than_an_unrelated_sentence(model):
     q, para, other = model.encode([
         "How do I bake bread at home?",
@@ -43,6 +45,7 @@ def test_paraphrase_is_closer_than_an_unrelated_sentence(model):
     assert q @ para > 0.6 > q @ other + 0.3
 
 
+@pytest.mark.model
 def test_results_keep_input_order_whatever_the_batching(model):
     x = model.encode(TEXTS)
     perm = [3, 0, 5, 2, 4, 1]
@@ -53,6 +56,7 @@ def test_results_keep_input_order_whatever_the_batching(model):
     np.testing.assert_allclose(small.encode(TEXTS), x, atol=1e-5)
 
 
+@pytest.mark.model
 def test_reads_256_word_pieces_not_the_128_in_tokenizer_json(model):
     words = [f"w{i % 50}" for i in range(400)]  # "w12" is two or three word pieces
 
@@ -64,6 +68,7 @@ def test_reads_256_word_pieces_not_the_128_in_tokenizer_json(model):
     np.testing.assert_allclose(late, base, atol=1e-6)  # far past 256 pieces: truncated away
 
 
+@pytest.mark.model
 def test_empty_input_and_bad_inputs(model):
     empty = model.encode([])
     assert empty.shape == (0, 384) and empty.dtype == np.float32
@@ -81,6 +86,7 @@ def test_registry_caches_one_embedder_per_name_and_lists_valid_names():
     assert all(name in exc.value.message for name in EMBEDDERS)
 
 
+@pytest.mark.model
 def test_concurrent_first_use_loads_once():
     fresh = OnnxMiniLM()
     results: list[np.ndarray] = []

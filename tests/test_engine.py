@@ -49,7 +49,7 @@ def test_invalid_names(client, name):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"dimension": 0}, "dimension"), ({"dimension": None}, "dimension"), ({"dimension": 4, "type": "image"}, "type"),
+    ({"dimension": 0}, "dimension"), ({"type": "vector", "dimension": None}, "dimension"), ({"dimension": 4, "type": "image"}, "type"),
     ({"dimension": 4, "binarizer": "pca"}, "binarizer"), ({"dimension": 2, "center": [1.0, 2.0]}, "centered"),
 ])
 def test_invalid_create_arguments(client, kwargs, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from bitsift.cli.main import main
@@ -34,6 +35,7 @@ def make_collection(root):
     (root / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.model
 def test_eval_reports_every_mode_with_json_and_plot(tmp_path):
     make_collection(tmp_path / "tiny")
     out, plot = tmp_path / "eval.json", tmp_path / "cal.png"

@@ -1,94 +1,25 @@
 """The REST server on a real uvicorn: auth, one JSON error body, limits that write nothing,
-retries of the HTTP client, typed errors rebuilt on the client side, the async client."""
+search over HTTP, and `serve` in its own process (the HTTP client: test_http_client.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import signal
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
 
 import bitsift
-from bitsift.api.http_client import AsyncHTTPClient, HTTPClient, ServiceUnavailable
+from bitsift.api.http_client import HTTPClient
 from bitsift.core import errors
-from conftest import folder_digest
 from livesrv import wait_healthy
+from restsrv import DIMS, KEY, MAX_BATCH, MAX_BODY, OTHER_KEY, assert_error, items, raw
 
-DIMS = 32
-KEY, OTHER_KEY = "key-one-0123456789", "key-two-0123456789"
-MAX_BODY = 256 * 1024
-MAX_BATCH = 50
-
-
-def items(rng, n, start=0):
-    x = rng.standard_normal((n, DIMS)).astype(np.float32)
-    return [{"id": f"d{start + i}", "vector": x[i].tolist(), "text": f"doc {start + i}",
-             "metadata": {"g": (start + i) % 3}} for i in range(n)]
-
-
-def raw(srv, method, path, key=KEY, **kwargs):
-    headers = {"x-api-key": key} if key else {}
-    if "content" in kwargs:
-        headers["content-type"] = "application/json"
-    headers.update(kwargs.pop("headers", {}))
-    return httpx.request(method, srv.url + path, headers=headers, timeout=30, **kwargs)
-
-
-def assert_error(response, status, name, fragment=""):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body == {"error": name, "message": body["message"], "status": status}
-    assert isinstance(body["message"], str) and fragment in body["message"]
-    return body
-
-
-digest = folder_digest
-
-
-@pytest.fixture(scope="module")
-def shared(module_live_server):  # noqa: F811
-    return module_live_server(api_keys=[KEY, OTHER_KEY], max_body_bytes=MAX_BODY, max_batch=MAX_BATCH)
-
-
-@pytest.fixture
-def srv(shared):
-    """The module's server, emptied: every test starts with no namespaces."""
-    for info in shared.engine.list_namespaces():
-        shared.engine.delete_namespace(info["namespace_name"])
-    return shared
-
-
-@pytest.fixture
-def http(srv):
-    with HTTPClient(srv.url, api_key=KEY, max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
-def seeded(srv, http, rng):
-    """A namespace "docs" with 20 items; returns a function that proves nothing changed."""
-    http.create_namespace("docs", dimension=DIMS)
-    http.upload_vectors("docs", items(rng, 20))
-    folder = srv.engine.root / "docs"
-    before = digest(folder)
-
-    def unchanged():
-        assert digest(folder) == before
-        assert http.describe_namespace("docs")["item_count"] == 20
-        assert http.get("docs", ["new-1"]) == []
-
-    return unchanged
-
+pytestmark = pytest.mark.live
 
 # --- auth, routes, docs ------------------------------------------------------------------
 
@@ -237,6 +168,7 @@ def test_client_sees_413_not_a_reset(http, seeded):
     seeded()
 
 
+@pytest.mark.model  # a text namespace
 def test_vectors_on_a_text_namespace_are_refused(srv, http):
     info = http.create_namespace("notes", type="text")
     assert info["type"] == "text" and info["vector_dimension"] == 384
@@ -315,155 +247,6 @@ def test_concurrent_searches_agree_with_sequential(http, rng):
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda q: http.search("big", q, top_k=15)["results"], queries))
     assert parallel == sequential
-
-
-# --- typed errors, retries, async ----------------------------------------------------------
-
-def test_typed_errors_are_rebuilt(http, tmp_path):
-    with bitsift.Client(path=tmp_path / "local") as local:
-        for c in (local, http):
-            c.create_namespace("docs", dimension=4)
-        calls = [
-            lambda c: c.describe_namespace("ghost"),
-            lambda c: c.describe_namespace("../x"),
-            lambda c: c.create_namespace("docs", dimension=4),
-            lambda c: c.upload_vectors("docs", [{"id": "a", "vector": [1, 2, 3, 4]}] * 2),
-            lambda c: c.upload_vectors("docs", [{"id": "a", "vector": [float("nan")] * 4}]),
-            lambda c: c.search("docs", [1.0] * 4, filter={"$or": 3}),
-            lambda c: c.delete("docs", []),
-        ]
-        for call in calls:
-            with pytest.raises(errors.BitsiftError) as here:
-                call(local)
-            with pytest.raises(errors.BitsiftError) as there:
-                call(http)
-            assert type(there.value) is type(here.value) and type(here.value) is not errors.BitsiftError
-            assert there.value.to_dict() == here.value.to_dict()
-
-
-def _flaky(script, route="/v1/namespaces"):
-    """An app whose route answers each scripted failure in turn, then succeeds."""
-    app = FastAPI()
-    app.state.calls = []
-
-    @app.get(route)
-    async def endpoint():
-        app.state.calls.append(time.monotonic())
-        n = len(app.state.calls)
-        if n <= len(script):
-            status, headers, delay = script[n - 1]
-            if delay:
-                await asyncio.sleep(delay)
-            if status == "text":
-                return PlainTextResponse("bad gateway", status_code=502)
-            if status != 200:
-                return JSONResponse({"error": "unavailable", "message": "busy", "status": status},
-                                    status_code=status, headers=headers)
-        return {"namespaces": [{"namespace_name": "x"}]}
-
-    return app
-
-
-def test_retry_after_is_honoured(live_app):  # noqa: F811
-    app = _flaky([(503, {"Retry-After": "1"}, 0)])
-    with HTTPClient(live_app(app).url, max_retries=4) as c:
-        c.backoff_base = 30.0  # a backoff instead of Retry-After would blow the time bound below
-        t0 = time.monotonic()
-        assert c.list_namespaces() == [{"namespace_name": "x"}]
-    calls = app.state.calls
-    assert len(calls) == 2 and 0.95 <= calls[1] - calls[0] < 5 and time.monotonic() - t0 < 5
-
-
-def test_retry_after_as_http_date(live_app):  # noqa: F811
-    when = email.utils.formatdate(time.time() + 1, usegmt=True)
-    app = _flaky([(429, {"Retry-After": when}, 0)])
-    with HTTPClient(live_app(app).url, max_retries=1) as c:
-        c.backoff_base = 30.0
-        assert c.list_namespaces() == [{"namespace_name": "x"}]
-    assert len(app.state.calls) == 2 and app.state.calls[1] - app.state.calls[0] < 5
-
-
-def test_backoff_on_retryable_statuses(live_app):  # noqa: F811
-    app = _flaky([(429, {}, 0), (502, {}, 0), (504, {}, 0), (503, {}, 0)])
-    with HTTPClient(live_app(app).url, max_retries=4) as c:
-        c.backoff_base = 0.02
-        assert c.list_namespaces() == [{"namespace_name": "x"}]
-    gaps = np.diff(app.state.calls)
-    assert len(app.state.calls) == 5 and gaps.min() >= 0.01 and gaps[-1] >= 0.08  # 0.02 * 2**3 / 2
-
-
-def test_retries_give_up_with_the_servers_error(live_app):  # noqa: F811
-    app = _flaky([(503, {}, 0)] * 10)
-    with HTTPClient(live_app(app).url, max_retries=2) as c, pytest.raises(errors.BitsiftError) as exc:
-        c.backoff_base = 0.01
-        c.list_namespaces()
-    assert len(app.state.calls) == 3 and (exc.value.status, exc.value.name) == (503, "unavailable")
-    plain = _flaky([("text", {}, 0)] * 10)
-    with HTTPClient(live_app(plain).url, max_retries=1) as c, pytest.raises(errors.BitsiftError) as exc:
-        c.backoff_base = 0.01
-        c.list_namespaces()
-    assert len(plain.state.calls) == 2 and (exc.value.status, exc.value.name) == (502, "http_error")
-    assert "bad gateway" in exc.value.message
-
-
-def test_other_errors_are_not_retried(live_app):  # noqa: F811
-    app = _flaky([(500, {}, 0), (500, {}, 0)])
-    with HTTPClient(live_app(app).url, max_retries=4) as c, pytest.raises(errors.BitsiftError) as exc:
-        c.list_namespaces()
-    assert len(app.state.calls) == 1 and exc.value.status == 500
-
-
-def test_timeouts_are_retried(live_app):  # noqa: F811
-    app = _flaky([(200, {}, 0.8)])
-    with HTTPClient(live_app(app).url, timeout=0.3, max_retries=2) as c:
-        c.backoff_base = 0.01
-        assert c.list_namespaces() == [{"namespace_name": "x"}]
-    assert len(app.state.calls) == 2
-
-
-def test_unreachable_server(live_app):  # noqa: F811
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with HTTPClient(f"http://127.0.0.1:{port}", max_retries=2) as c, pytest.raises(ServiceUnavailable) as exc:
-        c.backoff_base = 0.05
-        t0 = time.monotonic()
-        c.list_namespaces()
-    assert time.monotonic() - t0 >= 0.075  # two backoffs of at least half their step
-    assert exc.value.status == 503 and "3 attempts" in exc.value.message
-    assert isinstance(exc.value, errors.BitsiftError)
-
-
-def test_async_client(srv, rng, live_app):  # noqa: F811
-    flaky = _flaky([(503, {"Retry-After": "0"}, 0)])
-    flaky_url = live_app(flaky).url
-    batch = items(rng, 30)
-    for item in batch:
-        item["vector"] = np.asarray(item["vector"], dtype=np.float32)
-
-    async def flow():
-        async with AsyncHTTPClient(srv.url, api_key=KEY) as c:
-            assert (await c.create_namespace("docs", dimension=DIMS))["namespace_name"] == "docs"
-            assert await c.upload_vectors("docs", batch) == {"status": "success", "uploaded": 30}
-            found = await asyncio.gather(*(c.search("docs", batch[i]["vector"], top_k=3) for i in range(6)))
-            for i, res in enumerate(found):
-                assert f"d{i}" in [r["id"] for r in res["results"] if r["score"] == 1.0]
-            got = await c.get("docs", ["d4", "missing"], include_vectors=True)
-            assert [g["id"] for g in got] == ["d4"]
-            np.testing.assert_allclose(got[0]["vector"], batch[4]["vector"], rtol=1e-3, atol=1e-3)
-            assert await c.delete("docs", ["d4", "nope"]) == {"status": "success", "deleted": ["d4"]}
-            assert (await c.describe_namespace("docs"))["item_count"] == 29
-            assert await c.compact("docs") == {"rows_before": 30, "rows_after": 29}
-            assert (await c.diagnostics("docs"))["live"] == 29
-            with pytest.raises(errors.NamespaceNotFound):
-                await c.search("ghost", batch[0]["vector"])
-            assert await c.delete_namespace("docs") == {"namespace_name": "docs", "deleted": True}
-            assert await c.list_namespaces() == []
-        async with AsyncHTTPClient(flaky_url, max_retries=2) as c:
-            assert await c.list_namespaces() == [{"namespace_name": "x"}]
-
-    asyncio.run(flow())
-    assert len(flaky.state.calls) == 2
 
 
 def test_serve_runs_uvicorn(tmp_path):

@@ -10,6 +10,8 @@ import bitsift
 from bitsift.core import errors
 from bitsift.text.embed import DEFAULT_MODEL
 
+pytestmark = pytest.mark.model
+
 LONG = " ".join(f"Sentence number {i} talks about boundary layers and shock waves on swept wings." for i in range(60))
 DOCS = [
     {"id": "wing", "text": "The lift of a swept wing falls at high angles of attack because the flow separates.",

@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 # Type stub of the native module, from the installed build; rewritten only when it changes.
 stubs: $(STAMP)

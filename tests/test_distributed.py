@@ -270,3 +270,20 @@ def test_http_server_and_client_over_a_sharded_engine(tmp_path):
 def test_client_refuses_ray_with_url():
     with pytest.raises(TypeError, match="ray"):
         Client(url="http://127.0.0.1:1", ray="auto")
+
+
+def test_search_batch_over_shards_answers_like_one_machine_and_like_single_searches(tmp_path):
+    one, many = _pair(tmp_path, "bt", dimension=DIM)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((600, DIM)).astype(np.float32)
+    x[300:330] = x[7]  # a tie group spread over every shard
+    items = [{"id": f"b{i:04d}", "vector": v, "metadata": {"g": i % 2}} for i, v in enumerate(x)]
+    one.upsert("bt", items), many.upsert("bt", items)
+    queries = np.concatenate([x[[7, 8]], rng.standard_normal((6, DIM)).astype(np.float32)])
+    for params in ({}, {"mode": "binary", "top_k": 20}, {"filter": {"g": 1}, "oversample": 2}):
+        a, b = one.search_batch("bt", queries, **params), many.search_batch("bt", queries, **params)
+        key = [[(r["id"], r["score"]) for r in res["results"]] for res in a]
+        assert key == [[(r["id"], r["score"]) for r in res["results"]] for res in b]
+        assert key == [[(r["id"], r["score"]) for r in many.search("bt", q, **params)["results"]] for q in queries]
+        assert all(res["shards"] == 3 for res in b)
+    many.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -91,11 +91,11 @@ class Calls:
         return Call("DELETE", _ns(name))
 
     @staticmethod
-    def upload_vectors(name: str, vectors: Sequence[dict[str, Any]]) -> Call:
+    def upload_vectors(name: str, vectors: Sequence[Mapping[str, Any]]) -> Call:
         return Call("POST", _ns(name, "vectors"), {"vectors": vectors})
 
     @staticmethod
-    def upload_documents(name: str, documents: Sequence[dict[str, Any]]) -> Call:
+    def upload_documents(name: str, documents: Sequence[Mapping[str, Any]]) -> Call:
         return Call("POST", _ns(name, "documents"), {"documents": documents})
 
     @staticmethod

@@ -63,7 +63,8 @@ def mib_bits(x: np.ndarray) -> np.ndarray:
 class Binarizer(Protocol):
     """What the engine needs to know of a binarizer, so no caller tests names or classes."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
     balanced: ClassVar[bool]      # every code has floor(D/2) bits set: ITS falls with Hamming distance
     needs_center: ClassVar[bool]  # learns a corpus mean (from the first batch, or given at creation)
 

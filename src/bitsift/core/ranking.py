@@ -23,11 +23,16 @@ import numpy as np
 class Part(Protocol):
     """One namespace's (or shard's) candidates for one query, each boundary tie group whole."""
 
-    hamming: np.ndarray   # distance of each candidate's code to the query's
-    rows: np.ndarray      # int64: the candidate's row in its part
-    scores: np.ndarray    # float64: ITS
-    tiebreak: np.ndarray  # float64: smaller first
-    ids: Sequence[str]    # the item id of each candidate
+    @property
+    def hamming(self) -> np.ndarray: ...  # distance of each candidate's code to the query's
+    @property
+    def rows(self) -> np.ndarray: ...  # int64: the candidate's row in its part
+    @property
+    def scores(self) -> np.ndarray: ...  # float64: ITS
+    @property
+    def tiebreak(self) -> np.ndarray: ...  # float64: smaller first
+    @property
+    def ids(self) -> Sequence[str]: ...  # the item id of each candidate
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ LABELS: tuple[tuple[float, str], ...] = (
 )
 
 
-def contingency(hamming: np.ndarray, pop_q: np.ndarray, pop_d: np.ndarray, dims: int) -> tuple[np.ndarray, ...]:
+def contingency(hamming: np.ndarray, pop_q: np.ndarray | int, pop_d: np.ndarray, dims: int) -> tuple[np.ndarray, ...]:
     """2x2 table of bit agreement as fractions of D (DESIGN §1.2).
 
     a = |q AND d|/D = (|q|+|d|-H)/(2D); b = |q|/D - a; c = |d|/D - a; d' = 1-a-b-c.
@@ -35,7 +35,7 @@ def contingency(hamming: np.ndarray, pop_q: np.ndarray, pop_d: np.ndarray, dims:
     return a, b, c, 1.0 - a - b - c
 
 
-def its(hamming: np.ndarray, pop_q: np.ndarray, pop_d: np.ndarray, dims: int) -> np.ndarray:
+def its(hamming: np.ndarray, pop_q: np.ndarray | int, pop_d: np.ndarray, dims: int) -> np.ndarray:
     """ITS = clip((C+ - C-) / H_d, 0, 1), natural logs, cells clamped to >= 1e-10.
 
     C+ = a ln(a/(p1. p.1)) + d' ln(d'/(p0. p.0)); C- = b ln(b/(p1. p.0)) + c ln(c/(p0. p.1));

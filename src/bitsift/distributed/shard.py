@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.candidates import Answer
+from bitsift.core.results import NamespaceInfo
 from bitsift.engine.namespace import Namespace
 from bitsift.engine.request import SearchRequest
 from bitsift.storage.folder import Row
@@ -58,7 +59,7 @@ class Shard:
     def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
         return self.ns.fetch(rows, epoch)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> NamespaceInfo:
         return self.ns.describe()
 
     def diagnostics(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,18 +116,18 @@ class ShardedEngine(ParsedFront):
             sns = self._open[request.name] = self._start(request.name, manifest)
         return self._describe(sns)
 
-    def list_namespaces(self) -> list[dict[str, Any]]:
+    def list_namespaces(self) -> list[NamespaceInfo]:
         names = sorted(p.parent.name for p in self.root.glob(f"*/{SHARDED}") if not p.parent.name.startswith("."))
         return [self.describe_namespace(n) for n in names]
 
-    def describe_namespace(self, name: str) -> dict[str, Any]:
+    def describe_namespace(self, name: str) -> NamespaceInfo:
         return self._describe(self._namespace(name))
 
-    def _describe(self, sns: _Sharded) -> dict[str, Any]:
+    def _describe(self, sns: _Sharded) -> NamespaceInfo:
         parts, _ = cluster.gather(sns.shards, [lambda a: a.describe.remote()] * len(sns.shards), self.timeout_s)
-        out = dict(parts[0], namespace_name=sns.name, item_count=sum(p["item_count"] for p in parts))
-        out["shards"] = len(sns.shards)
-        return out
+        first: NamespaceInfo = parts[0]
+        return {**first, "namespace_name": sns.name, "item_count": sum(p["item_count"] for p in parts),
+                "shards": len(sns.shards)}
 
     def diagnostics(self, name: str) -> dict[str, Any]:
         """Totals over the shards, and each shard's own figures (entropies do not add up)."""
@@ -215,8 +215,8 @@ class ShardedEngine(ParsedFront):
             targets = {i: [wanted[j] for j in at] for i, at in group_by_shard(wanted, len(sns.shards)).items()}
         matched: set[str] = set()
         for index, part in targets.items():
-            found = cluster.call_with_retry(sns.shards[index], lambda a, p=part: a.delete.remote(p),
-                                            self.write_retry_s, self.timeout_s)
+            found = cluster.call_with_retry(sns.shards[index], _remote("delete", part), self.write_retry_s,
+                                            self.timeout_s)
             matched.update(found)
         return [i for i in dict.fromkeys(wanted) if i in matched]
 
@@ -267,7 +267,7 @@ class _ShardParts:
     def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, list[Row] | None]:
         used = sorted(asks)
         answers, _ = cluster.gather([self.shards[i][1] for i in used],
-                                    [lambda a, i=i: a.fetch.remote(*asks[i]) for i in used], self.timeout_s)
+                                    [_remote("fetch", *asks[i]) for i in used], self.timeout_s)
         return dict(zip(used, answers))
 
     def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
@@ -275,3 +275,8 @@ class _ShardParts:
         if request.partial:
             out.update(partial=bool(missing), missing_shards=missing)
         return out
+
+
+def _remote(method: str, *args: Any) -> Callable[[Any], Any]:
+    """The call ``actor.<method>.remote(*args)``, for cluster.gather and call_with_retry."""
+    return lambda actor: getattr(actor, method).remote(*args)

@@ -67,13 +67,13 @@ class Engine(ParsedFront):
             self._open[request.name] = Namespace.create(folder, manifest)
             return self._open[request.name].describe()
 
-    def describe_namespace(self, name: str) -> dict[str, Any]:
+    def describe_namespace(self, name: str) -> NamespaceInfo:
         return self.namespace(name).describe()
 
     def diagnostics(self, name: str) -> dict[str, Any]:
         return self.namespace(name).diagnostics()
 
-    def list_namespaces(self) -> list[dict[str, Any]]:
+    def list_namespaces(self) -> list[NamespaceInfo]:
         names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         return [self.namespace(n).describe() for n in names]
 

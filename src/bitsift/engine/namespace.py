@@ -19,6 +19,7 @@ import numpy as np
 from bitsift.core import candidates, kernel
 from bitsift.core.binarize import bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer
+from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import check_ids, check_items
 from bitsift.engine.masks import MaskCache
 from bitsift.engine.request import SearchRequest
@@ -222,7 +223,7 @@ class Namespace:
                     out.append(item)
         return out
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> NamespaceInfo:
         m = self.manifest
         return {
             "namespace_name": self.name,

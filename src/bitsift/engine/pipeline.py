@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
 from bitsift.core.candidates import Answer
 from bitsift.core.errors import NamespaceBusy, ShardUnavailable
 from bitsift.core.ranking import Ranked, rank
+from bitsift.core.results import SearchResponse
 from bitsift.core.scoring import label
 from bitsift.engine.request import SearchRequest, query_matrix
 from bitsift.storage.folder import Row
@@ -30,8 +31,10 @@ SEARCH_ATTEMPTS = 3
 class Parts(Protocol):
     """Where a search runs: one part per namespace on one machine, one per shard on Ray."""
 
-    manifests: Sequence[Mapping[str, Any]]  # of the namespaces searched
-    namespaces: Sequence[str]  # the namespace of each part, parts in tie-breaking order
+    @property
+    def manifests(self) -> Sequence[Mapping[str, Any]]: ...  # of the namespaces searched
+    @property
+    def namespaces(self) -> Sequence[str]: ...  # the namespace of each part, parts in tie-breaking order
 
     def candidates(self, queries: np.ndarray, request: SearchRequest) -> tuple[list[Answer | None], list[str]]:
         """Every part's answer (None for a part that is down, only if ``request.partial``) and
@@ -47,7 +50,7 @@ class Parts(Protocol):
         ...
 
 
-def search(request: SearchRequest, parts: Parts) -> list[dict[str, Any]]:
+def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
     """One response per query of ``request``, in query order."""
     queries = query_matrix(request, parts.manifests)
     t1 = time.perf_counter()
@@ -57,8 +60,9 @@ def search(request: SearchRequest, parts: Parts) -> list[dict[str, Any]]:
         if not live:  # partial results need at least one part to answer
             raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
         t2 = time.perf_counter()
-        ranked = [rank([answers[i].candidates[q] for i in live], request.top_k, request.pool,  # type: ignore[union-attr]
-                       request.threshold) for q in range(len(request.queries))]
+        present = [a for a in answers if a is not None]
+        ranked = [rank([a.candidates[q] for a in present], request.top_k, request.pool, request.threshold)
+                  for q in range(len(request.queries))]
         results = _fetch(parts, answers, live, ranked)
         if results is not None:
             break
@@ -68,8 +72,8 @@ def search(request: SearchRequest, parts: Parts) -> list[dict[str, Any]]:
     timings = {"validate_ms": (t1 - request.started) * 1e3, "scan_ms": (t2 - t1) * 1e3,
                "fetch_ms": (t3 - t2) * 1e3, "total_ms": (t3 - request.started) * 1e3}
     extra = parts.response_fields(request, missing)
-    return [{"results": hits, "execution_time": t3 - request.started, "mode": request.mode,
-             "timings": dict(timings), **extra} for hits in results]
+    return [cast(SearchResponse, {"results": hits, "execution_time": t3 - request.started, "mode": request.mode,
+                                  "timings": dict(timings), **extra}) for hits in results]
 
 
 def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],

@@ -112,7 +112,7 @@ def query_matrix(request: SearchRequest, manifests: Sequence[Mapping[str, Any]])
             raise InvalidInput(_named(request, texts[0], "a text query needs text namespaces; "
                                                          "send a vector to search vector namespaces"))
         if len(models) > 1:
-            raise InvalidInput(f"namespaces use different models {sorted(models)}; search them separately")
+            raise InvalidInput(f"namespaces use different models {sorted(models, key=str)}; search them separately")
         for i in texts:
             if not request.queries[i].strip():
                 raise InvalidInput(_named(request, i, "query text is empty"))

@@ -125,11 +125,14 @@ class NamespaceFolder:
         # the commit waits for them (fsync releases the GIL and dominates small batches).
         pending = [_IO_POOL.submit(self.codes.append, start, codes),
                    _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))]
+
+        def rows_durable() -> None:
+            for p in pending:
+                p.result()
+
         try:
-            return self.items.commit_rows(
-                start, batch.ids, batch.texts, batch.metadata_json, popcounts, generation,
-                rows_durable=lambda: [p.result() for p in pending], parents=parents,
-            )
+            return self.items.commit_rows(start, batch.ids, batch.texts, batch.metadata_json, popcounts, generation,
+                                          rows_durable=rows_durable, parents=parents)
         finally:
             wait(pending)  # never leave a file append running past the writer lock
 

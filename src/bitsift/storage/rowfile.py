@@ -45,7 +45,7 @@ class RowFile:
         try:
             offset = committed_rows * self.row_bytes
             os.ftruncate(fd, offset)
-            view = memoryview(block).cast("B")
+            view = block.data.cast("B")
             while view:
                 written = os.pwrite(fd, view, offset)
                 view, offset = view[written:], offset + written

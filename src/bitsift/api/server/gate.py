@@ -98,4 +98,4 @@ class Gate:
                       message: str, drain: bool = True) -> None:
         if drain:
             await _drain(receive, DRAIN_FACTOR * self.max_body_bytes)
-        await error_response(name, message, status)(scope, receive, send)
+        await error_response(name, message, status)(scope, receive, send)  # type: ignore[arg-type]

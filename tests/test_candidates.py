@@ -1,0 +1,100 @@
+"""core.candidates: the pure candidate search, tested on arrays alone (no folder, no SQLite)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bitsift.core import candidates, kernel, rescore, scoring
+from bitsift.core.binarize import make_binarizer
+from conftest import kernel_paths
+
+DIMS = 128
+
+
+def _setup(rng, n, binarizer):
+    x = rng.standard_normal((n, DIMS)).astype(np.float32)
+    x[n // 2 : n // 2 + 20] = x[1]  # a whole tie group
+    b = make_binarizer(binarizer)
+    if b.needs_center:
+        b = b.fit(x)
+    codes = b.encode(x)
+    ids = np.empty(n, dtype=object)
+    ids[:] = [f"r{i}" for i in range(n)]
+    return x, b, codes, ids
+
+
+@pytest.mark.parametrize("path", kernel_paths())
+@pytest.mark.parametrize("binarizer", ["mib", "sign", "centered"])
+def test_binary_candidates_hold_the_exact_its_top_k_and_its_whole_tie_group(rng, path, binarizer):
+    x, b, codes, ids = _setup(rng, 700, binarizer)
+    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+    pops = kernel.popcount_rows(codes)
+    mask = np.ones(700, bool)
+    mask[::7] = False
+    queries = np.concatenate([x[[1, 2]], rng.standard_normal((4, DIMS)).astype(np.float32)])
+    qcodes = b.encode(queries)
+    k = 9
+    with kernel.force_path(path):
+        found = candidates.binary(qcodes, snap, pops, ids, DIMS, k, mask, b.balanced)
+    for i, c in enumerate(found):
+        ham = kernel.reference_hamming(qcodes[i : i + 1], codes)[0]
+        its = scoring.its(ham, kernel.popcount_rows(qcodes[i : i + 1])[0], pops, DIMS)
+        live = np.flatnonzero(mask)
+        best = live[np.lexsort((live, ham[live], -its[live]))]
+        kth = best[k - 1]
+        # every row scoring better than the k-th, or tied with it on (score, distance), and nothing else
+        want = {int(r) for r in best if its[r] > its[kth] or (its[r] == its[kth] and ham[r] <= ham[kth])}
+        assert set(c.rows.tolist()) == want
+        assert np.array_equal(c.scores, its[c.rows]) and list(c.ids) == [f"r{r}" for r in c.rows]
+
+
+def test_a_batch_answers_like_its_queries_one_by_one(rng):
+    x, b, codes, ids = _setup(rng, 500, "sign")
+    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+    pops = kernel.popcount_rows(codes)
+    queries = rng.standard_normal((12, DIMS)).astype(np.float32)
+    qcodes = b.encode(queries)
+    vectors = x.astype(np.float16)
+    for k in (1, 5, 60):
+        together = candidates.binary(qcodes, snap, pops, ids, DIMS, k, None, b.balanced)
+        pooled = candidates.rescored(queries, qcodes, snap, vectors, ids, None, k, 3)
+        for i in range(len(queries)):
+            alone = candidates.binary(qcodes[i : i + 1], snap, pops, ids, DIMS, k, None, b.balanced)[0]
+            assert np.array_equal(together[i].rows, alone.rows) and np.array_equal(together[i].scores, alone.scores)
+            one = candidates.rescored(queries[i : i + 1], qcodes[i : i + 1], snap, vectors, ids, None, k, 3)[0]
+            assert np.array_equal(pooled[i].rows, one.rows) and np.array_equal(pooled[i].scores, one.scores)
+
+
+def test_rescored_pool_is_whole_distance_groups_scored_from_the_floats(rng):
+    x, b, codes, ids = _setup(rng, 400, "mib")
+    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+    vectors = x.astype(np.float16)
+    q = x[1:2]
+    (c,) = candidates.rescored(q, b.encode(q), snap, vectors, ids, None, 4, 2)
+    ham = kernel.reference_hamming(b.encode(q), codes)[0]
+    bound = np.sort(ham)[7]  # the 8th nearest code (k * oversample)
+    assert set(c.rows.tolist()) == set(np.flatnonzero(ham <= bound).tolist())
+    rho = rescore.correlation(q[0], vectors[c.rows].astype(np.float32))
+    assert np.allclose(c.scores, rescore.its_from_correlation(rho), atol=1e-12)
+    assert np.array_equal(c.tiebreak, -kernel.correlation_f16(vectors, c.rows, q[0]))
+
+
+def test_many_query_correlation_equals_the_one_query_call_to_the_bit(rng):
+    vectors = rng.standard_normal((300, 50)).astype(np.float16)
+    queries = rng.standard_normal((6, 50)).astype(np.float32)
+    rows = [rng.integers(0, 300, size=n) for n in (0, 1, 7, 40, 300, 3)]
+    together = kernel.correlation_f16_many(vectors, rows, queries)
+    for t, r in enumerate(rows):
+        assert np.array_equal(together[t], kernel.correlation_f16(vectors, r, queries[t]))
+
+
+def test_an_empty_part_has_no_candidates(rng):
+    b = make_binarizer("mib")
+    snap = kernel.PackedCodes(2).snapshot()
+    ids = np.empty(0, dtype=object)
+    q = rng.standard_normal((3, DIMS)).astype(np.float32)
+    assert [c.rows.size for c in candidates.binary(b.encode(q), snap, np.zeros(0, np.uint32), ids, DIMS, 5, None,
+                                                   True)] == [0, 0, 0]
+    assert [c.rows.size for c in candidates.rescored(q, b.encode(q), snap, np.zeros((0, DIMS), np.float16), ids, None,
+                                                     5, 2)] == [0, 0, 0]

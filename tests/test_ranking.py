@@ -1,0 +1,64 @@
+"""The ordering rule (core.ranking.rank): pure, ids settle a tie group split at the cut."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitsift.core.candidates import Candidates
+from bitsift.core.ranking import rank, rescore_pool
+
+
+def part(scores, ids, tiebreak=None, hamming=None, rows=None):
+    n = len(scores)
+    return Candidates(np.asarray(hamming if hamming is not None else [0] * n, np.uint32),
+                      np.asarray(rows if rows is not None else range(n), np.int64), np.asarray(scores, np.float64),
+                      np.asarray(tiebreak if tiebreak is not None else [0.0] * n, np.float64), list(ids))
+
+
+def test_a_tie_group_split_at_the_cut_across_parts_keeps_the_smallest_ids():
+    # Rows (write order) say the opposite of the ids: only ids may decide.
+    a = part([0.9, 0.5, 0.5, 0.5], ["a-best", "z", "m", "c"], rows=[7, 0, 1, 2])
+    b = part([0.5, 0.5, 0.1], ["b", "y", "q"], rows=[0, 1, 2])
+    got = rank([a, b], k=3)
+    assert got.ids == ["a-best", "b", "c"]
+    assert got.parts.tolist() == [0, 1, 0] and got.rows.tolist() == [7, 0, 2]
+    # the same candidates in another part order give the same items
+    swapped = rank([b, a], k=3)
+    assert sorted(swapped.ids) == sorted(got.ids)
+
+
+def test_equal_ids_in_two_parts_fall_back_to_part_order():
+    a, b = part([0.5, 0.5], ["x", "w"]), part([0.5], ["x"])
+    got = rank([a, b], k=2)
+    assert got.ids == ["w", "x"] and got.parts.tolist() == [0, 0]
+
+
+def test_the_tiebreak_orders_equal_scores_before_ids():
+    a = part([0.5, 0.5], ["a", "b"], tiebreak=[2.0, 1.0])
+    assert rank([a], k=1).ids == ["b"]
+
+
+def test_no_tie_at_the_cut_needs_no_id_and_order_is_by_score():
+    a = part([0.2, 0.8, 0.5], ["p", "q", "r"])
+    got = rank([a], k=2)
+    assert got.ids == ["q", "r"] and got.scores.tolist() == [0.8, 0.5]
+
+
+def test_threshold_drops_low_scores_after_the_cut():
+    a = part([0.9, 0.4, 0.3], ["a", "b", "c"])
+    assert rank([a], k=3, threshold=0.35).ids == ["a", "b"]
+    assert rank([a], k=3, threshold=0.95).ids == []
+
+
+def test_rescore_pool_takes_whole_distance_groups_across_parts():
+    a = part([0.1, 0.9, 0.8], ["a0", "a1", "a2"], hamming=[1, 5, 5])
+    b = part([0.7, 0.95], ["b0", "b1"], hamming=[5, 9])
+    got = rank([a, b], k=2, pool=2)  # the 2nd nearest is at distance 5: the whole group of 5 counts, 9 does not
+    assert got.ids == ["a1", "a2"]
+    assert rescore_pool(np.array([3, 1, 3, 2]), 2).tolist() == [False, True, False, True]
+    assert rescore_pool(np.array([3, 1]), 5).all()
+
+
+def test_fewer_candidates_than_k_returns_them_all_best_first():
+    got = rank([part([0.3], ["x"]), part([], [])], k=10)
+    assert got.ids == ["x"]

@@ -43,7 +43,7 @@ stubs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q --no-build-isolation ".[test,bench]"
-	$(PY) benchmarks/kernel.py
+	$(PY) -m benchmarks.kernel
 	$(PY) benchmarks/ingest.py
 	$(PY) -m benchmarks.http_latency
 

@@ -16,7 +16,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,29 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.machine import machine
+
 REPO = Path(__file__).resolve().parents[1]
 PY = REPO / ".venv" / "bin" / "python"
 DIM, TOP_K, UPLOAD = 384, 10, 10_000
 BATCH_GOAL, LATENCY_GOAL = 0.35, 1.10
-
-
-def machine() -> dict[str, object]:
-    """What the numbers were measured on: they mean little without the CPU, core count and kernel path."""
-    from bitsift.core.kernel import capabilities
-
-    info: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    caps = capabilities()
-    cpu = info.get("model name", platform.processor() or platform.machine())
-    return {"cpu": f"{cpu} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})",
-            "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "numpy": np.__version__,
-            "kernel_path": caps["auto"], "capabilities": caps}
 
 
 def make_data(n: int, held_out: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ Every system answers the same seeded random queries over the same seeded random 
 inside ONE process and interleaved round-robin within each repetition, so a noisy
 neighbour or a frequency change hits all systems alike instead of whichever ran last.
 Reported times are the median of --reps repetitions after one discarded warm-up.
-Usage: python benchmarks/kernel.py [--n 1000000] [--reps 5] [--bits 384,1024]
+Usage: python -m benchmarks.kernel [--n 1000000] [--reps 5] [--bits 384,1024]
                                    [--queries 1,16,256] [--json OUT]
 """
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
+from benchmarks.machine import machine as describe_machine
 from bitsift import _kernel
 from bitsift.core import kernel as K
 
@@ -34,26 +33,7 @@ _POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def machine() -> dict[str, object]:
-    """What the numbers were measured on: they mean little without the CPU, core count and kernel path."""
-    info: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    caps = K.capabilities()
-    return {
-        "cpu": f"{info.get('model name', platform.processor() or platform.machine())} "
-               f"(family {info.get('cpu family', '?')}, model {info.get('model', '?')})",
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "faiss": faiss.__version__,
-        "kernel_path": caps["auto"],
-        "capabilities": caps,
-    }
+    return {**describe_machine(), "faiss": faiss.__version__}
 
 
 def popcount_rows_np(x: np.ndarray) -> np.ndarray:

@@ -127,10 +127,7 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
             keep = dist <= dist[need - 1]
             dist, rows = dist[keep], rows[keep]
         pools.append((dist, rows))
-    if len(pools) == 1:  # a lone query: no batch to assemble
-        rhos = [kernel.correlation_f16(vectors, pools[0][1], queries[0])]
-    else:
-        rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
+    rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
     out = []
     for (dist, rows), rho in zip(pools, rhos):
         out.append(Candidates(dist, rows, rescore.its_from_correlation(rho), -rho, ids[rows]))

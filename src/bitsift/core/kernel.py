@@ -185,6 +185,8 @@ def correlation_f16(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) ->
 def correlation_f16_many(vectors: np.ndarray, rows: list[np.ndarray], queries: np.ndarray) -> list[np.ndarray]:
     """``correlation_f16(vectors, rows[t], queries[t])`` for every query t, in one native call
     (threads over all the rows; every value identical to the one-query call's)."""
+    if len(rows) == 1:  # a lone query: nothing to assemble
+        return [correlation_f16(vectors, rows[0], queries[0])]
     if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
         raise ValueError("vectors must be a C-contiguous float16 matrix")
     offsets = np.zeros(len(rows) + 1, np.int64)

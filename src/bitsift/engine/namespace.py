@@ -40,8 +40,8 @@ class _State:
 
 
 class Namespace:
-    def __init__(self, path: Path) -> None:
-        self.files = NamespaceFolder(path)
+    def __init__(self, path: Path, files: NamespaceFolder | None = None) -> None:
+        self.files = files or NamespaceFolder(path)
         self.name = path.name
         self.dimension: int = self.files.manifest["dimension"]
         self.words: int = self.files.manifest["words"]
@@ -54,8 +54,7 @@ class Namespace:
 
     @classmethod
     def create(cls, path: Path, manifest: dict[str, Any]) -> Namespace:
-        NamespaceFolder.create(path, manifest).close()
-        return cls(path)
+        return cls(path, NamespaceFolder.create(path, manifest))
 
     @property
     def manifest(self) -> dict[str, Any]:

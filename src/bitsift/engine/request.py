@@ -154,11 +154,8 @@ def parse_namespace(name: Any, type: Any, dimension: Any, binarizer: Any, center
         raise InvalidInput(f"unknown namespace type {ns_type!r}; valid: {', '.join(NAMESPACE_TYPES)}")
     if ns_type == "vector" and model is not None:
         raise InvalidInput("model is only meaningful for text namespaces")
-    if dimension is not None and (isinstance(dimension, bool) or not isinstance(dimension, int)
-                                  or not 1 <= dimension <= MAX_DIMENSION):
+    if (ns_type == "vector" or dimension is not None) and not _valid_dimension(dimension):
         raise InvalidInput(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got {dimension!r}")
-    if ns_type == "vector" and dimension is None:
-        raise InvalidInput(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got None")
     bin_ = make_binarizer(binarizer)
     if center is not None and not bin_.needs_center:
         raise InvalidInput("center is only meaningful with binarizer='centered' or 'centered_mib'")
@@ -166,6 +163,10 @@ def parse_namespace(name: Any, type: Any, dimension: Any, binarizer: Any, center
         raise InvalidInput(f"shards must be an integer from 1 to {MAX_SHARDS}, got {shards!r}")
     return NamespaceRequest(name, ns_type, dimension, binarizer, None if center is None else tuple(center), model,
                             shards)
+
+
+def _valid_dimension(dimension: Any) -> bool:
+    return isinstance(dimension, int) and not isinstance(dimension, bool) and 1 <= dimension <= MAX_DIMENSION
 
 
 def new_namespace_manifest(request: NamespaceRequest) -> dict[str, Any]:

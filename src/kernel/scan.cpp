@@ -18,7 +18,14 @@ namespace bitsift {
 namespace {
 
 using BlockFn = void (*)(const BlockJob&);
-using Entry = std::pair<std::uint32_t, std::int64_t>;  // (distance, row): max-heap by both
+// A kept candidate as one sortable word: distance in the top 16 bits, row in the low 48, so
+// the order of entries is (distance, row) and a buffer entry is 8 bytes, not 16: with many
+// queries in flight, the buffers of all of them must stay in cache.
+using Entry = std::uint64_t;
+constexpr int kRowBits = 48;
+inline Entry entry(std::uint32_t d, std::int64_t row) { return (static_cast<Entry>(d) << kRowBits) | static_cast<Entry>(row); }
+inline std::uint32_t entry_dist(Entry e) { return static_cast<std::uint32_t>(e >> kRowBits); }
+inline std::int64_t entry_row(Entry e) { return static_cast<std::int64_t>(e & ((Entry{1} << kRowBits) - 1)); }
 
 constexpr std::uint16_t kOpen = 0x7FFF;  // threshold while a heap is not yet full
 
@@ -36,11 +43,12 @@ struct TopK {
     std::size_t compact_at;
     std::uint16_t t = kOpen;            // k-th smallest buffered distance, kOpen until k seen
     TopK(std::size_t k_, std::size_t max_dist)
-        : hist(max_dist + 1, 0), k(k_), compact_at(2 * k_ + 64) { buf.reserve(std::min<std::size_t>(k_, 1 << 16)); }
+        : hist(max_dist + 1, 0), k(k_), compact_at(2 * k_ + 64) {}
+    void reserve() { buf.reserve(std::min<std::size_t>(compact_at, 1 << 16)); }  // copies do not keep capacity
     std::uint16_t threshold() const { return t; }
     void offer(std::uint32_t d, std::int64_t row) {
         if (d >= t) return;  // the block kernel filtered with an older, larger threshold
-        buf.emplace_back(d, row);
+        buf.push_back(entry(d, row));
         ++hist[d];
         if (t == kOpen) {
             if (buf.size() < k) return;
@@ -57,8 +65,8 @@ struct TopK {
     void compact() {
         std::size_t kept = 0;
         for (const Entry& e : buf) {
-            if (e.first <= t) buf[kept++] = e;
-            else --hist[e.first];
+            if (entry_dist(e) <= t) buf[kept++] = e;
+            else --hist[entry_dist(e)];
         }
         buf.resize(kept);
         compact_at = std::max(2 * k + 64, 2 * kept);  // many ties at T must not make this quadratic
@@ -91,33 +99,48 @@ constexpr std::size_t kMinWorkPerThread = 1024 * 6;
 
 // Queries are processed in groups so the per-group distance buffer stays in L2.
 constexpr std::size_t kQueryGroup = 256;
+// Blocks are visited in tiles; within a tile, one query group at a time. A tile's codes stay in
+// L2 while every group passes over them, and only one group's top-k buffers are hot at once:
+// with large k, the buffers of all queries together no longer fit (k = 264: 64 x ~5 KB).
+constexpr std::size_t kTileBytes = 256 * 1024;
+constexpr std::size_t kTopKBudget = 256 * 1024;  // bytes of top-k state kept hot per group
+
+std::size_t group_size(std::size_t k, std::size_t words) {
+    const std::size_t per_query = (2 * k + 64) * sizeof(Entry) + (64 * words + 1) * sizeof(std::uint32_t);
+    return std::max<std::size_t>(1, std::min(kQueryGroup, kTopKBudget / per_query));
+}
 
 void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts,
                 std::size_t nq, std::size_t B, const std::uint8_t* packed,
                 const std::uint64_t* valid, std::size_t b0, std::size_t b1,
                 std::vector<TopK>& tops) {
     AlignedBuffer scratch(kScratchBytes);
-    std::vector<std::uint16_t> dist(kQueryGroup * kBlockCodes);
-    std::vector<std::uint64_t> cand(kQueryGroup * 2);
-    std::vector<std::uint16_t> thr(kQueryGroup);
-    for (std::size_t b = b0; b < b1; ++b) {
-        const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
-        if ((v0 | v1) == 0) continue;
-        for (std::size_t g0 = 0; g0 < nq; g0 += kQueryGroup) {
-            const std::size_t gn = std::min(kQueryGroup, nq - g0);
-            for (std::size_t i = 0; i < gn; ++i) thr[i] = tops[g0 + i].threshold();
-            BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
-                         gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
-            fn(job);
-            for (std::size_t i = 0; i < gn; ++i) {
-                const std::uint16_t* d = dist.data() + i * kBlockCodes;
-                const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
-                for (int w = 0; w < 2; ++w) {
-                    std::uint64_t bits = words[w];
-                    while (bits) {
-                        const int c = __builtin_ctzll(bits) + 64 * w;
-                        bits &= bits - 1;
-                        tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
+    const std::size_t group = group_size(tops.empty() ? 1 : tops[0].k, B / 8);
+    const std::size_t tile = std::max<std::size_t>(1, kTileBytes / (B * kBlockCodes));
+    std::vector<std::uint16_t> dist(group * kBlockCodes);
+    std::vector<std::uint64_t> cand(group * 2);
+    std::vector<std::uint16_t> thr(group);
+    for (std::size_t t0 = b0; t0 < b1; t0 += tile) {
+        const std::size_t t1 = std::min(b1, t0 + tile);
+        for (std::size_t g0 = 0; g0 < nq; g0 += group) {
+            const std::size_t gn = std::min(group, nq - g0);
+            for (std::size_t b = t0; b < t1; ++b) {
+                const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
+                if ((v0 | v1) == 0) continue;
+                for (std::size_t i = 0; i < gn; ++i) thr[i] = tops[g0 + i].threshold();
+                BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
+                             gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
+                fn(job);
+                for (std::size_t i = 0; i < gn; ++i) {
+                    const std::uint16_t* d = dist.data() + i * kBlockCodes;
+                    const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
+                    for (int w = 0; w < 2; ++w) {
+                        std::uint64_t bits = words[w];
+                        while (bits) {
+                            const int c = __builtin_ctzll(bits) + 64 * w;
+                            bits &= bits - 1;
+                            tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
+                        }
                     }
                 }
             }
@@ -231,6 +254,8 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
                      Path path) {
     if (words == 0 || words > kMaxWords)
         throw std::invalid_argument("codes must have between 1 and 48 words");
+    if (nblocks * kBlockCodes >= (std::size_t{1} << kRowBits))
+        throw std::invalid_argument("scan_topk: at most 2^48 rows");
     const BlockFn fn = block_fn(resolve_path(path));
     const std::size_t B = words * 8;
     std::size_t live = 0;
@@ -251,6 +276,8 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     }
     nt = std::max<std::size_t>(1, std::min(nt, nblocks));
     std::vector<std::vector<TopK>> tops(nt, std::vector<TopK>(nq, TopK(res.k, 64 * words)));
+    for (auto& per_thread : tops)
+        for (auto& top : per_thread) top.reserve();
     std::exception_ptr first_error;
     std::mutex error_lock;
     auto work = [&](std::size_t t) {
@@ -275,12 +302,17 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     std::vector<Entry> merged;
     for (std::size_t q = 0; q < nq; ++q) {
         merged.clear();
-        for (std::size_t t = 0; t < nt; ++t)
+        for (std::size_t t = 0; t < nt; ++t) {
+            tops[t][q].compact();  // only entries within a thread's own k-th distance can make the cut
             merged.insert(merged.end(), tops[t][q].buf.begin(), tops[t][q].buf.end());
-        std::partial_sort(merged.begin(), merged.begin() + res.k, merged.end());
+        }
+        // Selection, then a sort of the k winners: O(n + k log k), where a partial sort's heap
+        // cost O(n log k) and dominated scans with large k and many queries.
+        if (merged.size() > res.k) std::nth_element(merged.begin(), merged.begin() + (res.k - 1), merged.end());
+        std::sort(merged.begin(), merged.begin() + res.k);
         for (std::size_t i = 0; i < res.k; ++i) {
-            res.dist[q * res.k + i] = merged[i].first;
-            res.rows[q * res.k + i] = merged[i].second;
+            res.dist[q * res.k + i] = entry_dist(merged[i]);
+            res.rows[q * res.k + i] = entry_row(merged[i]);
         }
     }
     return res;

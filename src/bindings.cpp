@@ -88,24 +88,28 @@ NB_MODULE(_kernel, m) {
 
     m.def("correlation_f16", [](nb::ndarray<const std::uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> vectors,
                                 nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> rows,
-                                nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> query) {
+                                nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> query,
+                                const std::string& path) {
+        const bitsift::Path p = parse_path(path);
         if (query.shape(0) != vectors.shape(1))
             throw std::invalid_argument("correlation_f16: query length does not match the vectors");
         std::vector<double> out(rows.shape(0));
         {
             nb::gil_scoped_release release;
             bitsift::correlation_f16(vectors.data(), vectors.shape(0), vectors.shape(1), rows.data(),
-                                     rows.shape(0), query.data(), out.data());
+                                     rows.shape(0), query.data(), out.data(), p);
         }
         return to_numpy_1d(std::move(out));
-    }, "vectors"_a, "rows"_a, "query"_a,
+    }, "vectors"_a, "rows"_a, "query"_a, "path"_a = "auto",
        "Correlation of the query with each listed float16 row (given as uint16 bits); "
        "each row computed alone, so results never depend on which rows come with it.");
 
     m.def("correlation_f16_many", [](nb::ndarray<const std::uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> vectors,
                                      nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> rows,
                                      nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offsets,
-                                     nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> queries) {
+                                     nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> queries,
+                                     const std::string& path) {
+        const bitsift::Path p = parse_path(path);
         const std::size_t nq = queries.shape(0);
         if (queries.shape(1) != vectors.shape(1))
             throw std::invalid_argument("correlation_f16_many: query length does not match the vectors");
@@ -119,10 +123,10 @@ NB_MODULE(_kernel, m) {
         {
             nb::gil_scoped_release release;
             bitsift::correlation_f16_many(vectors.data(), vectors.shape(0), vectors.shape(1), rows.data(),
-                                          offsets.data(), nq, queries.data(), out.data());
+                                          offsets.data(), nq, queries.data(), out.data(), p);
         }
         return to_numpy_1d(std::move(out));
-    }, "vectors"_a, "rows"_a, "offsets"_a, "queries"_a,
+    }, "vectors"_a, "rows"_a, "offsets"_a, "queries"_a, "path"_a = "auto",
        "correlation_f16 for many queries in one call: query t re-scores rows[offsets[t]:offsets[t+1]].");
 
     m.def("scan_topk", [](Codes queries, Packed packed, Bits valid, std::size_t k,

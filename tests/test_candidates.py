@@ -98,3 +98,18 @@ def test_an_empty_part_has_no_candidates(rng):
                                                    True)] == [0, 0, 0]
     assert [c.rows.size for c in candidates.rescored(q, b.encode(q), snap, np.zeros((0, DIMS), np.float16), ids, None,
                                                      5, 2)] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("path", kernel_paths())
+@pytest.mark.parametrize("dims", [1, 3, 7, 50, 384, 385])
+def test_correlation_is_the_same_to_the_bit_on_every_path(rng, path, dims):
+    scale = rng.choice([1e-6, 1.0, 100.0], size=(400, 1))  # float16 subnormals included
+    vectors = (rng.standard_normal((400, dims)) * scale).astype(np.float16)
+    query = rng.standard_normal(dims).astype(np.float32)
+    rows = rng.integers(0, 400, size=250)
+    with kernel.force_path("scalar"):
+        want = kernel.correlation_f16(vectors, rows, query)
+    with kernel.force_path(path):
+        assert np.array_equal(kernel.correlation_f16(vectors, rows, query), want)
+        assert np.array_equal(kernel.correlation_f16_many(vectors, [rows, rows[:9]], np.stack([query, query]))[0], want)
+    assert np.allclose(want, rescore.correlation(query, vectors[rows].astype(np.float32)), atol=1e-12)

@@ -28,12 +28,12 @@ def read_probe(data: Annotated[NDArray[numpy.uint8], dict(order='C', device='cpu
     Stream-read a buffer (memory-bandwidth probe for benchmarks); returns a checksum.
     """
 
-def correlation_f16(vectors: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], query: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.float64], dict(shape=(None,))]:
+def correlation_f16(vectors: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], query: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], path: str = 'auto') -> Annotated[NDArray[numpy.float64], dict(shape=(None,))]:
     """
     Correlation of the query with each listed float16 row (given as uint16 bits); each row computed alone, so results never depend on which rows come with it.
     """
 
-def correlation_f16_many(vectors: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], queries: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.float64], dict(shape=(None,))]:
+def correlation_f16_many(vectors: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], queries: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], path: str = 'auto') -> Annotated[NDArray[numpy.float64], dict(shape=(None,))]:
     """
     correlation_f16 for many queries in one call: query t re-scores rows[offsets[t]:offsets[t+1]].
     """

@@ -55,13 +55,14 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
 // query (float32[dim]) and each listed row of a float16 matrix (as raw uint16 bits,
 // nrows x dim). Rows are computed independently: a row's value never depends on n.
 void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
-                     const std::int64_t* rows, std::size_t n, const float* query, double* out);
+                     const std::int64_t* rows, std::size_t n, const float* query, double* out,
+                     Path path = Path::Auto);
 
 // correlation_f16 for nq queries (float32[nq, dim]) at once: query t re-scores
 // rows[offsets[t] .. offsets[t+1]); one call, threads over all rows, the same value per row.
 void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
                           const std::int64_t* rows, const std::int64_t* offsets, std::size_t nq,
-                          const float* queries, double* out);
+                          const float* queries, double* out, Path path = Path::Auto);
 
 // Memory-bandwidth probe for benchmarks: reads n bytes with the given threads
 // (a plain streaming sum, no compute to speak of) and returns a checksum.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernel.hpp"
+#include "rescore.hpp"
 
 namespace bitsift {
 
@@ -72,11 +73,19 @@ void centered_sums(const double* v, const double* q, std::size_t dim, double mea
     vv = (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+RowStats row_stats_scalar(const std::uint16_t* src, std::size_t dim, const double* q, const float* half,
+                          double* v) {
+    RowStats r;
+    r.mean = lane_sum(dim, [&](std::size_t j) { return v[j] = half[src[j]]; }) / dim;
+    centered_sums(v, q, dim, r.mean, r.dot, r.vv);
+    return r;
+}
+
 }  // namespace
 
 void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
                           const std::int64_t* rows, const std::int64_t* offsets, std::size_t nq,
-                          const float* queries, double* out) {
+                          const float* queries, double* out, Path path) {
     const std::size_t n = nq ? static_cast<std::size_t>(offsets[nq]) : 0;
     for (std::size_t i = 0; i < n; ++i)
         if (rows[i] < 0 || static_cast<std::size_t>(rows[i]) >= nrows)
@@ -97,15 +106,16 @@ void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::
         q_norm[t] = std::sqrt(lane_sum(dim, [&](std::size_t j) { return qt[j] * qt[j]; }));
         for (auto i = offsets[t]; i < offsets[t + 1]; ++i) owner[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(t);
     }
+    // AVX2 + F16C does the same arithmetic in the same order (rescore_avx2.cpp): identical values.
+    const bool simd = resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c");
+    const auto stats = simd ? row_stats_avx2 : row_stats_scalar;
     auto work = [&](std::size_t i0, std::size_t i1) {
         std::vector<double> v(dim);
         for (std::size_t i = i0; i < i1; ++i) {
             const std::uint16_t* src = vectors + static_cast<std::size_t>(rows[i]) * dim;
-            const double mean = lane_sum(dim, [&](std::size_t j) { return v[j] = half[src[j]]; }) / dim;
-            double dot = 0.0, vv = 0.0;
-            centered_sums(v.data(), q.data() + owner[i] * dim, dim, mean, dot, vv);
-            const double denom = std::sqrt(vv) * q_norm[owner[i]];
-            const double rho = denom > 0 ? dot / denom : 0.0;
+            const RowStats r = stats(src, dim, q.data() + owner[i] * dim, half, v.data());
+            const double denom = std::sqrt(r.vv) * q_norm[owner[i]];
+            const double rho = denom > 0 ? r.dot / denom : 0.0;
             out[i] = rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
         }
     };
@@ -120,9 +130,9 @@ void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::
 }
 
 void correlation_f16(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
-                     const std::int64_t* rows, std::size_t n, const float* query, double* out) {
+                     const std::int64_t* rows, std::size_t n, const float* query, double* out, Path path) {
     const std::int64_t offsets[2] = {0, static_cast<std::int64_t>(n)};
-    correlation_f16_many(vectors, nrows, dim, rows, offsets, 1, query, out);
+    correlation_f16_many(vectors, nrows, dim, rows, offsets, 1, query, out, path);
 }
 
 }  // namespace bitsift

@@ -179,7 +179,7 @@ def correlation_f16(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) ->
         raise ValueError("vectors must be a C-contiguous float16 matrix")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-    return _kernel.correlation_f16(vectors.view(np.uint16), rows, query)
+    return _kernel.correlation_f16(vectors.view(np.uint16), rows, query, _forced_path)
 
 
 def correlation_f16_many(vectors: np.ndarray, rows: list[np.ndarray], queries: np.ndarray) -> list[np.ndarray]:
@@ -193,7 +193,7 @@ def correlation_f16_many(vectors: np.ndarray, rows: list[np.ndarray], queries: n
     np.cumsum([r.size for r in rows], out=offsets[1:])
     flat = np.ascontiguousarray(np.concatenate(rows) if rows else np.zeros(0, np.int64), dtype=np.int64)
     q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(rows), -1)
-    rho = _kernel.correlation_f16_many(vectors.view(np.uint16), flat, offsets, q)
+    rho = _kernel.correlation_f16_many(vectors.view(np.uint16), flat, offsets, q, _forced_path)
     return np.split(rho, offsets[1:-1])
 
 

@@ -57,3 +57,12 @@ def test_labels(score, name):
 def test_label_cut_points_are_square_roots():
     bounds = [b for b, _ in scoring.LABELS[:-1]]
     assert bounds == pytest.approx(np.sqrt([0.8, 0.4, 0.2, 0.1, 0.05, 0.01]), abs=1e-3)
+
+
+def test_labels_of_many_scores_equal_label_of_each():
+    from bitsift.core.scoring import LABELS, label, labels
+
+    edges = [b for b, _ in LABELS[:-1]]
+    scores = np.array([0.0, 1.0, *edges, *(np.nextafter(e, -1) for e in edges), *np.linspace(0, 1, 101)])
+    assert labels(scores) == [label(float(s)) for s in scores]
+    assert labels(np.zeros(0)) == []

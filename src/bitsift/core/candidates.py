@@ -128,7 +128,5 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
             dist, rows = dist[keep], rows[keep]
         pools.append((dist, rows))
     rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
-    out = []
-    for (dist, rows), rho in zip(pools, rhos):
-        out.append(Candidates(dist, rows, rescore.its_from_correlation(rho), -rho, ids[rows]))
-    return out
+    scores = np.split(rescore.its_from_correlation(np.concatenate(rhos)), np.cumsum([r.size for r in rhos])[:-1])
+    return [Candidates(dist, rows, its, -rho, ids[rows]) for (dist, rows), rho, its in zip(pools, rhos, scores)]

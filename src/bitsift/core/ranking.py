@@ -54,19 +54,25 @@ def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
     return hamming <= bound
 
 
+def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    """One column over all parts (no copy for a lone part: the common case)."""
+    return np.asarray(arrays[0], dtype) if len(arrays) == 1 else np.concatenate([np.asarray(a, dtype) for a in arrays])
+
+
 def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: float | None = None) -> Ranked:
     """The exact top ``k`` of all parts together; ``pool`` (rescore mode) first restricts the
     candidates to :func:`rescore_pool` of that size; ``threshold`` then drops low scores."""
-    score = np.concatenate([np.asarray(p.scores, np.float64) for p in parts])
-    tiebreak = np.concatenate([np.asarray(p.tiebreak, np.float64) for p in parts])
-    part = np.concatenate([np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(parts)])
-    local = np.concatenate([np.arange(len(p.rows), dtype=np.int64) for p in parts])  # index within its part
-    rows = np.concatenate([np.asarray(p.rows, np.int64) for p in parts])
+    score = _joined([p.scores for p in parts], np.float64)
+    tiebreak = _joined([p.tiebreak for p in parts], np.float64)
+    rows = _joined([p.rows for p in parts], np.int64)
+    part = _joined([np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(parts)], np.int64)
+    local = _joined([np.arange(len(p.rows), dtype=np.int64) for p in parts], np.int64)  # index within its part
     keep = np.arange(score.size)
     if pool is not None:
-        ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in parts])
-        keep = keep[rescore_pool(ham, pool)]
-    order = keep[np.lexsort((rows[keep], part[keep], tiebreak[keep], -score[keep]))]
+        keep = keep[rescore_pool(_joined([p.hamming for p in parts], np.int64), pool)]
+    keys = (rows[keep], tiebreak[keep], -score[keep]) if len(parts) == 1 else \
+        (rows[keep], part[keep], tiebreak[keep], -score[keep])
+    order = keep[np.lexsort(keys)]
     if order.size > k:
         last = order[k - 1]
         in_tie = (score[order] == score[last]) & (tiebreak[order] == tiebreak[last])

@@ -60,6 +60,15 @@ def its_balanced(h: np.ndarray) -> np.ndarray:
     return np.clip(np.where(h >= 0.5, 0.0, value), 0.0, 1.0)
 
 
+_BOUNDS = np.array([bound for bound, _ in LABELS[-2::-1]])  # ascending, without -inf
+_NAMES = [name for _, name in LABELS[::-1]]
+
+
+def labels(scores: np.ndarray) -> list[str]:
+    """:func:`label` of many scores at once (one search over the band bounds)."""
+    return [_NAMES[i] for i in np.searchsorted(_BOUNDS, np.asarray(scores, np.float64), side="right").tolist()]
+
+
 def label(score: float) -> str:
     """Human-readable relevance band of an ITS score."""
     for bound, name in LABELS:

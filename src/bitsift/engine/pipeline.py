@@ -21,7 +21,7 @@ from bitsift.core.candidates import Answer
 from bitsift.core.errors import NamespaceBusy, ShardUnavailable
 from bitsift.core.ranking import Ranked, rank
 from bitsift.core.results import SearchResponse
-from bitsift.core.scoring import label
+from bitsift.core.scoring import labels
 from bitsift.engine.request import SearchRequest, query_matrix
 from bitsift.storage.folder import Row
 
@@ -94,11 +94,12 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
     out = []
     for r in ranked:
         hits = []
-        for score, p, row, id_ in zip(r.scores.tolist(), r.parts.tolist(), r.rows.tolist(), r.ids):
+        for score, name, p, row, id_ in zip(r.scores.tolist(), labels(r.scores), r.parts.tolist(), r.rows.tolist(),
+                                            r.ids):
             found_id, text, meta = info[live[p]][row]
             if found_id != id_:  # the row now holds another item: renumbered under us
                 return None
-            hits.append({"id": id_, "score": score, "label": label(score), "text": text,
+            hits.append({"id": id_, "score": score, "label": name, "text": text,
                          "metadata": {} if meta == "{}" else json.loads(meta), "namespace": parts.namespaces[live[p]]})
         hits.sort(key=lambda h: (-h["score"], h["id"], h["namespace"]))
         out.append(hits)

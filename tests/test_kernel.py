@@ -194,3 +194,19 @@ def test_zero_threshold_and_saturating_widths(rng, path, words):
         check(queries, codes, 5, threads=2)
         check(queries, codes, 40, threads=1)
         check(~queries, codes, 30, threads=2)
+
+
+@pytest.mark.parametrize("path", kernel_paths())
+def test_threads_sharing_their_bounds_never_change_the_answer(rng, path):
+    """Threads drop rows beyond another thread's k-th distance; ties at that distance must stay
+    (a smaller row can win them), so huge tie groups across thread ranges are the hard case."""
+    for n in (300, 5000, 40000):
+        codes = rng.integers(0, 4, size=(n, 2), dtype=np.uint64)  # few distinct codes: huge tie groups
+        queries = rng.integers(0, 4, size=(9, 2), dtype=np.uint64)
+        snap = kernel.PackedCodes.from_codes(codes).snapshot()
+        for k in (1, 10, 264, 1000):
+            want = kernel.reference_scan_topk(queries, codes, k)
+            with kernel.force_path(path):
+                for threads in (1, 2, 3, 4):
+                    dist, rows = kernel.scan_topk(queries, snap, k, threads=threads)
+                    assert np.array_equal(dist, want[0]) and np.array_equal(rows, want[1]), (n, k, threads)

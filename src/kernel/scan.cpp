@@ -1,5 +1,6 @@
 // Scan driver: threads over block ranges, fused per-query top-k, dispatch.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -110,10 +111,29 @@ std::size_t group_size(std::size_t k, std::size_t words) {
     return std::max<std::size_t>(1, std::min(kQueryGroup, kTopKBudget / per_query));
 }
 
+// What the threads of one scan tell each other: per thread and query, the k-th smallest
+// distance it holds (kOpen until it holds k). Any thread's value T proves that the overall k-th
+// distance is <= T, so every thread may drop rows farther than T (ties at T stay: a smaller row
+// may still win them). Values only fall, so a stale read is merely a looser bound.
+struct SharedBounds {
+    std::vector<std::atomic<std::uint16_t>> t;
+    std::size_t nq, nt;
+    SharedBounds(std::size_t nq_, std::size_t nt_) : t(nq_ * nt_), nq(nq_), nt(nt_) {
+        for (auto& v : t) v.store(kOpen, std::memory_order_relaxed);
+    }
+    std::uint16_t others(std::size_t self, std::size_t q) const {
+        std::uint16_t best = kOpen;
+        for (std::size_t u = 0; u < nt; ++u)
+            if (u != self) best = std::min(best, t[u * nq + q].load(std::memory_order_relaxed));
+        return best;
+    }
+    void publish(std::size_t self, std::size_t q, std::uint16_t v) { t[self * nq + q].store(v, std::memory_order_relaxed); }
+};
+
 void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts,
                 std::size_t nq, std::size_t B, const std::uint8_t* packed,
                 const std::uint64_t* valid, std::size_t b0, std::size_t b1,
-                std::vector<TopK>& tops) {
+                std::vector<TopK>& tops, SharedBounds& bounds, std::size_t self) {
     AlignedBuffer scratch(kScratchBytes);
     const std::size_t group = group_size(tops.empty() ? 1 : tops[0].k, B / 8);
     const std::size_t tile = std::max<std::size_t>(1, kTileBytes / (B * kBlockCodes));
@@ -127,7 +147,11 @@ void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts
             for (std::size_t b = t0; b < t1; ++b) {
                 const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
                 if ((v0 | v1) == 0) continue;
-                for (std::size_t i = 0; i < gn; ++i) thr[i] = tops[g0 + i].threshold();
+                for (std::size_t i = 0; i < gn; ++i) {
+                    const std::uint16_t other = bounds.others(self, g0 + i);
+                    thr[i] = std::min<std::uint16_t>(tops[g0 + i].threshold(),
+                                                     other == kOpen ? kOpen : static_cast<std::uint16_t>(other + 1));
+                }
                 BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
                              gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
                 fn(job);
@@ -142,6 +166,7 @@ void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts
                             tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
                         }
                     }
+                    if (bounds.nt > 1) bounds.publish(self, g0 + i, tops[g0 + i].threshold());
                 }
             }
         }
@@ -278,12 +303,13 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     std::vector<std::vector<TopK>> tops(nt, std::vector<TopK>(nq, TopK(res.k, 64 * words)));
     for (auto& per_thread : tops)
         for (auto& top : per_thread) top.reserve();
+    SharedBounds bounds(nq, nt);
     std::exception_ptr first_error;
     std::mutex error_lock;
     auto work = [&](std::size_t t) {
         try {
             const std::size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
-            scan_range(fn, qbytes, luts.data(), nq, B, packed, valid, b0, b1, tops[t]);
+            scan_range(fn, qbytes, luts.data(), nq, B, packed, valid, b0, b1, tops[t], bounds, t);
         } catch (...) {
             std::lock_guard<std::mutex> g(error_lock);
             if (!first_error) first_error = std::current_exception();

@@ -91,11 +91,11 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
         if fetched is None:
             return None
         info[p] = dict(zip(rows, fetched))
+    names = iter(labels(np.concatenate([r.scores for r in ranked])))  # every hit's label in one pass
     out = []
     for r in ranked:
         hits = []
-        for score, name, p, row, id_ in zip(r.scores.tolist(), labels(r.scores), r.parts.tolist(), r.rows.tolist(),
-                                            r.ids):
+        for score, name, p, row, id_ in zip(r.scores.tolist(), names, r.parts.tolist(), r.rows.tolist(), r.ids):
             found_id, text, meta = info[live[p]][row]
             if found_id != id_:  # the row now holds another item: renumbered under us
                 return None

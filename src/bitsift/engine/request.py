@@ -104,8 +104,12 @@ def query_matrix(request: SearchRequest, manifests: Sequence[Mapping[str, Any]])
     if len(dims) > 1:
         raise DimensionMismatch(f"namespaces have different dimensions {sorted(dims)}; search them separately")
     dim = dims.pop()
-    out = np.empty((len(request.queries), dim), np.float32)
     texts = [i for i, q in enumerate(request.queries) if isinstance(q, str)]
+    if not texts and not request.single:
+        whole = _whole_matrix(request.queries, dim)
+        if whole is not None:
+            return whole
+    out = np.empty((len(request.queries), dim), np.float32)
     if texts:
         models = {m.get("model") for m in manifests}
         if any(m["type"] != "text" for m in manifests):
@@ -126,6 +130,19 @@ def query_matrix(request: SearchRequest, manifests: Sequence[Mapping[str, Any]])
             raise InvalidInput(f"{where} must be a single vector")
         out[i] = q[0]
     return out
+
+
+def _whole_matrix(queries: Sequence[Any], dim: int) -> np.ndarray | None:
+    """A batch of vectors checked in one conversion; None if any is at fault, so that the
+    query-by-query check can name it."""
+    try:
+        with np.errstate(over="ignore"):
+            matrix = np.asarray(queries, dtype=np.float32)
+        if matrix.shape != (len(queries), dim):
+            return None
+        return check_vectors(matrix, dim, "queries")
+    except (InvalidInput, TypeError, ValueError):
+        return None
 
 
 def _named(request: SearchRequest, i: int, message: str) -> str:

@@ -48,40 +48,70 @@ class Ranked:
 def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
     """Mask of the re-scoring pool: every candidate at least as near as the ``size``-th
     nearest code. Whole distance groups, so the pool does not depend on row numbering."""
-    if hamming.size <= size:
-        return np.ones(hamming.size, dtype=bool)
-    bound = np.partition(hamming, size - 1)[size - 1]
-    return hamming <= bound
-
-
-def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
-    """One column over all parts (no copy for a lone part: the common case)."""
-    return np.asarray(arrays[0], dtype) if len(arrays) == 1 else np.concatenate([np.asarray(a, dtype) for a in arrays])
+    hamming = np.asarray(hamming, np.int64)
+    return hamming <= _pool_bounds(hamming, np.zeros(hamming.size, np.int64), 1, size)[0]
 
 
 def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: float | None = None) -> Ranked:
     """The exact top ``k`` of all parts together; ``pool`` (rescore mode) first restricts the
     candidates to :func:`rescore_pool` of that size; ``threshold`` then drops low scores."""
-    score = _joined([p.scores for p in parts], np.float64)
-    tiebreak = _joined([p.tiebreak for p in parts], np.float64)
-    rows = _joined([p.rows for p in parts], np.int64)
-    part = _joined([np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(parts)], np.int64)
-    local = _joined([np.arange(len(p.rows), dtype=np.int64) for p in parts], np.int64)  # index within its part
-    keep = np.arange(score.size)
+    return rank_many([parts], k, pool, threshold)[0]
+
+
+def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None,
+              threshold: float | None = None) -> list[Ranked]:
+    """:func:`rank` for each query's parts (every query has the same parts, in the same order),
+    in one pass of sorts over all queries' candidates: a batch pays NumPy's per-call cost once."""
+    flat = [p for parts in queries for p in parts]
+    nparts = len(queries[0]) if queries else 0
+    sizes = np.fromiter((len(p.rows) for p in flat), np.int64, len(flat))
+    score = np.concatenate([np.asarray(p.scores, np.float64) for p in flat])
+    tiebreak = np.concatenate([np.asarray(p.tiebreak, np.float64) for p in flat])
+    rows = np.concatenate([np.asarray(p.rows, np.int64) for p in flat])
+    owner = np.repeat(np.arange(len(flat)), sizes)  # index into flat of each candidate
+    local = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # index within its part
+    query, part = owner // max(nparts, 1), owner % max(nparts, 1)
+    keep = np.arange(rows.size)
     if pool is not None:
-        keep = keep[rescore_pool(_joined([p.hamming for p in parts], np.int64), pool)]
-    keys = (rows[keep], tiebreak[keep], -score[keep]) if len(parts) == 1 else \
-        (rows[keep], part[keep], tiebreak[keep], -score[keep])
-    order = keep[np.lexsort(keys)]
-    if order.size > k:
-        last = order[k - 1]
-        in_tie = (score[order] == score[last]) & (tiebreak[order] == tiebreak[last])
-        tied, better = order[in_tie], order[:k][~in_tie[:k]]
-        if tied.size > k - better.size:  # the cut splits a tie group: ids decide who stays
-            pick = sorted(range(tied.size), key=lambda j: (parts[part[tied[j]]].ids[local[tied[j]]], part[tied[j]]))
-            order = np.concatenate([better, tied[np.asarray(pick[: k - better.size], dtype=np.int64)]])
-        else:
-            order = order[:k]
-    if threshold is not None:
-        order = order[score[order] >= threshold]
-    return Ranked(score[order], part[order], rows[order], [parts[p].ids[i] for p, i in zip(part[order], local[order])])
+        ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in flat])
+        keep = keep[ham <= _pool_bounds(ham, query, len(queries), pool)[query]]
+    order = keep[np.lexsort((rows[keep], part[keep], tiebreak[keep], -score[keep], query[keep]))]
+    counts = np.bincount(query[order], minlength=len(queries))
+    starts = np.cumsum(counts) - counts
+    out = []
+    for q, (start, count) in enumerate(zip(starts.tolist(), counts.tolist())):
+        mine = order[start : start + count]
+        if count > k:
+            last, nxt = mine[k - 1], mine[k]
+            if score[nxt] == score[last] and tiebreak[nxt] == tiebreak[last]:
+                mine = _settle_by_id(mine, k, score, tiebreak, part, local, queries[q])
+            else:
+                mine = mine[:k]
+        if threshold is not None:
+            mine = mine[score[mine] >= threshold]
+        parts = queries[q]
+        out.append(Ranked(score[mine], part[mine], rows[mine],
+                          [parts[p].ids[i] for p, i in zip(part[mine].tolist(), local[mine].tolist())]))
+    return out
+
+
+def _pool_bounds(ham: np.ndarray, query: np.ndarray, nq: int, size: int) -> np.ndarray:
+    """Per query, the distance of its ``size``-th nearest candidate (everything, if fewer):
+    :func:`rescore_pool` for all queries at once."""
+    by = np.lexsort((ham, query))
+    counts = np.bincount(query, minlength=nq)
+    starts = np.cumsum(counts) - counts
+    bounds = np.full(nq, np.iinfo(np.int64).max)
+    full = counts > size
+    bounds[full] = ham[by[starts[full] + size - 1]]
+    return bounds
+
+
+def _settle_by_id(order: np.ndarray, k: int, score: np.ndarray, tiebreak: np.ndarray, part: np.ndarray,
+                  local: np.ndarray, parts: Sequence[Part]) -> np.ndarray:
+    """The cut splits a tie group on (score, tiebreak): ids decide who stays, then part order."""
+    last = order[k - 1]
+    in_tie = (score[order] == score[last]) & (tiebreak[order] == tiebreak[last])
+    tied, better = order[in_tie], order[:k][~in_tie[:k]]
+    pick = sorted(range(tied.size), key=lambda j: (parts[part[tied[j]]].ids[local[tied[j]]], part[tied[j]]))
+    return np.concatenate([better, tied[np.asarray(pick[: k - better.size], dtype=np.int64)]])

@@ -19,7 +19,7 @@ import numpy as np
 
 from bitsift.core.candidates import Answer
 from bitsift.core.errors import NamespaceBusy, ShardUnavailable
-from bitsift.core.ranking import Ranked, rank
+from bitsift.core.ranking import Ranked, rank_many
 from bitsift.core.results import SearchResponse
 from bitsift.core.scoring import labels
 from bitsift.engine.request import SearchRequest, query_matrix
@@ -61,8 +61,8 @@ def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
             raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
         t2 = time.perf_counter()
         present = [a for a in answers if a is not None]
-        ranked = [rank([a.candidates[q] for a in present], request.top_k, request.pool, request.threshold)
-                  for q in range(len(request.queries))]
+        ranked = rank_many([[a.candidates[q] for a in present] for q in range(len(request.queries))],
+                           request.top_k, request.pool, request.threshold)
         results = _fetch(parts, answers, live, ranked)
         if results is not None:
             break

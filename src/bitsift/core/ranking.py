@@ -37,12 +37,14 @@ class Part(Protocol):
 
 @dataclass(frozen=True)
 class Ranked:
-    """The chosen candidates, best first: the i-th is ``rows[i]`` of part ``parts[i]``, id ``ids[i]``."""
+    """The chosen candidates of every query, each query's best first: the i-th is ``rows[i]`` of
+    part ``parts[i]``, id ``ids[i]``; query q's are ``offsets[q]:offsets[q + 1]``."""
 
     scores: np.ndarray
     parts: np.ndarray
     rows: np.ndarray
     ids: list[str]
+    offsets: np.ndarray
 
 
 def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
@@ -55,22 +57,22 @@ def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
 def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: float | None = None) -> Ranked:
     """The exact top ``k`` of all parts together; ``pool`` (rescore mode) first restricts the
     candidates to :func:`rescore_pool` of that size; ``threshold`` then drops low scores."""
-    return rank_many([parts], k, pool, threshold)[0]
+    return rank_many([parts], k, pool, threshold)
 
 
 def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None,
-              threshold: float | None = None) -> list[Ranked]:
+              threshold: float | None = None) -> Ranked:
     """:func:`rank` for each query's parts (every query has the same parts, in the same order),
     in one pass of sorts over all queries' candidates: a batch pays NumPy's per-call cost once."""
     flat = [p for parts in queries for p in parts]
-    nparts = len(queries[0]) if queries else 0
+    nparts = max(len(queries[0]), 1) if queries else 1
     sizes = np.fromiter((len(p.rows) for p in flat), np.int64, len(flat))
     score = np.concatenate([np.asarray(p.scores, np.float64) for p in flat])
     tiebreak = np.concatenate([np.asarray(p.tiebreak, np.float64) for p in flat])
     rows = np.concatenate([np.asarray(p.rows, np.int64) for p in flat])
     owner = np.repeat(np.arange(len(flat)), sizes)  # index into flat of each candidate
     local = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # index within its part
-    query, part = owner // max(nparts, 1), owner % max(nparts, 1)
+    query, part = owner // nparts, owner % nparts
     keep = np.arange(rows.size)
     if pool is not None:
         ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in flat])
@@ -78,21 +80,25 @@ def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None
     order = keep[np.lexsort((rows[keep], part[keep], tiebreak[keep], -score[keep], query[keep]))]
     counts = np.bincount(query[order], minlength=len(queries))
     starts = np.cumsum(counts) - counts
-    out = []
-    for q, (start, count) in enumerate(zip(starts.tolist(), counts.tolist())):
-        mine = order[start : start + count]
-        if count > k:
-            last, nxt = mine[k - 1], mine[k]
-            if score[nxt] == score[last] and tiebreak[nxt] == tiebreak[last]:
-                mine = _settle_by_id(mine, k, score, tiebreak, part, local, queries[q])
-            else:
-                mine = mine[:k]
-        if threshold is not None:
-            mine = mine[score[mine] >= threshold]
-        parts = queries[q]
-        out.append(Ranked(score[mine], part[mine], rows[mine],
-                          [parts[p].ids[i] for p, i in zip(part[mine].tolist(), local[mine].tolist())]))
-    return out
+    # The first k of each query, unless the cut splits a tie group on (score, tiebreak): then
+    # ids decide who of the group stays (rare: those queries are settled one by one).
+    take = np.minimum(counts, k)
+    chosen = order[np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take) + np.repeat(starts, take)]
+    over = np.flatnonzero(counts > k)
+    last, nxt = order[starts[over] + k - 1], order[starts[over] + k]
+    split = over[(score[nxt] == score[last]) & (tiebreak[nxt] == tiebreak[last])]
+    if split.size:
+        pieces = np.split(chosen, np.cumsum(take)[:-1])
+        for q in split.tolist():
+            pieces[q] = _settle_by_id(order[starts[q] : starts[q] + counts[q]], k, score, tiebreak, part, local,
+                                      queries[q])
+        chosen = np.concatenate(pieces)
+    if threshold is not None:
+        chosen = chosen[score[chosen] >= threshold]
+    offsets = np.zeros(len(queries) + 1, np.int64)
+    np.cumsum(np.bincount(query[chosen], minlength=len(queries)), out=offsets[1:])
+    ids = [flat[o].ids[i] for o, i in zip(owner[chosen].tolist(), local[chosen].tolist())]
+    return Ranked(score[chosen], part[chosen], rows[chosen], ids, offsets)
 
 
 def _pool_bounds(ham: np.ndarray, query: np.ndarray, nq: int, size: int) -> np.ndarray:

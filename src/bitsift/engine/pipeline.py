@@ -77,13 +77,11 @@ def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
 
 
 def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
-           ranked: list[Ranked]) -> list[list[dict[str, Any]]] | None:
+           ranked: Ranked) -> list[list[dict[str, Any]]] | None:
     """The hits of every query, or None if a part's rows were renumbered since its answer."""
-    wanted: dict[int, set[int]] = {}
-    for r in ranked:
-        for p, row in zip(r.parts.tolist(), r.rows.tolist()):
-            wanted.setdefault(live[p], set()).add(row)
-    asks = {p: (sorted(rows), answers[p].epoch) for p, rows in wanted.items()}  # type: ignore[union-attr]
+    owners = np.asarray(live, np.int64)[ranked.parts]  # the part (of all parts) of every hit
+    asks = {int(p): (np.unique(ranked.rows[owners == p]).tolist(), answers[p].epoch)
+            for p in np.unique(owners)}
     got = parts.fetch(asks)
     info: dict[int, dict[int, Row]] = {}
     for p, (rows, _) in asks.items():
@@ -91,16 +89,13 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
         if fetched is None:
             return None
         info[p] = dict(zip(rows, fetched))
-    names = iter(labels(np.concatenate([r.scores for r in ranked])))  # every hit's label in one pass
-    out = []
-    for r in ranked:
-        hits = []
-        for score, name, p, row, id_ in zip(r.scores.tolist(), names, r.parts.tolist(), r.rows.tolist(), r.ids):
-            found_id, text, meta = info[live[p]][row]
-            if found_id != id_:  # the row now holds another item: renumbered under us
-                return None
-            hits.append({"id": id_, "score": score, "label": name, "text": text,
-                         "metadata": {} if meta == "{}" else json.loads(meta), "namespace": parts.namespaces[live[p]]})
-        hits.sort(key=lambda h: (-h["score"], h["id"], h["namespace"]))
-        out.append(hits)
-    return out
+    hits = []
+    for score, name, p, row, id_ in zip(ranked.scores.tolist(), labels(ranked.scores), owners.tolist(),
+                                        ranked.rows.tolist(), ranked.ids):
+        found_id, text, meta = info[p][row]
+        if found_id != id_:  # the row now holds another item: renumbered under us
+            return None
+        hits.append({"id": id_, "score": score, "label": name, "text": text,
+                     "metadata": {} if meta == "{}" else json.loads(meta), "namespace": parts.namespaces[p]})
+    bounds = ranked.offsets.tolist()
+    return [sorted(hits[a:b], key=lambda h: (-h["score"], h["id"], h["namespace"])) for a, b in zip(bounds, bounds[1:])]

@@ -111,7 +111,15 @@ void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::
     const auto stats = simd ? row_stats_avx2 : row_stats_scalar;
     auto work = [&](std::size_t i0, std::size_t i1) {
         std::vector<double> v(dim);
+        constexpr std::size_t kAhead = 4;  // rows are scattered over the file: ask for the next ones early
+        const std::size_t row_bytes = dim * sizeof(std::uint16_t);
+        auto prefetch = [&](std::size_t i) {
+            const char* at = reinterpret_cast<const char*>(vectors + static_cast<std::size_t>(rows[i]) * dim);
+            for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(at + b);
+        };
+        for (std::size_t i = i0; i < std::min(i1, i0 + kAhead); ++i) prefetch(i);
         for (std::size_t i = i0; i < i1; ++i) {
+            if (i + kAhead < i1) prefetch(i + kAhead);
             const std::uint16_t* src = vectors + static_cast<std::size_t>(rows[i]) * dim;
             const RowStats r = stats(src, dim, q.data() + owner[i] * dim, half, v.data());
             const double denom = std::sqrt(r.vv) * q_norm[owner[i]];

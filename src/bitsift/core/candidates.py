@@ -121,12 +121,15 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
     def settled(i: int, dist: np.ndarray, rows: np.ndarray, fetched: int) -> bool:
         return rows.size < fetched or bool(dist[-1] > dist[need - 1])
 
-    pools = []
-    for dist, rows in widening_scan(qcodes, snap, 2 * need + TIE_MARGIN, mask, settled):
-        if rows.size > need:
-            keep = dist <= dist[need - 1]
-            dist, rows = dist[keep], rows[keep]
-        pools.append((dist, rows))
-    rhos = kernel.correlation_f16_many(vectors, [rows for _, rows in pools], queries)
-    scores = np.split(rescore.its_from_correlation(np.concatenate(rhos)), np.cumsum([r.size for r in rhos])[:-1])
-    return [Candidates(dist, rows, its, -rho, ids[rows]) for (dist, rows), rho, its in zip(pools, rhos, scores)]
+    found = widening_scan(qcodes, snap, 2 * need + TIE_MARGIN, mask, settled)
+    # Each query's pool as one flat column for all queries (query t's: offsets[t]:offsets[t+1]),
+    # so the re-scoring, the scores and the ids take one call each for the whole batch.
+    pool = [d <= d[need - 1] if d.size > need else np.ones(d.size, bool) for d, _ in found]
+    dist = np.concatenate([d[m] for (d, _), m in zip(found, pool)])
+    rows = np.concatenate([r[m] for (_, r), m in zip(found, pool)])
+    offsets = np.zeros(len(found) + 1, np.int64)
+    np.cumsum([int(m.sum()) for m in pool], out=offsets[1:])
+    rho = kernel.correlation_f16_flat(vectors, rows, offsets, queries)
+    scores, row_ids = rescore.its_from_correlation(rho), ids[rows]
+    bounds = offsets.tolist()
+    return [Candidates(dist[a:b], rows[a:b], scores[a:b], -rho[a:b], row_ids[a:b]) for a, b in zip(bounds, bounds[1:])]

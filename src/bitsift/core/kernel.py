@@ -185,16 +185,20 @@ def correlation_f16(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) ->
 def correlation_f16_many(vectors: np.ndarray, rows: list[np.ndarray], queries: np.ndarray) -> list[np.ndarray]:
     """``correlation_f16(vectors, rows[t], queries[t])`` for every query t, in one native call
     (threads over all the rows; every value identical to the one-query call's)."""
-    if len(rows) == 1:  # a lone query: nothing to assemble
-        return [correlation_f16(vectors, rows[0], queries[0])]
-    if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
-        raise ValueError("vectors must be a C-contiguous float16 matrix")
     offsets = np.zeros(len(rows) + 1, np.int64)
     np.cumsum([r.size for r in rows], out=offsets[1:])
-    flat = np.ascontiguousarray(np.concatenate(rows) if rows else np.zeros(0, np.int64), dtype=np.int64)
-    q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(rows), -1)
-    rho = _kernel.correlation_f16_many(vectors.view(np.uint16), flat, offsets, q, _forced_path)
-    return np.split(rho, offsets[1:-1])
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return np.split(correlation_f16_flat(vectors, flat, offsets, queries), offsets[1:-1])
+
+
+def correlation_f16_flat(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """:func:`correlation_f16_many` with the rows as one column: query t's are
+    ``rows[offsets[t]:offsets[t + 1]]``; returns rho in the same layout."""
+    if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
+        raise ValueError("vectors must be a C-contiguous float16 matrix")
+    q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(offsets) - 1, -1)
+    return _kernel.correlation_f16_many(vectors.view(np.uint16), np.ascontiguousarray(rows, dtype=np.int64),
+                                        np.ascontiguousarray(offsets, dtype=np.int64), q, _forced_path)
 
 
 def popcount_rows(codes: np.ndarray) -> np.ndarray:

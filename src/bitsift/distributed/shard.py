@@ -56,7 +56,7 @@ class Shard:
         """This shard's part of a search (the pipeline merges every shard's)."""
         return self.ns.candidates(queries, request)
 
-    def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
+    def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
         return self.ns.fetch(rows, epoch)
 
     def describe(self) -> NamespaceInfo:

@@ -264,7 +264,7 @@ class _ShardParts:
                               [lambda a: a.candidates.remote(queries, request)] * len(self.shards),
                               self.timeout_s, allow_missing=request.partial)
 
-    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, list[Row] | None]:
+    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, dict[int, Row] | None]:
         used = sorted(asks)
         answers, _ = cluster.gather([self.shards[i][1] for i in used],
                                     [_remote("fetch", *asks[i]) for i in used], self.timeout_s)

@@ -130,7 +130,7 @@ class _LocalParts:
     def candidates(self, queries: np.ndarray, request: SearchRequest) -> tuple[list[Answer | None], list[str]]:
         return [ns.candidates(queries, request) for ns in self.spaces], []
 
-    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, list[Row] | None]:
+    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, dict[int, Row] | None]:
         return {i: self.spaces[i].fetch(rows, epoch) for i, (rows, epoch) in asks.items()}
 
     def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:

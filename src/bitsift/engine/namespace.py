@@ -177,8 +177,8 @@ class Namespace:
                                           self.binarizer.balanced)
             return Answer(found, state.epoch)
 
-    def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
-        """(id, text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
+    def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
+        """row -> (id, text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
         ``epoch`` (the search then runs again)."""
         with self._rw.read():
             return self.files.fetch(rows, epoch)

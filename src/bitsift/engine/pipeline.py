@@ -41,8 +41,8 @@ class Parts(Protocol):
         the names of the parts that did not answer."""
         ...
 
-    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, list[Row] | None]:
-        """For part i, the rows of ``asks[i] = (rows, epoch)``; None if its layout changed."""
+    def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, dict[int, Row] | None]:
+        """For part i, row -> Row of ``asks[i] = (rows, epoch)``; None if its layout changed."""
         ...
 
     def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
@@ -83,12 +83,9 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
     asks = {int(p): (np.unique(ranked.rows[owners == p]).tolist(), answers[p].epoch)
             for p in np.unique(owners)}
     got = parts.fetch(asks)
-    info: dict[int, dict[int, Row]] = {}
-    for p, (rows, _) in asks.items():
-        fetched = got.get(p)
-        if fetched is None:
-            return None
-        info[p] = dict(zip(rows, fetched))
+    info = {p: rows for p, rows in got.items() if rows is not None}
+    if len(info) != len(asks):
+        return None
     hits = []
     for score, name, p, row, id_ in zip(ranked.scores.tolist(), labels(ranked.scores), owners.tolist(),
                                         ranked.rows.tolist(), ranked.ids):

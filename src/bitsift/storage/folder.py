@@ -158,12 +158,12 @@ class NamespaceFolder:
         """The last commit's generation (one indexed read)."""
         return self.items.state()[1]
 
-    def fetch(self, rows: Sequence[int], epoch: int) -> list[Row] | None:
-        """(id, text, metadata JSON) of ``rows``, or None if a compaction (maybe in another
+    def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
+        """row -> (id, text, metadata JSON) of ``rows``, or None if a compaction (maybe in another
         process) renumbered rows since ``epoch``. The epoch is read after the rows: epochs only
         grow, so an unchanged one proves the rows were read in that epoch."""
         info = self.items.fetch(rows)
-        if self.items.epoch() != epoch or any(int(r) not in info for r in rows):
+        if self.items.epoch() != epoch or len(info) != len(set(rows)):
             return None
-        return [info[int(r)] for r in rows]
+        return info
 

@@ -185,10 +185,8 @@ class ItemStore:
         c = self.conn()
         for part in _chunks(list(rows)):
             marks = ",".join("?" * len(part))
-            for row, id_, text, meta in c.execute(
-                f"SELECT row, id, text, metadata FROM items WHERE row IN ({marks})", part
-            ):
-                out[row] = (id_, text, meta)
+            query = f"SELECT row, id, text, metadata FROM items WHERE row IN ({marks})"
+            out.update({row: (id_, text, meta) for row, id_, text, meta in c.execute(query, part)})
         return out
 
     def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:

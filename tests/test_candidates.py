@@ -113,3 +113,24 @@ def test_correlation_is_the_same_to_the_bit_on_every_path(rng, path, dims):
         assert np.array_equal(kernel.correlation_f16(vectors, rows, query), want)
         assert np.array_equal(kernel.correlation_f16_many(vectors, [rows, rows[:9]], np.stack([query, query]))[0], want)
     assert np.allclose(want, rescore.correlation(query, vectors[rows].astype(np.float32)), atol=1e-12)
+
+
+def test_a_tie_group_wider_than_the_first_pass_widens_only_its_query(rng, monkeypatch):
+    x = rng.standard_normal((900, DIMS)).astype(np.float32)
+    x[100:700] = x[0]  # 601 rows at distance 0 from x[0]: no first pass of 2*4+64 rows holds them
+    b = make_binarizer("mib")
+    codes = b.encode(x)
+    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+    ids = np.empty(900, dtype=object)
+    ids[:] = [f"r{i}" for i in range(900)]
+    queries = x[[0, 800]]
+    widths = []
+    real = kernel.scan_topk
+    monkeypatch.setattr(kernel, "scan_topk", lambda q, *a, **kw: widths.append((q.shape[0], a[1])) or real(q, *a, **kw))
+    both = candidates.rescored(queries, b.encode(queries), snap, x.astype(np.float16), ids, None, 2, 2)
+    assert widths[0] == (2, 72) and all(n == 1 for n, _ in widths[1:])  # only the tied query rescans
+    assert set(both[0].rows.tolist()) >= {0, *range(100, 700)}
+    for i in range(2):
+        alone = candidates.rescored(queries[i : i + 1], b.encode(queries[i : i + 1]), snap, x.astype(np.float16), ids,
+                                    None, 2, 2)[0]
+        assert np.array_equal(alone.rows, both[i].rows) and np.array_equal(alone.scores, both[i].scores)

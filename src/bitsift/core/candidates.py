@@ -43,15 +43,20 @@ class Answer:
 
 
 def widening_scan(qcodes: np.ndarray, snap: kernel.PackedSnapshot, first: int, mask: np.ndarray | None,
-                  settled: Callable[[int, np.ndarray, np.ndarray, int], bool]) -> list[tuple[np.ndarray, np.ndarray]]:
+                  settled: Callable[[int, np.ndarray, np.ndarray, int], bool],
+                  first_pass: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per query, the nearest codes (distances, rows) of the narrowest scan that ``settled``
     accepts; ``settled(i, dist, rows, fetched)`` judges query i's answer to a scan of
-    ``fetched`` rows. All queries share each pass; unsettled ones rescan ``_WIDEN`` times wider."""
+    ``fetched`` rows. All queries share each pass; unsettled ones rescan ``_WIDEN`` times wider.
+    ``first_pass``: the caller's own scan of all queries at ``first`` rows, not repeated."""
     out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * qcodes.shape[0]
     todo = np.arange(qcodes.shape[0])
     fetch = first
     while todo.size:
-        dist, rows = kernel.scan_topk(qcodes[todo], snap, fetch, mask=mask)
+        if first_pass is not None:
+            (dist, rows), first_pass = first_pass, None
+        else:
+            dist, rows = kernel.scan_topk(qcodes[todo], snap, fetch, mask=mask)
         again = []
         for j, i in enumerate(todo.tolist()):
             if settled(i, dist[j], rows[j], fetch):
@@ -121,14 +126,23 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
     def settled(i: int, dist: np.ndarray, rows: np.ndarray, fetched: int) -> bool:
         return rows.size < fetched or bool(dist[-1] > dist[need - 1])
 
-    found = widening_scan(qcodes, snap, 2 * need + TIE_MARGIN, mask, settled)
+    first = 2 * need + TIE_MARGIN
+    scanned = kernel.scan_topk(qcodes, snap, first, mask=mask)
     # Each query's pool as one flat column for all queries (query t's: offsets[t]:offsets[t+1]),
     # so the re-scoring, the scores and the ids take one call each for the whole batch.
-    pool = [d <= d[need - 1] if d.size > need else np.ones(d.size, bool) for d, _ in found]
-    dist = np.concatenate([d[m] for (d, _), m in zip(found, pool)])
-    rows = np.concatenate([r[m] for (_, r), m in zip(found, pool)])
-    offsets = np.zeros(len(found) + 1, np.int64)
-    np.cumsum([int(m.sum()) for m in pool], out=offsets[1:])
+    d2, r2 = scanned
+    if r2.shape[1] < first or bool((d2[:, -1] > d2[:, need - 1]).all()):  # one pass settled every query
+        keep = d2 <= d2[:, need - 1 : need] if r2.shape[1] > need else np.ones(d2.shape, bool)
+        dist, rows = d2[keep], r2[keep]
+        sizes = keep.sum(axis=1)
+    else:
+        found = widening_scan(qcodes, snap, first, mask, settled, first_pass=scanned)
+        pool = [d <= d[need - 1] if d.size > need else np.ones(d.size, bool) for d, _ in found]
+        dist = np.concatenate([d[m] for (d, _), m in zip(found, pool)])
+        rows = np.concatenate([r[m] for (_, r), m in zip(found, pool)])
+        sizes = np.array([int(m.sum()) for m in pool], np.int64)
+    offsets = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
     rho = kernel.correlation_f16_flat(vectors, rows, offsets, queries)
     scores, row_ids = rescore.its_from_correlation(rho), ids[rows]
     bounds = offsets.tolist()

@@ -77,7 +77,10 @@ def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None
     if pool is not None:
         ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in flat])
         keep = keep[ham <= _pool_bounds(ham, query, len(queries), pool)[query]]
-    order = keep[np.lexsort((rows[keep], part[keep], tiebreak[keep], -score[keep], query[keep]))]
+    keys = (rows[keep], tiebreak[keep], -score[keep], query[keep])
+    if nparts > 1:
+        keys = (keys[0], part[keep], *keys[1:])
+    order = keep[np.lexsort(keys)]
     counts = np.bincount(query[order], minlength=len(queries))
     starts = np.cumsum(counts) - counts
     # The first k of each query, unless the cut splits a tie group on (score, tiebreak): then

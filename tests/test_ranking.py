@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitsift.core.candidates import Candidates
-from bitsift.core.ranking import rank, rescore_pool
+from bitsift.core.ranking import rank, rank_many, rescore_pool
 
 
 def part(scores, ids, tiebreak=None, hamming=None, rows=None):
@@ -62,3 +62,36 @@ def test_rescore_pool_takes_whole_distance_groups_across_parts():
 def test_fewer_candidates_than_k_returns_them_all_best_first():
     got = rank([part([0.3], ["x"]), part([], [])], k=10)
     assert got.ids == ["x"]
+
+
+def _oracle(parts, k, pool, threshold):
+    """The rule written out plainly: pool by distance, then score, tiebreak, id, part order."""
+    cands = [(float(p.scores[i]), float(p.tiebreak[i]), p.ids[i], j, int(p.hamming[i]))
+             for j, p in enumerate(parts) for i in range(len(p.rows))]
+    if pool is not None and len(cands) > pool:
+        bound = sorted(c[4] for c in cands)[pool - 1]
+        cands = [c for c in cands if c[4] <= bound]
+    best = sorted(cands, key=lambda c: (-c[0], c[1], c[2], c[3]))[:k]
+    return [(c[2], c[3]) for c in best if threshold is None or c[0] >= threshold]
+
+
+def test_a_batch_ranks_every_query_as_the_rule_says(rng):
+    for trial in range(40):
+        nparts, nq = int(rng.integers(1, 4)), int(rng.integers(1, 9))
+        k, pool = int(rng.integers(1, 12)), [None, int(rng.integers(1, 30))][trial % 2]
+        threshold = [None, 0.5][trial % 3 == 0]
+        queries = []
+        for _ in range(nq):
+            parts = []
+            for j in range(nparts):
+                n = int(rng.integers(0, 25))
+                ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]  # unique within a part
+                parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
+                                  hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
+            queries.append(parts)
+        got = rank_many(queries, k, pool, threshold)
+        for q, parts in enumerate(queries):
+            a, b = got.offsets[q], got.offsets[q + 1]
+            # the same items (best first by score; the display order by id is the pipeline's)
+            assert sorted(zip(got.ids[a:b], got.parts[a:b].tolist())) == sorted(_oracle(parts, k, pool, threshold))
+            assert list(got.scores[a:b]) == sorted(got.scores[a:b], reverse=True)

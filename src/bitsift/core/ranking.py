@@ -77,9 +77,12 @@ def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None
     if pool is not None:
         ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in flat])
         keep = keep[ham <= _pool_bounds(ham, query, len(queries), pool)[query]]
-    keys = (rows[keep], tiebreak[keep], -score[keep], query[keep])
+    # Only candidates scoring at least their query's k-th best score can make its top k (ties
+    # included): a selection per query first, so the full sort sees ~k rows per query, not all.
+    keep = keep[score[keep] >= _kth_largest(score[keep], query[keep], len(queries), k)[query[keep]]]
+    keys: list[np.ndarray] = [rows[keep], tiebreak[keep], -score[keep], query[keep]]
     if nparts > 1:
-        keys = (keys[0], part[keep], *keys[1:])
+        keys.insert(1, part[keep])  # one part: a constant key, left out
     order = keep[np.lexsort(keys)]
     counts = np.bincount(query[order], minlength=len(queries))
     starts = np.cumsum(counts) - counts
@@ -100,20 +103,33 @@ def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None
         chosen = chosen[score[chosen] >= threshold]
     offsets = np.zeros(len(queries) + 1, np.int64)
     np.cumsum(np.bincount(query[chosen], minlength=len(queries)), out=offsets[1:])
-    ids = [flat[o].ids[i] for o, i in zip(owner[chosen].tolist(), local[chosen].tolist())]
+    ids = np.concatenate([np.asarray(p.ids, dtype=object) for p in flat])[chosen].tolist() if flat else []
     return Ranked(score[chosen], part[chosen], rows[chosen], ids, offsets)
 
 
-def _pool_bounds(ham: np.ndarray, query: np.ndarray, nq: int, size: int) -> np.ndarray:
-    """Per query, the distance of its ``size``-th nearest candidate (everything, if fewer):
-    :func:`rescore_pool` for all queries at once."""
-    by = np.lexsort((ham, query))
+def _by_query(values: np.ndarray, query: np.ndarray, nq: int, fill: float) -> np.ndarray:
+    """``values`` (grouped by ``query``, ascending) as one row per query, padded with ``fill``."""
     counts = np.bincount(query, minlength=nq)
-    starts = np.cumsum(counts) - counts
-    bounds = np.full(nq, np.iinfo(np.int64).max)
-    full = counts > size
-    bounds[full] = ham[by[starts[full] + size - 1]]
-    return bounds
+    grid = np.full((nq, max(int(counts.max(initial=0)), 1)), fill, dtype=np.float64)
+    grid[query, np.arange(query.size) - np.repeat(np.cumsum(counts) - counts, counts)] = values
+    return grid
+
+
+def _pool_bounds(ham: np.ndarray, query: np.ndarray, nq: int, size: int) -> np.ndarray:
+    """Per query, the distance of its ``size``-th nearest candidate (+inf if it has fewer):
+    :func:`rescore_pool` for all queries at once, by one selection per row."""
+    grid = _by_query(ham, query, nq, np.inf)
+    if grid.shape[1] < size:
+        return np.full(nq, np.inf)
+    return np.partition(grid, size - 1, axis=1)[:, size - 1]
+
+
+def _kth_largest(score: np.ndarray, query: np.ndarray, nq: int, k: int) -> np.ndarray:
+    """Per query, its k-th largest score (-inf if it has fewer than k candidates)."""
+    grid = _by_query(score, query, nq, -np.inf)
+    if grid.shape[1] < k:
+        return np.full(nq, -np.inf)
+    return -np.partition(-grid, k - 1, axis=1)[:, k - 1]
 
 
 def _settle_by_id(order: np.ndarray, k: int, score: np.ndarray, tiebreak: np.ndarray, part: np.ndarray,

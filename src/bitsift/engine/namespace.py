@@ -178,7 +178,7 @@ class Namespace:
             return Answer(found, state.epoch)
 
     def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
-        """row -> (id, text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
+        """row -> (text, metadata JSON) of ``rows``; None if a compaction renumbered rows since
         ``epoch`` (the search then runs again)."""
         with self._rw.read():
             return self.files.fetch(rows, epoch)

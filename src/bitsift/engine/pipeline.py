@@ -89,9 +89,7 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
     hits = []
     for score, name, p, row, id_ in zip(ranked.scores.tolist(), labels(ranked.scores), owners.tolist(),
                                         ranked.rows.tolist(), ranked.ids):
-        found_id, text, meta = info[p][row]
-        if found_id != id_:  # the row now holds another item: renumbered under us
-            return None
+        text, meta = info[p][row]
         hits.append({"id": id_, "score": score, "label": name, "text": text,
                      "metadata": {} if meta == "{}" else json.loads(meta), "namespace": parts.namespaces[p]})
     bounds = ranked.offsets.tolist()

@@ -30,7 +30,7 @@ from bitsift.storage.manifest import FORMAT_VERSION, MANIFEST, fsync_dir, read_m
 from bitsift.storage.rowfile import RowFile
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
-Row = tuple[str, "str | None", str]  # (id, text, metadata JSON) of a fetched row
+Row = tuple["str | None", str]  # (text, metadata JSON) of a fetched row
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
 
 
@@ -159,7 +159,7 @@ class NamespaceFolder:
         return self.items.state()[1]
 
     def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
-        """row -> (id, text, metadata JSON) of ``rows``, or None if a compaction (maybe in another
+        """row -> (text, metadata JSON) of ``rows``, or None if a compaction (maybe in another
         process) renumbered rows since ``epoch``. The epoch is read after the rows: epochs only
         grow, so an unchanged one proves the rows were read in that epoch."""
         info = self.items.fetch(rows)

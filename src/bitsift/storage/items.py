@@ -179,14 +179,14 @@ class ItemStore:
         rows = self.conn().execute(f"SELECT row FROM items WHERE alive = 1 AND {where}", params)
         return np.fromiter((r for (r,) in rows), dtype=np.int64)
 
-    def fetch(self, rows: Sequence[int]) -> dict[int, tuple[str, str | None, str]]:
-        """row -> (id, text, metadata JSON) for result rows."""
-        out: dict[int, tuple[str, str | None, str]] = {}
+    def fetch(self, rows: Sequence[int]) -> dict[int, tuple[str | None, str]]:
+        """row -> (text, metadata JSON) for result rows (their ids are known from the scan)."""
+        out: dict[int, tuple[str | None, str]] = {}
         c = self.conn()
         for part in _chunks(list(rows)):
             marks = ",".join("?" * len(part))
-            query = f"SELECT row, id, text, metadata FROM items WHERE row IN ({marks})"
-            out.update({row: (id_, text, meta) for row, id_, text, meta in c.execute(query, part)})
+            query = f"SELECT row, text, metadata FROM items WHERE row IN ({marks})"
+            out.update({row: (text, meta) for row, text, meta in c.execute(query, part)})
         return out
 
     def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:

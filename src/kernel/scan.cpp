@@ -100,16 +100,6 @@ constexpr std::size_t kMinWorkPerThread = 1024 * 6;
 
 // Queries are processed in groups so the per-group distance buffer stays in L2.
 constexpr std::size_t kQueryGroup = 256;
-// Blocks are visited in tiles; within a tile, one query group at a time. A tile's codes stay in
-// L2 while every group passes over them, and only one group's top-k buffers are hot at once:
-// with large k, the buffers of all queries together no longer fit (k = 264: 64 x ~5 KB).
-constexpr std::size_t kTileBytes = 256 * 1024;
-constexpr std::size_t kTopKBudget = 256 * 1024;  // bytes of top-k state kept hot per group
-
-std::size_t group_size(std::size_t k, std::size_t words) {
-    const std::size_t per_query = (2 * k + 64) * sizeof(Entry) + (64 * words + 1) * sizeof(std::uint32_t);
-    return std::max<std::size_t>(1, std::min(kQueryGroup, kTopKBudget / per_query));
-}
 
 // What the threads of one scan tell each other: per thread and query, the k-th smallest
 // distance it holds (kOpen until it holds k). Any thread's value T proves that the overall k-th
@@ -135,39 +125,34 @@ void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts
                 const std::uint64_t* valid, std::size_t b0, std::size_t b1,
                 std::vector<TopK>& tops, SharedBounds& bounds, std::size_t self) {
     AlignedBuffer scratch(kScratchBytes);
-    const std::size_t group = group_size(tops.empty() ? 1 : tops[0].k, B / 8);
-    const std::size_t tile = std::max<std::size_t>(1, kTileBytes / (B * kBlockCodes));
-    std::vector<std::uint16_t> dist(group * kBlockCodes);
-    std::vector<std::uint64_t> cand(group * 2);
-    std::vector<std::uint16_t> thr(group);
-    for (std::size_t t0 = b0; t0 < b1; t0 += tile) {
-        const std::size_t t1 = std::min(b1, t0 + tile);
-        for (std::size_t g0 = 0; g0 < nq; g0 += group) {
-            const std::size_t gn = std::min(group, nq - g0);
-            for (std::size_t b = t0; b < t1; ++b) {
-                const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
-                if ((v0 | v1) == 0) continue;
-                for (std::size_t i = 0; i < gn; ++i) {
-                    const std::uint16_t other = bounds.others(self, g0 + i);
-                    thr[i] = std::min<std::uint16_t>(tops[g0 + i].threshold(),
-                                                     other == kOpen ? kOpen : static_cast<std::uint16_t>(other + 1));
-                }
-                BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
-                             gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
-                fn(job);
-                for (std::size_t i = 0; i < gn; ++i) {
-                    const std::uint16_t* d = dist.data() + i * kBlockCodes;
-                    const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
-                    for (int w = 0; w < 2; ++w) {
-                        std::uint64_t bits = words[w];
-                        while (bits) {
-                            const int c = __builtin_ctzll(bits) + 64 * w;
-                            bits &= bits - 1;
-                            tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
-                        }
+    std::vector<std::uint16_t> dist(kQueryGroup * kBlockCodes);
+    std::vector<std::uint64_t> cand(kQueryGroup * 2);
+    std::vector<std::uint16_t> thr(kQueryGroup);
+    for (std::size_t b = b0; b < b1; ++b) {
+        const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
+        if ((v0 | v1) == 0) continue;
+        for (std::size_t g0 = 0; g0 < nq; g0 += kQueryGroup) {
+            const std::size_t gn = std::min(kQueryGroup, nq - g0);
+            for (std::size_t i = 0; i < gn; ++i) {
+                const std::uint16_t other = bounds.others(self, g0 + i);
+                thr[i] = std::min<std::uint16_t>(tops[g0 + i].threshold(),
+                                                 other == kOpen ? kOpen : static_cast<std::uint16_t>(other + 1));
+            }
+            BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
+                         gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
+            fn(job);
+            for (std::size_t i = 0; i < gn; ++i) {
+                const std::uint16_t* d = dist.data() + i * kBlockCodes;
+                const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
+                for (int w = 0; w < 2; ++w) {
+                    std::uint64_t bits = words[w];
+                    while (bits) {
+                        const int c = __builtin_ctzll(bits) + 64 * w;
+                        bits &= bits - 1;
+                        tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
                     }
-                    if (bounds.nt > 1) bounds.publish(self, g0 + i, tops[g0 + i].threshold());
                 }
+                if (bounds.nt > 1) bounds.publish(self, g0 + i, tops[g0 + i].threshold());
             }
         }
     }

@@ -83,7 +83,7 @@ def test_a_batch_ranks_every_query_as_the_rule_says(rng):
         queries = []
         for _ in range(nq):
             parts = []
-            for j in range(nparts):
+            for _ in range(nparts):
                 n = int(rng.integers(0, 25))
                 ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]  # unique within a part
                 parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),

@@ -1,4 +1,4 @@
-"""A namespace written by format version 1 keeps opening and answering the same way."""
+"""A namespace written by every earlier format version keeps opening and answering the same way."""
 
 from __future__ import annotations
 
@@ -9,26 +9,36 @@ from pathlib import Path
 import pytest
 
 import bitsift
+from bitsift.storage.manifest import FORMAT_VERSION
 from make_golden import DIMS, golden_items, queries
 from model import ModelNamespace, as_pairs, assert_same
 
-GOLDEN = Path(__file__).parent / "data" / "golden-v1"
+DATA = Path(__file__).parent / "data"
+VERSIONS = list(range(1, FORMAT_VERSION + 1))
+
+
+@pytest.fixture(params=VERSIONS, ids=[f"v{v}" for v in VERSIONS])
+def version(request):
+    return request.param
 
 
 @pytest.fixture
-def golden_copy(tmp_path):
-    shutil.copytree(GOLDEN / "data", tmp_path / "data")  # opening may write WAL files
+def golden_copy(tmp_path, version):
+    shutil.copytree(DATA / f"golden-v{version}" / "data", tmp_path / "data")  # opening may write WAL files
     return tmp_path / "data"
 
 
-def test_golden_files_are_present():
-    names = sorted(p.name for p in (GOLDEN / "data" / "golden").iterdir())
+def test_golden_files_are_present(version):
+    golden = DATA / f"golden-v{version}"
+    names = sorted(p.name for p in (golden / "data" / "golden").iterdir())
     assert names == ["codes.u64", "items.sqlite", "manifest.json", "vectors.f16"]
-    manifest = json.loads((GOLDEN / "data" / "golden" / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["dimension"] == DIMS
+    manifest = json.loads((golden / "data" / "golden" / "manifest.json").read_text())
+    assert manifest["format_version"] == version and manifest["dimension"] == DIMS
+    assert ("incarnation" in manifest) == (version >= 2)
 
 
-def test_golden_namespace_answers_as_recorded(golden_copy):
+def test_golden_namespace_answers_as_recorded(golden_copy, version):
+    GOLDEN = DATA / f"golden-v{version}"
     expected = json.loads((GOLDEN / "expected.json").read_text())
     with bitsift.Client(path=golden_copy) as client:
         assert {n["namespace_name"]: n["item_count"] for n in client.list_namespaces()} == {

@@ -10,6 +10,7 @@ from bitsift.api.protocol import ClientAPI
 from bitsift.core.errors import (
     BitsiftError,
     DimensionMismatch,
+    DiskFull,
     DuplicateIds,
     EmptyBatch,
     InvalidFilter,
@@ -40,7 +41,7 @@ from bitsift.core.spec import BINARIZERS, NAMESPACE_TYPES, SEARCH_MODES, VERSION
 
 __all__ = [
     "Client", "ClientAPI", "HTTPClient", "AsyncHTTPClient",
-    "BitsiftError", "DimensionMismatch", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
+    "BitsiftError", "DimensionMismatch", "DiskFull", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
     "InvalidName", "InvalidVector", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
     "ShardUnavailable", "StorageCorrupt",
     "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",

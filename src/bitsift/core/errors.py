@@ -54,6 +54,12 @@ class NamespaceNotFound(BitsiftError):
     status, name = 404, "namespace_not_found"
 
 
+class NamespaceGone(NamespaceNotFound):
+    """A handle to a namespace incarnation that was deleted (maybe re-created under the same
+    name, maybe by another process). It never writes; the engine reopens the name once, and a
+    caller sees this only when the name is gone for good (a 404)."""
+
+
 class NamespaceExists(BitsiftError):
     status, name = 409, "namespace_exists"
 
@@ -77,8 +83,16 @@ class ShardUnavailable(BitsiftError):
     status, name = 503, "shard_unavailable"
 
 
+class DiskFull(BitsiftError):
+    """The data folder's disk (or a file-size limit) is full. Nothing half-made stays behind:
+    the write is rolled back and the next one succeeds once space is freed."""
+
+    status, name = 507, "insufficient_storage"
+
+
 class StorageCorrupt(BitsiftError):
-    """On-disk state that the commit protocol can never produce."""
+    """On-disk state that the commit protocol can never produce (a file damaged or cut
+    outside bitsift). The message names the file; the only 500 the server sends on purpose."""
 
     status, name = 500, "storage_corrupt"
 
@@ -88,6 +102,6 @@ ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
         EmptyBatch, InvalidFilter, NamespaceNotFound, NamespaceExists, NamespaceLocked,
-        NamespaceBusy, ShardUnavailable, StorageCorrupt,
+        NamespaceBusy, ShardUnavailable, DiskFull, StorageCorrupt,
     )
 }

@@ -4,29 +4,39 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from bitsift.core.candidates import Answer
-from bitsift.core.errors import InvalidInput, NamespaceExists, NamespaceNotFound
+from bitsift.core.errors import InvalidInput, InvalidName, NamespaceExists, NamespaceGone, NamespaceNotFound
 from bitsift.core.results import NamespaceInfo, SearchResponse
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
 from bitsift.engine.front import ParsedFront
 from bitsift.engine.namespace import Namespace
 from bitsift.engine.request import NamespaceRequest, SearchRequest, get_embedder, new_namespace_manifest
-from bitsift.storage.folder import Row
+from bitsift.storage.folder import CREATING_PREFIX, LOCK, Row
+from bitsift.storage.lock import writer_lock
+from bitsift.storage.manifest import MANIFEST, fsync_dir
 
 TRASH_PREFIX = ".trash-"
+STALE_CREATE_S = 600.0  # a create in progress takes milliseconds; older staging folders are debris
 DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP = 1000, 200
+T = TypeVar("T")
 
 
 class Engine(ParsedFront):
-    """Thread-safe; namespaces open lazily and stay open until ``close()``."""
+    """Thread-safe; namespaces open lazily and stay open until ``close()``.
+
+    Several engines (threads or processes) may share one data directory. A namespace handle
+    whose folder was deleted, or deleted and re-created, is noticed (storage.folder's identity
+    check) and reopened by name once; the request then goes to the new namespace or is a 404.
+    """
 
     def __init__(self, path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> None:
@@ -35,8 +45,7 @@ class Engine(ParsedFront):
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, Namespace] = {}
         self._lock = threading.Lock()
-        for stale in self.root.glob(TRASH_PREFIX + "*"):  # a delete interrupted by a crash
-            shutil.rmtree(stale, ignore_errors=True)
+        _clear_leftovers(self.root)
 
     def close(self) -> None:
         with self._lock:
@@ -49,11 +58,33 @@ class Engine(ParsedFront):
         with self._lock:
             ns = self._open.get(name)
             if ns is None:
-                folder = self.root / name
-                if not folder.is_dir():
-                    raise NamespaceNotFound(f"namespace {name!r} does not exist")
-                ns = self._open[name] = Namespace(folder)
+                ns = self._open[name] = _open_namespace(self.root / name)
             return ns
+
+    def _using(self, name: str, op: Callable[[Namespace], T]) -> T:
+        """``op`` on the namespace of that name; if its handle turns out to belong to a deleted
+        incarnation, once more on whatever the name holds now (NamespaceNotFound if nothing)."""
+        ns = self.namespace(name)
+        try:
+            return op(ns)
+        except Exception:
+            if not self._forget_if_gone(ns):
+                raise
+        return op(self.namespace(name))
+
+    def _forget_if_gone(self, ns: Namespace) -> bool:
+        """Drop a handle whose folder was deleted or replaced; False if it is still current
+        (the error it raised is then a real one)."""
+        try:
+            if ns.files.is_current():
+                return False
+        except Exception:
+            return False
+        with self._lock:
+            if self._open.get(ns.name) is ns:
+                del self._open[ns.name]
+        ns.close()
+        return True
 
     def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
         if request.shards not in (None, 1):
@@ -62,38 +93,59 @@ class Engine(ParsedFront):
         manifest = new_namespace_manifest(request)
         with self._lock:
             folder = self.root / request.name
-            if folder.exists():
+            if (folder / MANIFEST).exists():
                 raise NamespaceExists(f"namespace {request.name!r} already exists")
+            _remove_half_made(folder)
+            stale = self._open.pop(request.name, None)  # a handle to an incarnation deleted elsewhere
+            if stale is not None:
+                stale.close()
             self._open[request.name] = Namespace.create(folder, manifest)
             return self._open[request.name].describe()
 
     def describe_namespace(self, name: str) -> NamespaceInfo:
-        return self.namespace(name).describe()
+        return self._using(name, Namespace.describe)
 
     def diagnostics(self, name: str) -> dict[str, Any]:
-        return self.namespace(name).diagnostics()
+        return self._using(name, Namespace.diagnostics)
 
     def list_namespaces(self) -> list[NamespaceInfo]:
-        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return [self.namespace(n).describe() for n in names]
+        out = []
+        for name in sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+            try:
+                out.append(self.describe_namespace(name))
+            except NamespaceNotFound:  # deleted while listing (InvalidName: not ours to list)
+                continue
+            except InvalidName:
+                continue
+        return out
 
     def delete_namespace(self, name: str) -> None:
+        """Rename the folder away under the writer lock (so no write of any process is half-way
+        through it), then remove it. The name is free at once."""
         check_name(name)
+        folder = self.root / name
         with self._lock:
-            folder = self.root / name
-            if not folder.is_dir():
+            if not (folder / MANIFEST).is_file():
                 raise NamespaceNotFound(f"namespace {name!r} does not exist")
+            trash = self.root / f"{TRASH_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+            try:
+                with writer_lock(folder / LOCK):
+                    if not (folder / MANIFEST).is_file():  # another process deleted it first
+                        raise NamespaceNotFound(f"namespace {name!r} does not exist")
+                    folder.rename(trash)  # atomic: the name is gone at once
+                    fsync_dir(self.root)
+            except NamespaceGone:
+                raise NamespaceNotFound(f"namespace {name!r} does not exist") from None
             ns = self._open.pop(name, None)
             if ns is not None:
                 ns.close()
-            trash = self.root / f"{TRASH_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
-            folder.rename(trash)  # atomic: the name is gone at once
         shutil.rmtree(trash, ignore_errors=True)
 
     def upsert(self, name: str, items: Sequence[dict[str, Any]]) -> int:
-        ns = self.namespace(name)
-        require_type(ns.manifest, name, "vector")
-        return ns.upsert(items)
+        def write(ns: Namespace) -> int:
+            require_type(ns.manifest, name, "vector")
+            return ns.upsert(items)
+        return self._using(name, write)
 
     def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Chunk, embed and upsert documents into a text namespace; re-uploading a document
@@ -101,22 +153,71 @@ class Engine(ParsedFront):
         ns = self.namespace(name)
         require_type(ns.manifest, name, "text")
         items, parents, count = embed_documents(documents, ns.manifest["model"], self.chunk_size, self.chunk_overlap)
-        ns.upsert(items, parents=parents)
+        model = ns.manifest["model"]
+
+        def write(ns: Namespace) -> None:
+            require_type(ns.manifest, name, "text")
+            if ns.manifest["model"] != model:  # re-created meanwhile with another model
+                raise NamespaceNotFound(f"namespace {name!r} was re-created with another model; upload again")
+            ns.upsert(items, parents=parents)
+        self._using(name, write)
         return {"status": "success", "uploaded": count, "chunks": len(items)}
 
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
-        return self.namespace(name).get(ids, include_vectors)
+        return self._using(name, lambda ns: ns.get(ids, include_vectors))
 
     def delete(self, name: str, ids: Sequence[Any]) -> list[str]:
-        return self.namespace(name).delete(ids)
+        return self._using(name, lambda ns: ns.delete(ids))
 
     def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         """One response per query: the top-k over the request's namespaces, merged as if they
         were one (engine.pipeline; ranking rule in core.ranking)."""
+        spaces = [self.namespace(n) for n in request.names]
+        try:
+            return pipeline.search(request, _LocalParts(spaces))
+        except Exception:
+            if not [ns for ns in spaces if self._forget_if_gone(ns)]:
+                raise
         return pipeline.search(request, _LocalParts([self.namespace(n) for n in request.names]))
 
     def compact(self, name: str) -> dict[str, int]:
-        return self.namespace(name).compact()
+        return self._using(name, Namespace.compact)
+
+
+def _open_namespace(folder: Path) -> Namespace:
+    """Open a namespace folder; a folder that vanishes while it opens was deleted (404)."""
+    missing = NamespaceNotFound(f"namespace {folder.name!r} does not exist")
+    if not (folder / MANIFEST).is_file():
+        raise missing
+    try:
+        return Namespace(folder)
+    except NamespaceGone:
+        raise missing from None
+    except Exception:
+        if not (folder / MANIFEST).is_file():
+            raise missing from None
+        raise
+
+
+def _remove_half_made(folder: Path) -> None:
+    """A folder without a manifest is not a namespace: an older bitsift's create interrupted by
+    a crash or a full disk. Remove it if it holds nothing else, so the name can be used."""
+    if folder.is_dir() and {p.name for p in folder.iterdir()} <= {MANIFEST + ".tmp"}:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _clear_leftovers(root: Path) -> None:
+    """Remove what a crash left: folders of deletes (renamed away, so never in use) and creates
+    that stopped long enough ago that no process can still be making them."""
+    now = time.time()
+    for stale in root.glob(TRASH_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in root.glob(CREATING_PREFIX + "*"):
+        try:
+            if now - stale.stat().st_mtime > STALE_CREATE_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        except FileNotFoundError:
+            continue
 
 
 class _LocalParts:

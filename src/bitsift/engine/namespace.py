@@ -19,6 +19,7 @@ import numpy as np
 from bitsift.core import candidates, kernel
 from bitsift.core.binarize import bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer
+from bitsift.core.errors import NamespaceGone
 from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import check_ids, check_items
 from bitsift.engine.masks import MaskCache
@@ -79,7 +80,10 @@ class Namespace:
         self._vectors_cache = None
 
     def refresh_if_stale(self) -> None:
-        """Pick up writes made by another process (cheap: one indexed read when nothing changed)."""
+        """Pick up writes made by another process (cheap: one stat and one indexed read when
+        nothing changed); raises NamespaceGone if the name now holds another incarnation."""
+        if self.files.replaced():
+            raise NamespaceGone(f"namespace {self.name!r} was deleted")
         if self.files.generation() == self._state.generation:
             return
         with self.files.writing():
@@ -108,6 +112,7 @@ class Namespace:
         batch = check_items(items, self.dimension)
         with self.files.writing():
             self._refresh_locked()
+            self.files.upgrade()
             if not self.binarizer.fitted:
                 self._set_binarizer(self.binarizer.fit(batch.vectors))  # type: ignore[attr-defined]
             codes = self.binarizer.encode(batch.vectors)
@@ -129,6 +134,7 @@ class Namespace:
         sharded namespace must all encode with the center its first batch gave."""
         with self.files.writing():
             self._refresh_locked()
+            self.files.upgrade()
             if not self.binarizer.fitted:
                 self._set_binarizer(make_binarizer(self.manifest["binarizer"], params))
 
@@ -141,6 +147,7 @@ class Namespace:
         wanted = check_ids(ids)
         with self.files.writing():
             self._refresh_locked()
+            self.files.upgrade()
             state = self._state
             found, matched = self.files.items.kill(wanted, state.rows, state.generation + 1)
             if found:
@@ -152,6 +159,7 @@ class Namespace:
         """Rewrite the row files without dead rows; crash-safe by roll-forward."""
         with self.files.writing(), self._rw.write():
             self._refresh_locked(rw_held=True)
+            self.files.upgrade()
             before = self._state.rows
             after = self.files.compact(before, self._state.generation + 1)
             self._reload()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -22,14 +24,16 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.binarize import Binarizer, words_for
-from bitsift.core.errors import StorageCorrupt
+from bitsift.core.errors import NamespaceExists, NamespaceGone, StorageCorrupt
 from bitsift.core.validate import Batch
+from bitsift.storage.disk import disk_errors
 from bitsift.storage.items import ItemStore
 from bitsift.storage.lock import writer_lock
 from bitsift.storage.manifest import FORMAT_VERSION, MANIFEST, fsync_dir, read_manifest, write_manifest
 from bitsift.storage.rowfile import RowFile
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
+CREATING_PREFIX = ".creating-"  # a namespace being made; renamed into place when complete
 Row = tuple["str | None", str]  # (text, metadata JSON) of a fetched row
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
 
@@ -45,7 +49,13 @@ def new_manifest(ns_type: str, dimension: int, binarizer: Binarizer, model: str 
         "vector_dtype": "float16",
         "model": model,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "incarnation": new_incarnation(),
     }
+
+
+def new_incarnation() -> str:
+    """The identity of one life of a namespace: a delete + re-create of the name gets a new one."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -66,24 +76,92 @@ class NamespaceFolder:
             raise StorageCorrupt(f"{path} is not a bitsift namespace (no {MANIFEST})")
         self.path = path
         self.manifest = read_manifest(path)
+        self.incarnation: str | None = self.manifest.get("incarnation")  # None: format version 1
         dims, words = self.manifest["dimension"], self.manifest["words"]
+        if not (path / ITEMS).is_file():  # never start a fresh one: the row files would be cut to 0
+            raise StorageCorrupt(f"{path / ITEMS} is missing")
         self.items = ItemStore(path / ITEMS)
+        stat = os.stat(path / ITEMS)
+        self._items_inode = (stat.st_dev, stat.st_ino)  # held open, so never reused while we live
+        stored = self.items.meta("incarnation")
+        if self.incarnation is not None and stored != self.incarnation:
+            self.items.close()
+            raise StorageCorrupt(f"{path / ITEMS} belongs to incarnation {stored!r} but {path / MANIFEST} "
+                                 f"to {self.incarnation!r}: files of two namespaces were mixed")
         self.codes = RowFile(path / CODES, np.dtype("<u8"), words)
         self.vectors = RowFile(path / VECTORS, np.dtype("<f2"), dims)
         self._write_lock = threading.Lock()
 
     @classmethod
     def create(cls, path: Path, manifest: dict[str, Any]) -> NamespaceFolder:
-        path.mkdir(parents=True)
-        write_manifest(path, manifest)
-        fsync_dir(path.parent)
+        """Make the whole folder under a hidden name, then rename it into place: a crash or a full
+        disk leaves no half-made namespace, and of two processes creating one name, one wins."""
+        staging = path.parent / f"{CREATING_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            with disk_errors(path):
+                staging.mkdir(parents=True)
+                write_manifest(staging, manifest)
+                items = ItemStore(staging / ITEMS)
+                items.set_meta("incarnation", manifest["incarnation"])
+                items.close()
+                fsync_dir(staging)
+                try:
+                    os.rename(staging, path)  # fails if a non-empty folder holds the name
+                except OSError as exc:
+                    if path.exists():
+                        raise NamespaceExists(f"namespace {path.name!r} already exists") from exc
+                    raise
+                fsync_dir(path.parent)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return cls(path)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """The writer's side: one thread of this process and one process at a time."""
-        with self._write_lock, writer_lock(self.path / LOCK):
+        """The writer's side: one thread of this process and one process at a time, and only
+        while this handle's incarnation is the one on disk (raises :class:`NamespaceGone`)."""
+        with self._write_lock, writer_lock(self.path / LOCK), disk_errors(self.path):
+            self.check_current()
             yield
+
+    def check_current(self) -> None:
+        """Raise :class:`NamespaceGone` unless the folder at this path is still this handle's
+        incarnation. Under the writer lock the answer holds until the lock is released, because
+        a delete takes the lock before it renames the folder away."""
+        if not self.is_current():
+            raise NamespaceGone(f"namespace {self.path.name!r} was deleted")
+
+    def replaced(self) -> bool:
+        """One stat: has the folder at this path been deleted or re-created since this handle
+        opened it? Cheap enough for every search (the full check is :meth:`is_current`)."""
+        if self.items.closed:  # closed handles are deleted ones; their inode may be reused
+            return True
+        try:
+            stat = os.stat(self.path / ITEMS)
+        except FileNotFoundError:
+            return True
+        return (stat.st_dev, stat.st_ino) != self._items_inode
+
+    def is_current(self) -> bool:
+        if self.replaced():
+            return False
+        try:
+            on_disk = read_manifest(self.path)
+        except StorageCorrupt:
+            if not (self.path / MANIFEST).exists():
+                return False
+            raise
+        return on_disk.get("incarnation") == self.incarnation
+
+    def upgrade(self) -> None:
+        """Migrate a format-version-1 folder on its first write (inside ``writing()``): give it an
+        incarnation id, SQLite first, so a crash between the two steps only repeats the step."""
+        if self.manifest.get("format_version") == FORMAT_VERSION:
+            return
+        incarnation = self.items.meta("incarnation") or new_incarnation()
+        self.items.set_meta("incarnation", incarnation)
+        self.set_manifest(dict(self.manifest, format_version=FORMAT_VERSION, incarnation=incarnation))
+        self.incarnation = incarnation
 
     def close(self) -> None:
         self.items.close()
@@ -144,11 +222,17 @@ class NamespaceFolder:
         """Rewrite the row files without dead rows; crash-safe by roll-forward (see recover).
         Returns the rows kept."""
         keep = self.items.alive_rows()
-        for rowfile in (self.codes, self.vectors):
-            staged = rowfile.path.with_name(rowfile.path.name + ".compact")
-            rowfile.write_new(staged, rowfile.read(rows)[keep] if keep.size else np.zeros((0, rowfile.cols)))
-        fsync_dir(self.path)
-        self.items.renumber_live(generation)
+        staged = [rowfile.path.with_name(rowfile.path.name + ".compact") for rowfile in (self.codes, self.vectors)]
+        try:
+            for rowfile, path in zip((self.codes, self.vectors), staged):
+                rowfile.write_new(path, rowfile.read(rows)[keep] if keep.size else np.zeros((0, rowfile.cols)))
+            fsync_dir(self.path)
+            self.items.renumber_live(generation)
+        except BaseException:
+            if self.items.meta("compact_pending") != "1":  # not committed: the old files stay
+                for path in staged:
+                    path.unlink(missing_ok=True)
+            raise
         self.recover()
         return int(keep.size)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core.errors import StorageCorrupt
+from bitsift.core.errors import NamespaceGone, StorageCorrupt
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -34,6 +34,20 @@ INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0'), 
 _CHUNK = 900  # bound parameters per IN (...) list, well under SQLite's limit
 
 
+def is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's own verdict that a file is damaged (not busy, not full)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc) \
+        or "not a database" in str(exc)
+
+
+def _rollback(c: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: after SQLITE_FULL, SQLite may have rolled it back
+    itself, and a second ROLLBACK would raise and hide the real error."""
+    if c.in_transaction:
+        c.execute("ROLLBACK")
+
+
 def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), _CHUNK):
         yield seq[i : i + _CHUNK]
@@ -47,11 +61,20 @@ class ItemStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        self.conn().executescript(SCHEMA)
+        self.closed = False
+        try:
+            self.conn().executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            if is_corrupt(exc):
+                raise StorageCorrupt(f"{path} is not a readable SQLite database ({exc})") from exc
+            raise
 
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
+            if self.closed:  # a connection opens by path, which may hold another namespace by now
+                raise NamespaceGone(f"the handle on {self.path.parent.name!r} was closed (namespace deleted)")
             c = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=FULL")
@@ -61,6 +84,7 @@ class ItemStore:
         return c
 
     def close(self) -> None:
+        self.closed = True
         with self._all_lock:
             for c in self._all:
                 try:
@@ -74,10 +98,16 @@ class ItemStore:
         row = self.conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def state(self) -> tuple[int, int]:
         """(committed rows, generation) in one read."""
         values = dict(self.conn().execute("SELECT key, value FROM meta WHERE key IN ('committed_rows', 'generation')"))
-        return int(values["committed_rows"]), int(values["generation"])
+        try:
+            return int(values["committed_rows"]), int(values["generation"])
+        except (KeyError, ValueError) as exc:
+            raise StorageCorrupt(f"{self.path}: the meta table lacks a valid {exc}") from None
 
     def epoch(self) -> int:
         """Compactions so far: row numbers mean the same thing only within one epoch."""
@@ -129,7 +159,7 @@ class ItemStore:
             rows_durable()
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            _rollback(c)
             raise
         return replaced
 
@@ -150,7 +180,7 @@ class ItemStore:
             self._set_state(c, committed_rows, generation)
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            _rollback(c)
             raise
         return found, matched
 
@@ -223,7 +253,7 @@ class ItemStore:
             c.execute("DROP TABLE remap")
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            _rollback(c)
             raise
         return n
 

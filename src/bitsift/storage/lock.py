@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bitsift.core.errors import NamespaceLocked
+from bitsift.core.errors import NamespaceGone, NamespaceLocked
 
 
 @contextmanager
 def writer_lock(path: Path, timeout_s: float = 30.0) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` for the duration of one write."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        raise NamespaceGone(f"namespace {path.parent.name!r} was deleted") from None
     try:
         waited = 0.0
         while True:

@@ -9,7 +9,8 @@ from typing import Any
 
 from bitsift.core.errors import StorageCorrupt
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an incarnation id in the manifest and in SQLite (ARCHITECTURE.md)
+READABLE_VERSIONS = (1, 2)  # version 1 is migrated on its first write (storage.folder)
 MANIFEST = "manifest.json"
 
 
@@ -42,7 +43,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise StorageCorrupt(f"cannot read {folder / MANIFEST}: {exc}") from exc
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise StorageCorrupt(f"{folder} has format version {version}; this bitsift reads {FORMAT_VERSION}")
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if version not in READABLE_VERSIONS:
+        raise StorageCorrupt(f"{folder / MANIFEST} has format version {version!r}; this bitsift reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
+    missing = [k for k, kind in _REQUIRED.items() if not isinstance(manifest.get(k), kind)]
+    if missing:
+        raise StorageCorrupt(f"{folder / MANIFEST} lacks valid fields {missing}")
     return manifest
+
+
+_REQUIRED = {"type": str, "dimension": int, "words": int, "binarizer": str}

@@ -90,8 +90,12 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     Example: bitsift serve --path /data/bitsift --ray auto
     """
     from bitsift.api.server import serve as run
+    from bitsift.api.server.app import api_keys_from
 
-    keys = list(api_keys) + [k.strip() for k in os.environ.get("BITSIFT_API_KEYS", "").split(",") if k.strip()]
+    try:
+        keys = api_keys_from(api_keys, os.environ.get("BITSIFT_API_KEYS"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'})",
                err=True)
     run(str(path), host=host, port=port, api_keys=keys, ray=ray_address)

@@ -13,18 +13,24 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from typing import Any
 
 from bitsift.core.errors import InvalidFilter
+from bitsift.core.spec import FIELD_PATTERN, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, MAX_FILTER_IN
+from bitsift.core.validate import check_utf8
 
-_FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_FIELD = re.compile(FIELD_PATTERN)
 _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_MAX_DEPTH = 32
-_MAX_IN = 1_000
+
+
+_FLOAT_MAX = int(sys.float_info.max)
+_FANOUT = 16
+_KINDS = {"number": "('integer', 'real')", "text": "('text')", "bool": "('true', 'false')"}
 
 
 def _path(field: str) -> str:
-    if not isinstance(field, str) or not _FIELD.match(field):
+    if not isinstance(field, str) or not _FIELD.fullmatch(field):
         raise InvalidFilter(f"invalid filter field {field!r}: use letters, digits, '_', '-' and '.' for nesting")
     return "$." + ".".join(f'"{part}"' for part in field.split("."))
 
@@ -37,10 +43,12 @@ def _kind(value: Any) -> tuple[str, Any]:
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidFilter("filter values must be finite numbers")
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            if not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+                raise InvalidFilter(f"filter number {str(value)[:20]}... is beyond the range of a double")
             value = float(value)  # beyond SQLite's 64-bit integers, as its JSON functions store them
         return "json_type(metadata, ?) IN ('integer', 'real')", value
     if isinstance(value, str):
-        return "json_type(metadata, ?) = 'text'", value
+        return "json_type(metadata, ?) = 'text'", check_utf8(value, "filter value")
     raise InvalidFilter(f"filter values must be strings, numbers or booleans, got {json.dumps(value)[:80]}")
 
 
@@ -49,6 +57,30 @@ def _equals(path: str, value: Any, params: list[Any]) -> str:
     params.extend([path, path, bound])
     # COALESCE: a missing field gives NULL, and NOT NULL would hide it from $ne / $nin.
     return f"COALESCE(({type_test} AND json_extract(metadata, ?) = ?), 0)"
+
+
+def _member(path: str, values: list[Any], params: list[Any]) -> str:
+    """``$in``: one JSON array per kind of value, read by ``json_each``: the SQL stays the same
+    size whatever the list's length (an OR per value overflows SQLite's expression depth)."""
+    groups: dict[str, list[Any]] = {}
+    for v in values:
+        _kind(v)  # validates the value
+        kind = "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "text"
+        groups.setdefault(kind, []).append(_kind(v)[1])
+    parts = []
+    for kind, members in groups.items():
+        params.extend([path, path, json.dumps(members)])
+        parts.append(f"COALESCE((json_type(metadata, ?) IN {_KINDS[kind]} AND json_extract(metadata, ?) IN "
+                     f"(SELECT value FROM json_each(?))), 0)")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _balanced(parts: list[str], joiner: str) -> str:
+    """Join many terms as a shallow tree of parenthesised groups: a flat ``a OR b OR ...`` of
+    more than ~1,000 terms is deeper than SQLite parses."""
+    while len(parts) > _FANOUT:
+        parts = ["(" + joiner.join(parts[i : i + _FANOUT]) + ")" for i in range(0, len(parts), _FANOUT)]
+    return "(" + joiner.join(parts) + ")"
 
 
 def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
@@ -64,9 +96,9 @@ def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
         elif op == "$ne":
             parts.append(f"NOT {_equals(path, value, params)}")
         elif op in ("$in", "$nin"):
-            if not isinstance(value, list) or not value or len(value) > _MAX_IN:
-                raise InvalidFilter(f"{op} on {field!r} needs a non-empty list of at most {_MAX_IN} values")
-            anyof = "(" + " OR ".join(_equals(path, v, params) for v in value) + ")"
+            if not isinstance(value, list) or not value or len(value) > MAX_FILTER_IN:
+                raise InvalidFilter(f"{op} on {field!r} needs a non-empty list of at most {MAX_FILTER_IN} values")
+            anyof = _member(path, value, params)
             parts.append(anyof if op == "$in" else f"NOT {anyof}")
         elif op in _COMPARE:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -86,9 +118,9 @@ def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
-def _clause(spec: Any, params: list[Any], depth: int) -> str:
-    if depth > _MAX_DEPTH:
-        raise InvalidFilter(f"filter nested deeper than {_MAX_DEPTH} levels")
+def _clause(spec: Any, params: list[Any], depth: int, counter: list[int]) -> str:
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"filter nested deeper than {MAX_FILTER_DEPTH} levels")
     if not isinstance(spec, dict) or not spec:
         raise InvalidFilter("a filter must be a non-empty JSON object")
     parts = []
@@ -97,15 +129,18 @@ def _clause(spec: Any, params: list[Any], depth: int) -> str:
             if not isinstance(value, list) or not value:
                 raise InvalidFilter(f"{key} needs a non-empty list of filters")
             joiner = " AND " if key == "$and" else " OR "
-            parts.append("(" + joiner.join(_clause(v, params, depth + 1) for v in value) + ")")
+            parts.append(_balanced([_clause(v, params, depth + 1, counter) for v in value], joiner))
         elif key.startswith("$"):
             raise InvalidFilter(f"unknown operator {key!r} at the top of a filter; valid: $and, $or")
         else:
             parts.append(_field_clause(key, value, params))
-    return "(" + " AND ".join(parts) + ")"
+            counter[0] += 1
+            if counter[0] > MAX_FILTER_CONDITIONS:
+                raise InvalidFilter(f"a filter may hold at most {MAX_FILTER_CONDITIONS} field conditions")
+    return _balanced(parts, " AND ")
 
 
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
     """Return (SQL boolean expression over column ``metadata``, bound parameters)."""
     params: list[Any] = []
-    return _clause(spec, params, 0), params
+    return _clause(spec, params, 0, [0]), params

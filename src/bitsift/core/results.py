@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict  # pydantic reads these on Python 3.11 too
+
+from bitsift.core.spec import BinarizerName, NamespaceType, SearchMode
 
 
 class Hit(TypedDict):
@@ -27,7 +29,7 @@ class Timings(TypedDict):
 class SearchResponse(TypedDict):
     results: list[Hit]  # best first: score, then id, then namespace order
     execution_time: float  # seconds
-    mode: str
+    mode: SearchMode
     timings: Timings
     shards: NotRequired[int]  # sharded namespaces: shards visited
     partial: NotRequired[bool]  # with partial=True: some shards did not answer
@@ -36,9 +38,9 @@ class SearchResponse(TypedDict):
 
 class NamespaceInfo(TypedDict):
     namespace_name: str
-    type: str
+    type: NamespaceType
     vector_dimension: int
-    binarizer: str
+    binarizer: BinarizerName
     model: str | None
     created_at: str
     item_count: int
@@ -85,3 +87,28 @@ class Diagnostics(TypedDict, total=False):
     bit_entropy_mean: float
     effective_bits: float
     shards: list[dict[str, Any]]  # sharded namespaces: each shard's own figures
+
+
+class NamespaceList(TypedDict):
+    namespaces: list[NamespaceInfo]
+
+
+class ItemList(TypedDict):
+    documents: list[Item]  # the hosted API's name for items of either kind
+
+
+class SearchBatchResponse(TypedDict):
+    responses: list[SearchResponse]  # one per query, in order
+
+
+class Health(TypedDict):
+    status: str
+    version: str
+
+
+class ErrorBody(TypedDict):
+    """Every error, from any route: a stable name, a message that says what to do, the status."""
+
+    error: str
+    message: str
+    status: int

@@ -32,7 +32,11 @@ MAX_ID_CHARS = 512
 MAX_METADATA_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 1_000_000
 MAX_SHARDS = 1024
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"  # matched whole (re.fullmatch): no trailing newline
+FIELD_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"  # a metadata field in a filter; '.' nests
+MAX_FILTER_IN = 1_000         # values in one $in / $nin
+MAX_FILTER_CONDITIONS = 1_000  # field conditions in one filter (SQLite evaluates every one per row)
+MAX_FILTER_DEPTH = 32
 
 
 def resolve_type(ns_type: str | None, dimension: object) -> str:

@@ -64,9 +64,13 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
     """Validate everything that does not need the namespaces opened. ``kiosk_mode`` is accepted
     for compatibility and changes nothing: ``threshold`` gates in every mode."""
     del kiosk_mode
-    names = [namespaces] if isinstance(namespaces, str) else list(namespaces)
-    if not names:
-        raise InvalidInput("namespaces must name at least one namespace")
+    names = [namespaces] if isinstance(namespaces, str) else namespaces
+    if isinstance(names, (bytes, Mapping)) or not isinstance(names, Sequence) or not names:
+        raise InvalidInput("namespaces must be a namespace name or a non-empty list of names")
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise InvalidInput(f"namespaces[{i}] must be a namespace name (a string), got {type(name).__name__}")
+        check_name(name)
     k = check_top_k(top_k)
     threshold = check_threshold(threshold)
     mode = DEFAULT_MODE if mode is None else mode

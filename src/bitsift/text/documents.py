@@ -1,7 +1,8 @@
 """Text documents -> chunk items for a text namespace (before embedding).
 
 A document ``{id, text, **fields}`` becomes one item per chunk: the item id is the
-document id when the text fits one chunk, else ``<id>#chunk-<i>``; metadata holds the
+document id when the text fits one chunk, else ``<id>#chunk-<i>`` (so ``#chunk-`` is refused in
+document ids); metadata holds the
 document's extra fields plus ``document_id``, ``chunk_index`` and ``chunk_count``, so a
 search hit names its parent document and position.
 """
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bitsift.core.errors import DuplicateIds, EmptyBatch, InvalidInput
-from bitsift.core.validate import MAX_BATCH, MAX_TEXT_CHARS, check_id
+from bitsift.core.validate import MAX_BATCH, MAX_TEXT_CHARS, check_id, check_utf8
 from bitsift.text.chunking import chunk_text
 
 RESERVED = ("document_id", "chunk_index", "chunk_count")
+CHUNK_MARK = "#chunk-"  # reserved in document ids: ``a#chunk-0`` would replace a chunk of ``a``
 
 
 @dataclass
@@ -41,12 +43,15 @@ def chunk_documents(documents: Any, size: int, overlap: int) -> Chunks:
         if not isinstance(doc, dict) or "id" not in doc or "text" not in doc:
             raise InvalidInput(f"{where}: each document must be an object with id and text")
         doc_id = check_id(doc["id"], where)
+        if CHUNK_MARK in doc_id:
+            raise InvalidInput(f"{where}: a document id may not contain {CHUNK_MARK!r} (reserved for chunk ids)")
         if doc_id in seen:
             raise DuplicateIds(f"duplicate ids in one batch: ['{doc_id}']")
         seen.add(doc_id)
         text = doc["text"]
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
             raise InvalidInput(f"{where}: text must be a non-empty string of at most {MAX_TEXT_CHARS} characters")
+        check_utf8(text, f"{where}: text")
         if "vector" in doc:
             raise InvalidInput(f"{where}: a text namespace embeds documents itself; upload vectors to a vector namespace")
         fields = {k: v for k, v in doc.items() if k not in ("id", "text", "metadata")}

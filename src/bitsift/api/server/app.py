@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
-from bitsift.api.server.errors import install_error_handlers
-from bitsift.api.server.gate import T0_KEY, Gate
+from bitsift.api.server.errors import errors_for, install_error_handlers, truthful_openapi
+from bitsift.api.server.gate import BODY_TIMEOUT_S, T0_KEY, Gate
 from bitsift.api.server.models import (
     CreateNamespace,
     GetDocuments,
@@ -27,16 +27,36 @@ from bitsift.api.server.models import (
     UploadVectors,
 )
 from bitsift.core.errors import InvalidInput
-from bitsift.core.spec import VERSION
+from bitsift.core.results import (
+    CompactResult,
+    DeletedNamespace,
+    DeleteResult,
+    Diagnostics,
+    DocumentsUploaded,
+    Health,
+    ItemList,
+    NamespaceInfo,
+    NamespaceList,
+    SearchBatchResponse,
+    SearchResponse,
+    UploadResult,
+)
+from bitsift.core.spec import NAME_PATTERN, VERSION
 from bitsift.engine.local import Engine
 
 MiB = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 128 * MiB  # a 10,000 x 384-d batch is ~75 MB of JSON
 DEFAULT_MAX_BATCH = 10_000
+SHUTDOWN_GRACE_S = 30
 
 # Declared for the OpenAPI page only ("Authorize" in /docs); the Gate enforces it before any
 # body is read, so this dependency never rejects anything itself.
 _API_KEY_DOC = APIKeyHeader(name="x-api-key", auto_error=False, description="required when the server has API keys")
+
+
+# The engine checks the name (and answers invalid_name); the pattern is here for the OpenAPI page.
+NamespaceName = Annotated[str, Path(description="1-64 letters, digits, '_' or '-'",
+                                    json_schema_extra={"pattern": NAME_PATTERN, "examples": ["docs"]})]
 
 
 def _engine(request: Request) -> Engine:
@@ -68,67 +88,78 @@ def _router(secured: bool) -> APIRouter:
     deps = [Security(_API_KEY_DOC)] if secured else []
     r = APIRouter(prefix="/v1", dependencies=deps)
 
-    @r.post("/namespaces", status_code=201, tags=["namespaces"], summary="Create a namespace")
+    @r.post("/namespaces", status_code=201, tags=["namespaces"], summary="Create a namespace",
+            response_model=NamespaceInfo, responses=errors_for(409))
     def create_namespace(body: CreateNamespace, request: Request) -> JSONResponse:
         info = _engine(request).create_namespace(
             body.namespace_name, type=body.type, dimension=body.vector_dimension, binarizer=body.binarizer,
             center=body.center, model=body.model, shards=body.shards)
         return JSONResponse(info, status_code=201)
 
-    @r.get("/namespaces", tags=["namespaces"], summary="List namespaces")
+    @r.get("/namespaces", tags=["namespaces"], summary="List namespaces", response_model=NamespaceList,
+           responses=errors_for())
     def list_namespaces(request: Request) -> JSONResponse:
         return JSONResponse({"namespaces": _engine(request).list_namespaces()})
 
-    @r.get("/namespaces/{namespace_name}", tags=["namespaces"], summary="Describe a namespace")
-    def describe_namespace(namespace_name: str, request: Request) -> JSONResponse:
+    @r.get("/namespaces/{namespace_name}", tags=["namespaces"], summary="Describe a namespace",
+           response_model=NamespaceInfo, responses=errors_for(404))
+    def describe_namespace(namespace_name: NamespaceName, request: Request) -> JSONResponse:
         return JSONResponse(_engine(request).describe_namespace(namespace_name))
 
-    @r.delete("/namespaces/{namespace_name}", tags=["namespaces"], summary="Delete a namespace and all its data")
-    def delete_namespace(namespace_name: str, request: Request) -> JSONResponse:
+    @r.delete("/namespaces/{namespace_name}", tags=["namespaces"], summary="Delete a namespace and all its data",
+              response_model=DeletedNamespace, responses=errors_for(404))
+    def delete_namespace(namespace_name: NamespaceName, request: Request) -> JSONResponse:
         _engine(request).delete_namespace(namespace_name)
         return JSONResponse({"namespace_name": namespace_name, "deleted": True})
 
-    @r.post("/namespaces/{namespace_name}/vectors", status_code=201, tags=["data"], summary="Upsert vectors")
-    def upload_vectors(namespace_name: str, body: UploadVectors, request: Request) -> JSONResponse:
+    @r.post("/namespaces/{namespace_name}/vectors", status_code=201, tags=["data"], summary="Upsert vectors",
+            response_model=UploadResult, responses=errors_for(404))
+    def upload_vectors(namespace_name: NamespaceName, body: UploadVectors, request: Request) -> JSONResponse:
         _check_batch(request, body.vectors, "vectors")
         uploaded = _engine(request).upsert(namespace_name, body.vectors)
         return JSONResponse({"status": "success", "uploaded": uploaded}, status_code=201)
 
     @r.post("/namespaces/{namespace_name}/documents", status_code=201, tags=["data"],
-            summary="Chunk, embed and upsert text documents")
-    def upload_documents(namespace_name: str, body: UploadDocuments, request: Request) -> JSONResponse:
+            summary="Chunk, embed and upsert text documents", response_model=DocumentsUploaded,
+            responses=errors_for(404))
+    def upload_documents(namespace_name: NamespaceName, body: UploadDocuments, request: Request) -> JSONResponse:
         _check_batch(request, body.documents, "documents")
         return JSONResponse(_engine(request).upload_documents(namespace_name, body.documents), status_code=201)
 
-    @r.post("/namespaces/{namespace_name}/documents/get", tags=["data"], summary="Get items by id")
-    def get_documents(namespace_name: str, body: GetDocuments, request: Request) -> JSONResponse:
+    @r.post("/namespaces/{namespace_name}/documents/get", tags=["data"], summary="Get items by id",
+            response_model=ItemList, responses=errors_for(404))
+    def get_documents(namespace_name: NamespaceName, body: GetDocuments, request: Request) -> JSONResponse:
         _check_batch(request, body.ids, "ids")
         return JSONResponse({"documents": _engine(request).get(namespace_name, body.ids, body.include_vectors)})
 
-    def delete_items(namespace_name: str, body: Ids, request: Request) -> JSONResponse:
+    def delete_items(namespace_name: NamespaceName, body: Ids, request: Request) -> JSONResponse:
         _check_batch(request, body.ids, "ids")
         return JSONResponse({"status": "success", "deleted": _engine(request).delete(namespace_name, body.ids)})
 
     for kind in ("documents", "vectors"):
         r.add_api_route(f"/namespaces/{{namespace_name}}/{kind}/delete", delete_items, methods=["POST"], tags=["data"],
-                        summary=f"Delete {kind} by id", name=f"delete_{kind}")
+                        summary=f"Delete {kind} by id", name=f"delete_{kind}", response_model=DeleteResult,
+                        responses=errors_for(404))
 
-    @r.post("/namespaces/{namespace_name}/compact", tags=["maintenance"], summary="Rewrite files without deleted rows")
-    def compact(namespace_name: str, request: Request) -> JSONResponse:
+    @r.post("/namespaces/{namespace_name}/compact", tags=["maintenance"], summary="Rewrite files without deleted rows",
+            response_model=CompactResult, responses=errors_for(404))
+    def compact(namespace_name: NamespaceName, request: Request) -> JSONResponse:
         return JSONResponse(_engine(request).compact(namespace_name))
 
     @r.get("/namespaces/{namespace_name}/diagnostics", tags=["maintenance"],
-           summary="Per-bit entropy of the stored codes")
-    def diagnostics(namespace_name: str, request: Request) -> JSONResponse:
+           summary="Per-bit entropy of the stored codes", response_model=Diagnostics, responses=errors_for(404))
+    def diagnostics(namespace_name: NamespaceName, request: Request) -> JSONResponse:
         return JSONResponse(_engine(request).diagnostics(namespace_name))
 
-    @r.post("/search", tags=["search"], summary="Exact top-k search over one or more namespaces")
+    @r.post("/search", tags=["search"], summary="Exact top-k search over one or more namespaces",
+            response_model=SearchResponse, responses=errors_for(404))
     def search(body: Search, request: Request) -> JSONResponse:
         res = _engine(request).search(body.namespaces, body.query, **_search_params(body))
         res["timings"]["server_ms"] = _server_ms(request)
         return JSONResponse(res)
 
-    @r.post("/search/batch", tags=["search"], summary="Many queries with the same parameters in one scan")
+    @r.post("/search/batch", tags=["search"], summary="Many queries with the same parameters in one scan",
+            response_model=SearchBatchResponse, responses=errors_for(404))
     def search_batch(body: SearchBatch, request: Request) -> JSONResponse:
         responses = _engine(request).search_batch(body.namespaces, body.queries, **_search_params(body))
         server_ms = _server_ms(request)
@@ -144,6 +175,7 @@ def create_app(
     api_keys: Sequence[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_batch: int = DEFAULT_MAX_BATCH,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The REST app over one engine (kept on ``app.state``; the caller owns and closes it)."""
     if isinstance(api_keys, str):
@@ -161,13 +193,28 @@ def create_app(
     app.state.max_batch = max_batch
     install_error_handlers(app)
 
-    @app.get("/health", tags=["health"], summary="Liveness (no API key needed)")
+    @app.get("/health", tags=["health"], summary="Liveness (no API key needed)", response_model=Health)
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": VERSION}
 
     app.include_router(_router(secured=bool(keys)))
-    app.add_middleware(Gate, api_keys=keys, max_body_bytes=max_body_bytes)
+    truthful_openapi(app)
+    app.add_middleware(Gate, api_keys=keys, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
     return app
+
+
+def api_keys_from(flags: Sequence[str], env: str | None) -> list[str]:
+    """The keys of ``--api-key`` flags and ``BITSIFT_API_KEYS=k1,k2``. A setting that was given
+    but holds no key (``" , ,"``) is refused: starting without auth would be the silent failure."""
+    keys = [k.strip() for k in flags]
+    if any(not k for k in keys):
+        raise ValueError("--api-key was given an empty key")
+    if env is not None and env.strip():
+        from_env = [k.strip() for k in env.split(",") if k.strip()]
+        if not from_env:
+            raise ValueError(f"BITSIFT_API_KEYS={env!r} holds no key; unset it to serve without auth")
+        keys += from_env
+    return keys
 
 
 def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequence[str] = (),
@@ -183,6 +230,9 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
 
         engine = ShardedEngine(path, address=ray)
     try:
-        uvicorn.run(create_app(engine, api_keys=api_keys), host=host, port=port)
+        # SIGTERM/SIGINT: stop accepting, let in-flight requests (and their commits) finish for
+        # up to SHUTDOWN_GRACE_S, then close the engine. Nothing acknowledged is lost either way.
+        uvicorn.run(create_app(engine, api_keys=api_keys), host=host, port=port,
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     finally:
         engine.close()

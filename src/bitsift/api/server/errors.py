@@ -16,14 +16,58 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bitsift.core.errors import BitsiftError
+from bitsift.core.results import ErrorBody
 
 log = logging.getLogger("bitsift.api.server")
 
 # Stable names for statuses that only the HTTP layer produces.
 HTTP_NAMES = {
     400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+    405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type",
 }
+
+
+# Every status a /v1 route may answer besides its success, and why (the OpenAPI page lists them).
+# The only 5xx are these three: 500 only for a file damaged outside bitsift (or a bug).
+ERROR_STATUSES = {
+    400: "invalid input: the message names the field and what is valid",
+    401: "no x-api-key header (the server has API keys)",
+    403: "an x-api-key that is not one of the server's keys",
+    404: "no such namespace, or no such route",
+    408: "the request body stopped arriving (the connection is then closed)",
+    409: "a namespace of that name exists",
+    413: "request body over the server's limit",
+    423: "another process held the namespace's writer lock too long; retry",
+    500: "storage_corrupt: a namespace file was damaged outside bitsift (the message names it)",
+    503: "busy or a shard is unavailable: retry after the Retry-After header's seconds",
+    507: "insufficient_storage: the disk is full; nothing of the write was kept",
+}
+RETRYABLE = {423: 1, 503: 1}  # status -> the Retry-After seconds sent with it
+_EVERY_ROUTE = (400, 401, 403, 408, 413, 423, 500, 503, 507)
+
+
+def errors_for(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: the errors every /v1 route may give, plus ``statuses``."""
+    return {s: {"model": ErrorBody, "description": ERROR_STATUSES[s]} for s in sorted({*_EVERY_ROUTE, *statuses})}
+
+
+def truthful_openapi(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every route with a body; this server never sends one (its
+    validation errors are 400 with the error body), so the generated page drops it."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def error_body(name: str, message: str, status: int) -> dict[str, Any]:
@@ -58,9 +102,10 @@ def validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BitsiftError)
     async def _domain(request: Request, exc: BitsiftError) -> JSONResponse:
-        if exc.status >= 500:
+        if exc.status >= 500 and exc.status not in RETRYABLE:
             log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        headers = {"Retry-After": str(RETRYABLE[exc.status])} if exc.status in RETRYABLE else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -76,8 +121,3 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             message = str(exc.detail)
         return error_response(name, message, exc.status_code, getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s raised an unexpected error", request.method, request.url.path, exc_info=exc)
-        return error_response("internal_error", f"internal error ({type(exc).__name__}); see the server log", 500)

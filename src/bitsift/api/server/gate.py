@@ -1,9 +1,13 @@
 """The gate in front of every route (pure ASGI, so it runs before any body byte is buffered):
-the API key check on /v1, the request body cap, and the server-side clock for timings."""
+the API key check on /v1, the request body cap and read timeout, the server-side clock for
+timings, and the last line of defence: an unexpected exception is logged once and answered
+with the error body, on a connection that stays usable."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -21,6 +25,8 @@ PROTECTED = "/v1"
 # client reads the error instead of a connection reset; past it the connection is just closed.
 DRAIN_FACTOR = 4
 T0_KEY = "bitsift_t0"
+BODY_TIMEOUT_S = 30.0  # the longest wait for the next piece of a body (a lying Content-Length)
+log = logging.getLogger("bitsift.api.server")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -42,10 +48,12 @@ async def _drain(receive: Receive, limit: int) -> None:
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, api_keys: Sequence[str], max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, api_keys: Sequence[str], max_body_bytes: int,
+                 body_timeout_s: float = BODY_TIMEOUT_S) -> None:
         self.app = app
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,7 +75,13 @@ class Gate:
             return
         chunks, size = [], 0
         while True:  # read the whole body (chunked uploads too), counting as it arrives
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+            except asyncio.TimeoutError:
+                text = f"the request body stopped arriving for {self.body_timeout_s:g} s ({size} bytes read)"
+                await error_response("request_timeout", text, 408, {"connection": "close"})(
+                    scope, receive, send)  # type: ignore[arg-type]
+                return
             if message["type"] != "http.request":
                 return  # the client went away
             chunk = message.get("body", b"")
@@ -88,7 +102,21 @@ class Gate:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, replay, tracked)
+        except Exception as exc:  # a bug: answered in the one error shape, logged once
+            log.error("%s %s raised an unexpected error", scope.get("method"), path, exc_info=exc)
+            if started:
+                raise  # half a response is out: only closing the connection is honest
+            text = f"internal error ({type(exc).__name__}); see the server log"
+            await error_response("internal_error", text, 500)(scope, receive, send)  # type: ignore[arg-type]
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, drain: bool) -> None:
         message = f"request body larger than {self.max_body_bytes} bytes; send smaller batches"

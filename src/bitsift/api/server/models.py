@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from bitsift.core.spec import (
     BINARIZERS,
@@ -23,9 +23,12 @@ from bitsift.core.spec import (
     MAX_DIMENSION,
     MAX_OVERSAMPLE,
     MAX_TOP_K,
+    NAME_PATTERN,
     NAMESPACE_TYPES,
     SEARCH_MODES,
 )
+
+NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN, "examples": ["docs"]}
 
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
 _IDS = {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}
@@ -43,7 +46,7 @@ class _Body(BaseModel):
 
 
 class CreateNamespace(_Body):
-    namespace_name: Any = _field(schema={"type": "string"}, description="1-64 letters, digits, '_' or '-'")
+    namespace_name: Any = _field(schema=NAME_SCHEMA, description="1-64 letters, digits, '_' or '-'")
     type: Any = _field(None, {"type": "string", "enum": list(NAMESPACE_TYPES)},
                        description="default: vector when vector_dimension is given, else text")
     vector_dimension: Any = _field(None, {"type": "integer", "maximum": MAX_DIMENSION},
@@ -80,22 +83,22 @@ class Ids(_Body):
 
 
 class GetDocuments(Ids):
-    include_vectors: bool = False
+    include_vectors: StrictBool = False
 
 
 class _SearchParams(_Body):
     """What a search and a batch share."""
 
-    namespaces: Any = _field(schema={"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]})
+    namespaces: Any = _field(schema={"anyOf": [{"type": "array", "items": NAME_SCHEMA, "minItems": 1}, NAME_SCHEMA]})
     top_k: Any = _field(DEFAULT_TOP_K, {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K})
     threshold: Any = _field(None, {"type": "number"}, description="drop results scoring below it (0-1)")
-    kiosk_mode: bool = False
+    kiosk_mode: StrictBool = False
     mode: Any = _field(None, {"type": "string", "enum": list(SEARCH_MODES)},
                        description=f"binary: bit codes only; rescore: float re-scoring of binary candidates "
                                    f"(default {DEFAULT_MODE})")
     oversample: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_OVERSAMPLE},
                              description=f"rescore: candidates per requested result (default {DEFAULT_OVERSAMPLE})")
-    partial: bool = Field(False, description="sharded namespaces: answer from the live shards if some are down "
+    partial: StrictBool = Field(False, description="sharded namespaces: answer from the live shards if some are down "
                                              "(flagged partial) instead of failing with 503")
     filter: Any = _field(None, _FILTER, description='metadata filter, e.g. {"lang": "en", "year": {"$gte": 2020}}')
     metadata: Any = _field(None, _FILTER, description="exact-match metadata filter (on-prem API spelling of filter)")

@@ -102,8 +102,9 @@ def validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BitsiftError)
     async def _domain(request: Request, exc: BitsiftError) -> JSONResponse:
-        if exc.status >= 500 and exc.status not in RETRYABLE:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        if exc.status >= 500 and exc.status not in RETRYABLE:  # an operator must act: say it once
+            log.error("%s %s failed: %s", request.method, request.url.path, exc,
+                      exc_info=exc if exc.status == 500 else None)
         headers = {"Retry-After": str(RETRYABLE[exc.status])} if exc.status in RETRYABLE else None
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 

@@ -12,7 +12,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.model]  # the fuzzer creates text namespaces and searches them
 
 KEY = "fuzz-key-0123456789"
 FUZZ_EXAMPLES = 100  # enough to find a namespaces-type 500 (tried: 60 missed it)

@@ -198,6 +198,7 @@ class Namespace:
 
     def _vector_map(self, rows: int) -> np.ndarray:
         """A memory map of the float16 rows, reopened only when the file has grown."""
+        self.files.vectors.require(rows)
         cached = self._vectors_cache
         if cached is None or cached.shape[0] < rows:
             cached = self._vectors_cache = self.files.vectors.read(rows)
@@ -217,7 +218,7 @@ class Namespace:
         self.refresh_if_stale()
         with self._rw.read():
             found = self.files.items.fetch_ids(wanted)
-            vectors = self.files.vectors.read(self._state.rows) if include_vectors else None
+            vectors = self._vector_map(self._state.rows) if include_vectors else None
             out, seen = [], set()
             for asked in dict.fromkeys(wanted):
                 for id_, row, text, meta in found.get(asked, ()):
@@ -247,6 +248,7 @@ class Namespace:
         """Per-bit entropy of the stored codes: how many of the D bits carry information."""
         state = self._state
         live = state.packed.valid_mask()
+        self.files.codes.require(state.rows)
         codes = np.asarray(self.files.codes.read(state.rows))[live]
         entropy = bit_entropy(codes, self.dimension)
         return {

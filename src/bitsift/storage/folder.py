@@ -100,8 +100,10 @@ class NamespaceFolder:
         try:
             with disk_errors(path):
                 staging.mkdir(parents=True)
+                for name in (CODES, VECTORS):
+                    (staging / name).touch()
                 write_manifest(staging, manifest)
-                items = ItemStore(staging / ITEMS)
+                items = ItemStore(staging / ITEMS, create=True)
                 items.set_meta("incarnation", manifest["incarnation"])
                 items.close()
                 fsync_dir(staging)
@@ -193,6 +195,8 @@ class NamespaceFolder:
         center in another process). Inside ``writing()``, so the files are consistent."""
         self.manifest = read_manifest(self.path)
         rows, generation = self.items.state()
+        self.codes.require(rows)
+        self.vectors.require(rows)
         return Committed(np.array(self.codes.read(rows)), self.items.dead_rows(rows), self.items.ids(rows),
                          rows, generation, self.items.epoch())
 

@@ -29,8 +29,11 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE UNIQUE INDEX IF NOT EXISTS items_live_id ON items(id) WHERE alive = 1;
 CREATE INDEX IF NOT EXISTS items_live_parent ON items(parent) WHERE alive = 1 AND parent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0'), ('epoch', '0');
 """
+# Only for a new file: on an existing one a missing count must be an error, never a 0 that
+# would cut the row files back to nothing.
+NEW_META = "INSERT OR IGNORE INTO meta VALUES ('committed_rows', '0'), ('generation', '0'), ('epoch', '0');"
+REQUIRED_META = ("committed_rows", "generation")
 _CHUNK = 900  # bound parameters per IN (...) list, well under SQLite's limit
 
 
@@ -56,19 +59,34 @@ def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
 class ItemStore:
     """Thread-safe access: one connection per thread, WAL so readers never block the writer."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = False) -> None:
         self.path = path
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self.closed = False
         try:
-            self.conn().executescript(SCHEMA)
+            c = self.conn()
+            if create:
+                c.executescript(SCHEMA + NEW_META)
+            else:
+                self._check_tables(c)
         except sqlite3.DatabaseError as exc:
             self.close()
             if is_corrupt(exc):
                 raise StorageCorrupt(f"{path} is not a readable SQLite database ({exc})") from exc
             raise
+        except StorageCorrupt:
+            self.close()
+            raise
+
+    def _check_tables(self, c: sqlite3.Connection) -> None:
+        tables = {name for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"items", "meta"} <= tables:
+            raise StorageCorrupt(f"{self.path} lacks the tables items and meta (has {sorted(tables)})")
+        keys = {k for (k,) in c.execute("SELECT key FROM meta")}
+        if not set(REQUIRED_META) <= keys:
+            raise StorageCorrupt(f"{self.path}: the meta table lacks {sorted(set(REQUIRED_META) - keys)}")
 
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)

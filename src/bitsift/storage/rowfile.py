@@ -20,14 +20,23 @@ class RowFile:
         self.dtype = np.dtype(dtype)
         self.cols = cols
         self.row_bytes = self.dtype.itemsize * cols
-        self.path.touch(exist_ok=True)
 
-    def rows_on_disk(self) -> int:
-        return self.path.stat().st_size // self.row_bytes
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            raise StorageCorrupt(f"{self.path} is missing") from None
+
+    def require(self, rows: int) -> None:
+        """Raise StorageCorrupt unless the file holds ``rows`` rows: reading a memory map past the
+        end of a file cut outside bitsift would kill the process with SIGBUS (one stat)."""
+        size = self.size()
+        if size < rows * self.row_bytes:
+            raise StorageCorrupt(f"{self.path} holds {size} bytes but {rows} rows are committed")
 
     def truncate(self, rows: int) -> None:
         """Cut the file to ``rows`` rows (recovery after a crash mid-append)."""
-        size = self.path.stat().st_size
+        size = self.size()
         want = rows * self.row_bytes
         if size < want:
             raise StorageCorrupt(f"{self.path} holds {size} bytes but {rows} rows are committed")

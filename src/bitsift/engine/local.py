@@ -99,8 +99,13 @@ class Engine(ParsedFront):
             stale = self._open.pop(request.name, None)  # a handle to an incarnation deleted elsewhere
             if stale is not None:
                 stale.close()
-            self._open[request.name] = Namespace.create(folder, manifest)
-            return self._open[request.name].describe()
+            try:
+                self._open[request.name] = Namespace.create(folder, manifest)
+                return self._open[request.name].describe()
+            except NamespaceGone:
+                self._open.pop(request.name, None)
+                raise NamespaceNotFound(f"namespace {request.name!r} was created, then deleted by another "
+                                        "process before it could be opened") from None
 
     def describe_namespace(self, name: str) -> NamespaceInfo:
         return self._using(name, Namespace.describe)

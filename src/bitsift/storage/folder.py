@@ -72,6 +72,14 @@ class Committed:
 
 class NamespaceFolder:
     def __init__(self, path: Path) -> None:
+        try:
+            self._open(path)
+        except StorageCorrupt:
+            if not path.exists():  # not damaged: deleted (by another process) while it opened
+                raise NamespaceGone(f"namespace {path.name!r} was deleted") from None
+            raise
+
+    def _open(self, path: Path) -> None:
         if not (path / MANIFEST).exists():
             raise StorageCorrupt(f"{path} is not a bitsift namespace (no {MANIFEST})")
         self.path = path

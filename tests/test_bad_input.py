@@ -182,3 +182,39 @@ def test_openapi_documents_what_the_server_sends(srv):
     create = schemas["CreateNamespace"]["properties"]
     assert create["namespace_name"]["pattern"] and "centered_mib" in create["binarizer"]["enum"]
     assert set(schemas["ErrorBody"]["required"]) == {"error", "message", "status"}
+
+
+def test_large_bodies_take_turns_and_the_overflow_gets_503_with_retry_after(live_server):
+    """Only ``max_large_bodies`` large bodies are read and parsed at once (memory is bounded);
+    one that waits too long is a 503 with Retry-After, and small requests never wait."""
+    import threading
+    import time
+
+    import httpx
+
+    srv = live_server(max_large_bodies=1, large_body_bytes=1024, large_wait_s=0.3)
+    url = srv.url
+    httpx.post(f"{url}/v1/namespaces", json={"namespace_name": "big", "vector_dimension": 4}, timeout=30)
+    body = json.dumps({"vectors": [{"id": f"i{i}", "vector": [0.1, 0.2, 0.3, 0.4]} for i in range(100)]}).encode()
+
+    def slow_body():  # holds the one large slot for ~1 s
+        for i in range(0, len(body), len(body) // 5):
+            yield body[i:i + len(body) // 5]
+            time.sleep(0.2)
+
+    first: list[httpx.Response] = []
+    holder = threading.Thread(target=lambda: first.append(httpx.post(
+        f"{url}/v1/namespaces/big/vectors", content=slow_body(), timeout=30,
+        headers={"content-type": "application/json", "content-length": str(len(body))})))
+    holder.start()
+    time.sleep(0.2)
+    second = httpx.post(f"{url}/v1/namespaces/big/vectors", content=body, timeout=30,
+                        headers={"content-type": "application/json"})
+    small = httpx.get(f"{url}/v1/namespaces/big", timeout=30)
+    holder.join()
+    assert_error(second, 503, "busy", "retry")
+    assert second.headers["retry-after"] == "5"
+    assert small.status_code == 200 and first[0].status_code == 201
+    retried = httpx.post(f"{url}/v1/namespaces/big/vectors", content=body, timeout=30,
+                         headers={"content-type": "application/json"})
+    assert retried.status_code == 201

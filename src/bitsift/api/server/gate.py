@@ -1,5 +1,5 @@
 """The gate in front of every route (pure ASGI, so it runs before any body byte is buffered):
-the API key check on /v1, the request body cap and read timeout, the server-side clock for
+the API key check on /v1, the request body cap, read timeout and large-body slots, the clock for
 timings, and the last line of defence: an unexpected exception is logged once and answered
 with the error body, on a connection that stays usable."""
 
@@ -26,6 +26,9 @@ PROTECTED = "/v1"
 DRAIN_FACTOR = 4
 T0_KEY = "bitsift_t0"
 BODY_TIMEOUT_S = 30.0  # the longest wait for the next piece of a body (a lying Content-Length)
+LARGE_BODY_BYTES = 8 << 20  # bodies above this (by Content-Length) take one of MAX_LARGE_BODIES slots
+MAX_LARGE_BODIES = 2
+LARGE_WAIT_S = 300.0  # how long a large body waits for a slot before a 503 with Retry-After
 log = logging.getLogger("bitsift.api.server")
 
 
@@ -49,11 +52,14 @@ async def _drain(receive: Receive, limit: int) -> None:
 
 class Gate:
     def __init__(self, app: ASGIApp, api_keys: Sequence[str], max_body_bytes: int,
-                 body_timeout_s: float = BODY_TIMEOUT_S) -> None:
+                 body_timeout_s: float = BODY_TIMEOUT_S, large_body_bytes: int = LARGE_BODY_BYTES,
+                 max_large_bodies: int = MAX_LARGE_BODIES, large_wait_s: float = LARGE_WAIT_S) -> None:
         self.app = app
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
+        self.large_body_bytes, self.max_large_bodies, self.large_wait_s = large_body_bytes, max_large_bodies, large_wait_s
+        self._large_slots = asyncio.Semaphore(max_large_bodies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,9 +76,28 @@ class Gate:
                 await self._reject(scope, receive, send, 403, "forbidden", "invalid API key")
                 return
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send, drain=int(declared) <= DRAIN_FACTOR * self.max_body_bytes)
+        length = int(declared) if declared is not None and declared.isdigit() else 0
+        if length > self.max_body_bytes:
+            await self._too_large(scope, receive, send, drain=length <= DRAIN_FACTOR * self.max_body_bytes)
             return
+        if length <= self.large_body_bytes:
+            await self._serve(scope, receive, send, path)
+            return
+        # A large body costs several times its size once parsed: only a few at a time, the
+        # others wait their turn (the memory goal: 8 concurrent 92 MiB uploads stay below 2 GB).
+        try:
+            await asyncio.wait_for(self._large_slots.acquire(), self.large_wait_s)
+        except asyncio.TimeoutError:
+            text = (f"{self.max_large_bodies} large uploads are in progress and this one waited "
+                    f"{self.large_wait_s:g} s; retry")
+            await self._reject(scope, receive, send, 503, "busy", text, headers={"retry-after": "5"})
+            return
+        try:
+            await self._serve(scope, receive, send, path)
+        finally:
+            self._large_slots.release()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         chunks, size = [], 0
         while True:  # read the whole body (chunked uploads too), counting as it arrives
             try:
@@ -123,7 +148,7 @@ class Gate:
         await self._reject(scope, receive, send, 413, "payload_too_large", message, drain)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, name: str,
-                      message: str, drain: bool = True) -> None:
+                      message: str, drain: bool = True, headers: dict[str, str] | None = None) -> None:
         if drain:
             await _drain(receive, DRAIN_FACTOR * self.max_body_bytes)
-        await error_response(name, message, status)(scope, receive, send)  # type: ignore[arg-type]
+        await error_response(name, message, status, headers)(scope, receive, send)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -78,6 +79,40 @@ NB_MODULE(_kernel, m) {
         }
         return to_numpy_1d(std::move(out));
     }, "codes"_a, "Number of set bits of each row.");
+
+    m.def("floats_from_lists", [](nb::handle rows, std::size_t dims) -> nb::object {
+        // One pass over JSON-decoded rows: only exact floats and ints (not bool, str or None)
+        // convert; anything else, or a row of the wrong length, gives None and the caller's
+        // slow path names the item at fault. Values beyond float32 become +-inf (then rejected).
+        PyObject* list = rows.ptr();
+        if (!PyList_Check(list)) return nb::none();
+        const Py_ssize_t n = PyList_Size(list);
+        std::vector<float> out(static_cast<std::size_t>(n) * dims);
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            PyObject* row = PyList_GetItem(list, i);
+            if (!PyList_Check(row) || PyList_Size(row) != static_cast<Py_ssize_t>(dims)) return nb::none();
+            float* dst = out.data() + static_cast<std::size_t>(i) * dims;
+            for (std::size_t j = 0; j < dims; ++j) {
+                PyObject* v = PyList_GetItem(row, static_cast<Py_ssize_t>(j));
+                double d;
+                if (Py_TYPE(v) == &PyFloat_Type) {
+                    d = PyFloat_AsDouble(v);
+                } else if (Py_TYPE(v) == &PyLong_Type) {
+                    d = PyLong_AsDouble(v);
+                    if (d == -1.0 && PyErr_Occurred()) {
+                        PyErr_Clear();
+                        return nb::none();
+                    }
+                } else {
+                    return nb::none();
+                }
+                dst[j] = d > 3.4028234663852886e38 ? INFINITY
+                       : d < -3.4028234663852886e38 ? -INFINITY : static_cast<float>(d);
+            }
+        }
+        return nb::cast(to_numpy(std::move(out), static_cast<std::size_t>(n), dims));
+    }, "rows"_a, "dims"_a,
+       "float32[N, dims] from a list of N lists of plain numbers, or None if any is not one.");
 
     m.def("read_probe", [](nb::ndarray<const std::uint8_t, nb::c_contig, nb::device::cpu> data,
                            std::size_t threads) {

@@ -218,3 +218,12 @@ def test_large_bodies_take_turns_and_the_overflow_gets_503_with_retry_after(live
     retried = httpx.post(f"{url}/v1/namespaces/big/vectors", content=body, timeout=30,
                          headers={"content-type": "application/json"})
     assert retried.status_code == 201
+
+
+@pytest.mark.parametrize("component", [10**400, -(10**400), 1e39])
+def test_vector_components_beyond_float_range_are_400(seeded, srv, component):
+    vector = VEC[:-1] + [component]
+    body = json.dumps({"vectors": [{"id": "new-1", "vector": vector}, {"id": "new-2", "vector": VEC}]})
+    assert_error(raw(srv, "POST", "/v1/namespaces/docs/vectors", content=body), 400, "invalid_vector")
+    assert_error(search(srv, namespaces="docs", query=vector), 400, "invalid_vector")
+    seeded()

@@ -84,3 +84,48 @@ def test_filter_with_an_integer_beyond_64_bits_is_not_a_crash(tmp_path, rng):
         for flt in ({"x": 10**20}, {"x": {"$in": [10**20, 1]}}, {"x": {"$lt": 10**20}}):
             res = c.search("ns", [0.1] * DIMS, top_k=1, filter=flt)
             assert [r["id"] for r in res["results"]] == ([] if flt == {"x": 10**20} else ["a"])
+
+
+def test_searches_during_upserts_see_whole_rows_and_each_id_once(tmp_path, rng, monkeypatch):
+    """A search takes no lock against an upsert of the same handle: it must never see a row
+    whose id or popcount is not published yet (IndexError, found by the mixed-load test), nor
+    an item and its replacement at once. Publishing a column is slowed down to widen the window."""
+    put = ns_module._put
+
+    def slow_put(*args):
+        time.sleep(0.002)
+        return put(*args)
+
+    monkeypatch.setattr(ns_module, "_put", slow_put)
+    with bitsift.Client(path=tmp_path / "d") as client:
+        client.create_namespace("ns", dimension=DIMS)
+        client.upload_vectors("ns", [{"id": f"i{i}", "vector": v} for i, v in enumerate(vectors(rng, 30))])
+        stop = time.monotonic() + 3.0
+        errors: list[BaseException] = []
+        duplicates: list[list[str]] = []
+
+        def write() -> None:
+            w = np.random.default_rng(1)
+            while time.monotonic() < stop:  # new ids and replacements, a few rows at a time
+                ids = [f"i{j}" for j in w.choice(300, size=3, replace=False)]
+                client.upload_vectors("ns", [{"id": i, "vector": v} for i, v in zip(ids, vectors(w, 3))])
+
+        def search(seed: int) -> None:
+            r = np.random.default_rng(seed)
+            while time.monotonic() < stop:
+                try:
+                    for mode in ("binary", "rescore"):
+                        got = [h["id"] for h in client.search("ns", r.standard_normal(DIMS), top_k=50, mode=mode)["results"]]
+                        if len(got) != len(set(got)):
+                            duplicates.append(got)
+                except BaseException as exc:  # noqa: BLE001 - any error is the bug
+                    errors.append(exc)
+                    return
+
+        threads = [threading.Thread(target=write)] + [threading.Thread(target=search, args=(s,)) for s in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, repr(errors[0])
+    assert not duplicates, duplicates[0]

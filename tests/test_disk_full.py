@@ -157,3 +157,19 @@ def test_file_size_limit_is_disk_full(tmp_path):
         assert engine.get("full", [f"b{refused}-0"]) == []
     finally:
         engine.close()
+
+
+def test_a_half_made_folder_of_an_older_create_is_ignored_and_replaced(tmp_path):
+    """An older bitsift's create interrupted by a full disk left a folder holding only
+    manifest.json.tmp, and GET /v1/namespaces was a 500 until someone removed it by hand."""
+    from bitsift.engine.local import Engine
+
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "manifest.json.tmp").write_text('{"format_ver')
+    engine = Engine(tmp_path)
+    try:
+        assert engine.list_namespaces() == []
+        engine.create_namespace("half", dimension=DIMS)
+        assert [n["namespace_name"] for n in engine.list_namespaces()] == ["half"]
+    finally:
+        engine.close()

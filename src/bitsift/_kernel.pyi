@@ -23,6 +23,11 @@ def pack_rows(dst: Annotated[NDArray[numpy.uint8], dict(shape=(None, None, None)
 def popcount_rows(codes: Annotated[NDArray[numpy.uint64], dict(shape=(None, None), order='C', device='cpu', writable=False)]) -> Annotated[NDArray[numpy.uint32], dict(shape=(None,))]:
     """Number of set bits of each row."""
 
+def floats_from_lists(rows: object, dims: int) -> object:
+    """
+    float32[N, dims] from a list of N lists of plain numbers, or None if any is not one.
+    """
+
 def read_probe(data: Annotated[NDArray[numpy.uint8], dict(order='C', device='cpu', writable=False)], threads: int = 0) -> int:
     """
     Stream-read a buffer (memory-bandwidth probe for benchmarks); returns a checksum.

@@ -88,25 +88,34 @@ class PackedCodes:
         valid[: self._valid.shape[0]] = self._valid
         self._blocks, self._valid = blocks, valid
 
-    def append(self, codes: np.ndarray) -> None:
-        """Append rows (all valid); they are visible to snapshots taken afterwards."""
+    def append(self, codes: np.ndarray, replaced: np.ndarray | None = None) -> None:
+        """Append rows (all valid) and mark ``replaced`` rows dead in the same step: a snapshot
+        taken afterwards sees the new rows without the ones they replace, one taken before sees
+        neither change (never an id twice)."""
         codes = _as_codes(codes, "codes")
         if codes.shape[1] != self.words:
             raise ValueError(f"expected {self.words} words per code, got {codes.shape[1]}")
         start = self.rows
         self._reserve(start + codes.shape[0])
         _kernel.pack_rows(self._blocks, codes, start)
-        self.set_valid(np.arange(start, start + codes.shape[0]), True, _grow=True)
+        dead = np.zeros(0, np.int64) if replaced is None else np.asarray(replaced, np.int64)
+        if dead.size and (dead.min() < 0 or dead.max() >= start):
+            raise IndexError("row out of range")
+        self._publish_valid(np.arange(start, start + codes.shape[0]), dead)
         self.rows = start + codes.shape[0]
 
-    def set_valid(self, rows: np.ndarray, value: bool, _grow: bool = False) -> None:
+    def set_valid(self, rows: np.ndarray, value: bool) -> None:
         """Mark rows live or dead. Copy-on-write, so snapshots never change."""
         rows = np.asarray(rows, dtype=np.int64)
-        limit = self._blocks.shape[0] * BLOCK_CODES if _grow else self.rows
-        if rows.size and (rows.min() < 0 or rows.max() >= limit):
+        if rows.size and (rows.min() < 0 or rows.max() >= self.rows):
             raise IndexError("row out of range")
+        empty = np.zeros(0, np.int64)
+        self._publish_valid(rows if value else empty, empty if value else rows)
+
+    def _publish_valid(self, live: np.ndarray, dead: np.ndarray) -> None:
         bits = np.unpackbits(self._valid.view(np.uint8), bitorder="little").astype(bool)
-        bits[rows] = value
+        bits[live] = True
+        bits[dead] = False
         self._valid = np.packbits(bits, bitorder="little").view(np.uint64).copy()
 
     def valid_mask(self) -> np.ndarray:
@@ -199,6 +208,14 @@ def correlation_f16_flat(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndar
     q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(offsets) - 1, -1)
     return _kernel.correlation_f16_many(vectors.view(np.uint16), np.ascontiguousarray(rows, dtype=np.int64),
                                         np.ascontiguousarray(offsets, dtype=np.int64), q, _forced_path)
+
+
+def floats_from_lists(rows: object, dims: int) -> np.ndarray | None:
+    """float32[N, dims] from N lists of plain Python numbers in one native pass (the shape a JSON
+    body decodes to), or None if ``rows`` is anything else: a string, a bool, None or a ragged row
+    is for the caller's slower path to name."""
+    out = _kernel.floats_from_lists(rows, dims)
+    return out if isinstance(out, np.ndarray) else None
 
 
 def popcount_rows(codes: np.ndarray) -> np.ndarray:

@@ -120,11 +120,12 @@ class Namespace:
             state = self._state
             start = state.rows
             replaced = self.files.append(start, codes, batch, pops, state.generation + 1, parents)
-            state.packed.append(codes)
-            if replaced:
-                state.packed.set_valid(np.asarray(replaced), False)
+            # The columns a search indexes by row first, the codes last: a search (which takes
+            # no lock against an upsert) snapshots the codes, then reads the columns, so every
+            # row it can see already has its popcount and id (the mixed-load test found this).
             state.popcounts = _put(state.popcounts, start, pops)
             state.ids = _put(state.ids, start, batch.ids)
+            state.packed.append(codes, np.asarray(replaced, np.int64))
             state.rows = start + len(pops)
             state.generation += 1
         return len(batch.ids)

@@ -89,7 +89,8 @@ class NamespaceFolder:
         if not (path / ITEMS).is_file():  # never start a fresh one: the row files would be cut to 0
             raise StorageCorrupt(f"{path / ITEMS} is missing")
         self.items = ItemStore(path / ITEMS)
-        stat = os.stat(path / ITEMS)
+        self._items_path = str(path / ITEMS)
+        stat = os.stat(self._items_path)
         self._items_inode = (stat.st_dev, stat.st_ino)  # held open, so never reused while we live
         stored = self.items.meta("incarnation")
         if self.incarnation is not None and stored != self.incarnation:
@@ -147,7 +148,7 @@ class NamespaceFolder:
         if self.items.closed:  # closed handles are deleted ones; their inode may be reused
             return True
         try:
-            stat = os.stat(self.path / ITEMS)
+            stat = os.stat(self._items_path)
         except FileNotFoundError:
             return True
         return (stat.st_dev, stat.st_ino) != self._items_inode

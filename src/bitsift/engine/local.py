@@ -115,12 +115,12 @@ class Engine(ParsedFront):
 
     def list_namespaces(self) -> list[NamespaceInfo]:
         out = []
-        for name in sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+        hidden = (TRASH_PREFIX, CREATING_PREFIX)  # being deleted or created: not namespaces yet
+        for name in sorted(p.name for p in self.root.iterdir()
+                           if not p.name.startswith(hidden) and (p / MANIFEST).is_file()):
             try:
                 out.append(self.describe_namespace(name))
-            except NamespaceNotFound:  # deleted while listing (InvalidName: not ours to list)
-                continue
-            except InvalidName:
+            except (NamespaceNotFound, InvalidName):  # deleted while listing; a folder not ours
                 continue
         return out
 

@@ -98,7 +98,7 @@ def _run_round(data: Path, writers: list[_Writer], rng: random.Random, max_delay
         reader.join(10)
         if proc.returncode != -signal.SIGKILL:  # it died of an error of its own: a bug
             assert proc.stderr is not None
-            report.worker_errors.append(f"round {report.rounds} {w.prefix}: {proc.stderr.read()[-1500:]}")
+            report.worker_errors.append(f"round {report.rounds} {w.prefix}: {proc.stderr.read()[-4000:]}")
         ups = [n for what, n in acks if what == "up"]
         report.acked_batches += len(ups)
         report.acked_compactions += sum(what == "compact" for what, _ in acks)

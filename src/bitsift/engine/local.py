@@ -17,6 +17,7 @@ from bitsift.core.errors import InvalidInput, InvalidName, NamespaceExists, Name
 from bitsift.core.results import NamespaceInfo, SearchResponse
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
+from bitsift.engine.coalesce import Coalescer
 from bitsift.engine.front import ParsedFront
 from bitsift.engine.namespace import Namespace
 from bitsift.engine.request import NamespaceRequest, SearchRequest, get_embedder, new_namespace_manifest
@@ -39,8 +40,10 @@ class Engine(ParsedFront):
     """
 
     def __init__(self, path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> None:
+                 chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, coalesce: bool = True) -> None:
         self.root = Path(path)
+        # Concurrent searches that can share a kernel pass run as one batch (engine.coalesce).
+        self.coalescer = Coalescer(self._search_now) if coalesce else None
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, Namespace] = {}
@@ -64,13 +67,16 @@ class Engine(ParsedFront):
     def _using(self, name: str, op: Callable[[Namespace], T]) -> T:
         """``op`` on the namespace of that name; if its handle turns out to belong to a deleted
         incarnation, once more on whatever the name holds now (NamespaceNotFound if nothing)."""
-        ns = self.namespace(name)
-        try:
-            return op(ns)
-        except Exception:
-            if not self._forget_if_gone(ns):
-                raise
-        return op(self.namespace(name))
+        for attempt in range(2):
+            ns = self.namespace(name)
+            try:
+                return op(ns)
+            except Exception:
+                if not self._forget_if_gone(ns):
+                    raise
+                if attempt:  # deleted again under the second try: the name is as good as gone
+                    raise NamespaceNotFound(f"namespace {name!r} was deleted during the request") from None
+        raise AssertionError("unreachable")
 
     def _forget_if_gone(self, ns: Namespace) -> bool:
         """Drop a handle whose folder was deleted or replaced; False if it is still current
@@ -102,8 +108,10 @@ class Engine(ParsedFront):
             try:
                 self._open[request.name] = Namespace.create(folder, manifest)
                 return self._open[request.name].describe()
-            except NamespaceGone:
+            except Exception:
                 self._open.pop(request.name, None)
+                if (folder / MANIFEST).is_file():
+                    raise
                 raise NamespaceNotFound(f"namespace {request.name!r} was created, then deleted by another "
                                         "process before it could be opened") from None
 
@@ -176,14 +184,24 @@ class Engine(ParsedFront):
 
     def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         """One response per query: the top-k over the request's namespaces, merged as if they
-        were one (engine.pipeline; ranking rule in core.ranking)."""
-        spaces = [self.namespace(n) for n in request.names]
-        try:
-            return pipeline.search(request, _LocalParts(spaces))
-        except Exception:
-            if not [ns for ns in spaces if self._forget_if_gone(ns)]:
-                raise
-        return pipeline.search(request, _LocalParts([self.namespace(n) for n in request.names]))
+        were one (engine.pipeline; ranking rule in core.ranking); coalesced with concurrent
+        searches of the same group."""
+        if self.coalescer is None:
+            return self._search_now(request)
+        return self.coalescer.search(request)
+
+    def _search_now(self, request: SearchRequest) -> list[SearchResponse]:
+        for attempt in range(2):
+            spaces = [self.namespace(n) for n in request.names]
+            try:
+                return pipeline.search(request, _LocalParts(spaces))
+            except Exception:
+                gone = [ns.name for ns in spaces if self._forget_if_gone(ns)]
+                if not gone:
+                    raise
+                if attempt:
+                    raise NamespaceNotFound(f"namespace {gone[0]!r} was deleted during the search") from None
+        raise AssertionError("unreachable")
 
     def compact(self, name: str) -> dict[str, int]:
         return self._using(name, Namespace.compact)

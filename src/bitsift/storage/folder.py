@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -74,7 +75,7 @@ class NamespaceFolder:
     def __init__(self, path: Path) -> None:
         try:
             self._open(path)
-        except StorageCorrupt:
+        except (StorageCorrupt, sqlite3.Error, OSError):
             if not path.exists():  # not damaged: deleted (by another process) while it opened
                 raise NamespaceGone(f"namespace {path.name!r} was deleted") from None
             raise

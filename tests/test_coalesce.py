@@ -1,0 +1,144 @@
+"""Coalescing (engine.coalesce): concurrent searches share kernel passes and answer exactly what
+they would have answered alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import closing
+
+import numpy as np
+import pytest
+
+from bitsift.core.errors import DimensionMismatch, NamespaceBusy
+from bitsift.engine.coalesce import Coalescer
+from bitsift.engine.local import Engine
+from bitsift.engine.request import parse_search
+
+DIMS, N = 32, 3000
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("coalesce")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((N, DIMS)).astype(np.float32)
+    x[N // 2:N // 2 + 200] = x[:200]  # exact duplicates: ties, broken by id
+    with closing(Engine(path, coalesce=False)) as engine:
+        engine.create_namespace("c", dimension=DIMS)
+        engine.upsert("c", [{"id": f"i{i:04d}", "vector": x[i], "metadata": {"g": i % 3}} for i in range(N)])
+    return path, x
+
+
+def _params(i: int) -> dict:
+    return {"top_k": (5, 10, 40)[i % 3], "mode": ("binary", "rescore")[i % 2],
+            "filter": (None, {"g": 1})[(i // 2) % 2]}
+
+
+def test_coalesced_answers_equal_uncoalesced_under_64_clients(folder):
+    path, x = folder
+    rng = np.random.default_rng(9)
+    queries = np.vstack([x[:100], rng.standard_normal((200, DIMS)).astype(np.float32)])  # stored vectors tie
+    with closing(Engine(path, coalesce=False)) as alone:
+        expected = [alone.search("c", q, **_params(i))["results"] for i, q in enumerate(queries)]
+    with closing(Engine(path)) as engine:
+        got: dict[int, list] = {}
+        errors: list[BaseException] = []
+        start = threading.Barrier(64)
+
+        def client(c: int) -> None:
+            start.wait()
+            try:
+                for i in range(c, len(queries), 64):
+                    got[i] = engine.search("c", queries[i], **_params(i))["results"]
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(64)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = engine.coalescer.stats
+    assert not errors, repr(errors[0])
+    assert [got[i] for i in range(len(queries))] == expected
+    assert stats.searches == len(queries) and stats.merged_passes > 0 and stats.passes < stats.searches, stats
+
+
+def test_a_lone_search_runs_at_once_in_its_own_thread(folder):
+    path, x = folder
+    with closing(Engine(path)) as engine:
+        seen = []
+        run = engine._search_now
+        engine.coalescer._run = lambda r: (seen.append(threading.get_ident()), run(r))[1]
+        t0 = time.perf_counter()
+        engine.search("c", x[0], top_k=3)
+        assert seen == [threading.get_ident()] and time.perf_counter() - t0 < 5
+        assert engine.coalescer.stats.passes == 1 and engine.coalescer.stats.merged_passes == 0
+
+
+def _request(vector, **kw):
+    return parse_search("c", [vector], top_k=kw.get("top_k", 5), threshold=None, filter=None, kiosk_mode=False,
+                        mode=kw.get("mode"), oversample=None, partial=False, single=True)
+
+
+def test_searches_that_arrive_during_a_pass_share_the_next_and_a_bad_one_fails_alone(folder):
+    path, x = folder
+    with closing(Engine(path, coalesce=False)) as engine:
+        gate = threading.Event()
+        calls: list[int] = []
+
+        def run(request):
+            calls.append(len(request.queries))
+            if len(calls) == 1:
+                gate.wait(10)  # hold the first pass until the others are queued
+            return engine._search_now(request)
+
+        coalescer = Coalescer(run)
+        out: dict[str, object] = {}
+
+        def submit(name, vector):
+            try:
+                out[name] = coalescer.search(_request(vector))[0]["results"]
+            except BaseException as exc:  # noqa: BLE001
+                out[name] = exc
+
+        first = threading.Thread(target=submit, args=("first", x[0]))
+        first.start()
+        while not calls:
+            time.sleep(0.001)
+        others = [threading.Thread(target=submit, args=(f"q{i}", x[i])) for i in range(1, 6)]
+        others.append(threading.Thread(target=submit, args=("bad", np.ones(DIMS + 1))))
+        for t in others:
+            t.start()
+        while coalescer._groups[next(iter(coalescer._groups))].queued < 6:
+            time.sleep(0.001)
+        gate.set()
+        for t in [first, *others]:
+            t.join()
+        assert calls[:2] == [1, 6]  # the five good ones and the bad one were merged into one pass
+        assert isinstance(out["bad"], DimensionMismatch)  # ... which failed, so each ran alone
+        for i in range(1, 6):
+            assert out[f"q{i}"] == engine.search("c", x[i], top_k=5)["results"]
+
+
+def test_a_full_queue_answers_busy(folder):
+    path, x = folder
+    with closing(Engine(path, coalesce=False)) as engine:
+        gate = threading.Event()
+
+        def run(request):
+            gate.wait(10)
+            return engine._search_now(request)
+
+        coalescer = Coalescer(run, max_queued=2)
+        threads = [threading.Thread(target=coalescer.search, args=(_request(x[i]),)) for i in range(3)]
+        for t in threads:  # one runs (held), two wait: the queue is full
+            t.start()
+        while not coalescer._groups or coalescer._groups[next(iter(coalescer._groups))].queued < 2:
+            time.sleep(0.001)
+        with pytest.raises(NamespaceBusy, match="waiting"):
+            coalescer.search(_request(x[5]))
+        gate.set()
+        for t in threads:
+            t.join()

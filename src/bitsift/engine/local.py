@@ -13,7 +13,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bitsift.core.candidates import Answer
-from bitsift.core.errors import InvalidInput, InvalidName, NamespaceExists, NamespaceGone, NamespaceNotFound
+from bitsift.core.errors import (
+    BitsiftError,
+    InvalidInput,
+    InvalidName,
+    NamespaceExists,
+    NamespaceGone,
+    NamespaceNotFound,
+)
 from bitsift.core.results import NamespaceInfo, SearchResponse
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
@@ -108,9 +115,12 @@ class Engine(ParsedFront):
             try:
                 self._open[request.name] = Namespace.create(folder, manifest)
                 return self._open[request.name].describe()
-            except Exception:
+            except Exception as exc:
                 self._open.pop(request.name, None)
-                if (folder / MANIFEST).is_file():
+                # A typed error (disk full, exists) stands; any other failure of a folder that is
+                # gone by now means another process deleted it right after it was made.
+                if (isinstance(exc, BitsiftError) and not isinstance(exc, NamespaceGone)) \
+                        or (folder / MANIFEST).is_file():
                     raise
                 raise NamespaceNotFound(f"namespace {request.name!r} was created, then deleted by another "
                                         "process before it could be opened") from None

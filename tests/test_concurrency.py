@@ -129,3 +129,36 @@ def test_searches_during_upserts_see_whole_rows_and_each_id_once(tmp_path, rng, 
             t.join()
     assert not errors, repr(errors[0])
     assert not duplicates, duplicates[0]
+
+
+def test_a_search_raced_by_a_compaction_at_every_attempt_still_answers(tmp_path, rng, monkeypatch):
+    """The 600 s mixed load saw one 503 "compacted during every search attempt": the last attempt
+    now holds off this process's compactions (Namespace.steady), so it cannot lose that race."""
+    x = vectors(rng, 20)
+    with bitsift.Client(path=tmp_path / "d") as c:
+        c.create_namespace("ns", dimension=DIMS)
+        c.upload_vectors("ns", [{"id": f"i{i}", "vector": v} for i, v in enumerate(x)])
+        want = c.search("ns", x[5].tolist(), top_k=3, mode="binary")["results"]
+        real_scan = ns_module.kernel.scan_topk
+        compactions: list[threading.Thread] = []
+
+        real_fetch = ns_module.Namespace.fetch
+
+        def racing_scan(*args, **kwargs):
+            out = real_scan(*args, **kwargs)
+            t = threading.Thread(target=lambda: c.compact("ns"))  # renumbers rows between the two steps
+            t.start()
+            compactions.append(t)
+            return out
+
+        def late_fetch(self, rows, epoch):
+            compactions[-1].join(0.3)  # let the compaction finish first, if it can start at all
+            return real_fetch(self, rows, epoch)
+
+        monkeypatch.setattr(ns_module.kernel, "scan_topk", racing_scan)
+        monkeypatch.setattr(ns_module.Namespace, "fetch", late_fetch)
+        got = c.search("ns", x[5].tolist(), top_k=3, mode="binary")["results"]
+        monkeypatch.undo()
+        for t in compactions:
+            t.join(10)
+    assert got == want and len(compactions) == 3  # two attempts lost the race, the last one held

@@ -6,7 +6,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -269,6 +270,15 @@ class _LocalParts:
 
     def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
         return {}  # one machine has no shards to lose: ``partial`` changes nothing
+
+    @contextmanager
+    def steady(self) -> Iterator[None]:
+        """Every namespace's read lock across candidates and fetch: a compaction in this process
+        waits (the locks are shared, so searches do not wait for each other)."""
+        with ExitStack() as stack:
+            for ns in self.spaces:
+                stack.enter_context(ns.steady())
+            yield
 
 
 def require_type(manifest: Mapping[str, Any], name: str, wanted: str) -> None:

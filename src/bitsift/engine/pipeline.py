@@ -5,7 +5,9 @@ all its Q queries: each part answers with its candidates, ids included. Ranking 
 (core.ranking). Then every part that holds winners is asked once, for all queries, for their
 text and metadata. One consistency rule covers a concurrent compaction, in this process or
 another: row numbers are valid within the epoch a part reported with its candidates; a fetch
-in a later epoch is refused and the whole search runs again (a few times, then 503).
+in a later epoch is refused and the whole search runs again; the last attempt holds off
+compactions where the engine can (one machine: every namespace's read lock across both steps),
+and only a compaction in another process or shard can still make it fail (then 503).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -49,22 +52,20 @@ class Parts(Protocol):
         """What this engine adds to each response (the shard count, partial answers)."""
         ...
 
+    def steady(self) -> AbstractContextManager[None]:
+        """Hold off compactions (where the engine can) across both steps: the last attempt."""
+        ...
+
 
 def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
     """One response per query of ``request``, in query order."""
     queries = query_matrix(request, parts.manifests)
     t1 = time.perf_counter()
-    for _ in range(SEARCH_ATTEMPTS):
-        answers, missing = parts.candidates(queries, request)
-        live = [i for i, a in enumerate(answers) if a is not None]
-        if not live:  # partial results need at least one part to answer
-            raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
-        t2 = time.perf_counter()
-        present = [a for a in answers if a is not None]
-        ranked = rank_many([[a.candidates[q] for a in present] for q in range(len(request.queries))],
-                           request.top_k, request.pool, request.threshold)
-        results = _fetch(parts, answers, live, ranked)
-        if results is not None:
+    for attempt in range(SEARCH_ATTEMPTS):
+        with parts.steady() if attempt == SEARCH_ATTEMPTS - 1 else nullcontext():
+            found = _attempt(parts, queries, request)
+        if found is not None:
+            answers, missing, t2, results = found
             break
     else:
         raise NamespaceBusy("namespaces were compacted during every search attempt; try again")
@@ -74,6 +75,21 @@ def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
     extra = parts.response_fields(request, missing)
     return [cast(SearchResponse, {"results": hits, "execution_time": t3 - request.started, "mode": request.mode,
                                   "timings": dict(timings), **extra}) for hits in results]
+
+
+def _attempt(parts: Parts, queries: np.ndarray, request: SearchRequest
+             ) -> tuple[list[Answer | None], list[str], float, list[list[dict[str, Any]]]] | None:
+    """Candidates, ranking and fetch once; None if a compaction renumbered rows in between."""
+    answers, missing = parts.candidates(queries, request)
+    live = [i for i, a in enumerate(answers) if a is not None]
+    if not live:  # partial results need at least one part to answer
+        raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
+    t2 = time.perf_counter()
+    present = [a for a in answers if a is not None]
+    ranked = rank_many([[a.candidates[q] for a in present] for q in range(len(request.queries))],
+                       request.top_k, request.pool, request.threshold)
+    results = _fetch(parts, answers, live, ranked)
+    return None if results is None else (answers, missing, t2, results)
 
 
 def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],

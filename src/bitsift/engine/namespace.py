@@ -9,9 +9,8 @@ candidates for Q queries, then the text and metadata of the winners.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,9 @@ class Namespace:
         self.words: int = self.files.manifest["words"]
         self.masks = MaskCache(self.files.items.rows_matching)
         self._rw = ReadWriteLock()  # in this process, a compaction waits for searches and vice versa
-        self._gate = threading.Condition()  # steady(): searches on their last attempt hold off compaction
-        self._pins, self._compacting = 0, False
+        # Separate from _rw (a refresh inside a search takes _rw for write): searches on their last
+        # attempt share it, a compaction takes it alone, before the writer lock.
+        self._compaction = ReadWriteLock()
         self._vectors_cache: np.ndarray | None = None
         with self.files.writing():
             self.files.recover()
@@ -163,21 +163,12 @@ class Namespace:
     def compact(self) -> dict[str, int]:
         """Rewrite the row files without dead rows; crash-safe by roll-forward. Waits for the
         searches on their last attempt (``steady``), never the other way round."""
-        with self._gate:
-            while self._pins or self._compacting:
-                self._gate.wait()
-            self._compacting = True
-        try:
-            with self.files.writing(), self._rw.write():
-                self._refresh_locked(rw_held=True)
-                self.files.upgrade()
-                before = self._state.rows
-                after = self.files.compact(before, self._state.generation + 1)
-                self._reload()
-        finally:
-            with self._gate:
-                self._compacting = False
-                self._gate.notify_all()
+        with self._compaction.write(), self.files.writing(), self._rw.write():
+            self._refresh_locked(rw_held=True)
+            self.files.upgrade()
+            before = self._state.rows
+            after = self.files.compact(before, self._state.generation + 1)
+            self._reload()
         return {"rows_before": before, "rows_after": after}
 
     # --- a search part -------------------------------------------------------------------
@@ -200,20 +191,10 @@ class Namespace:
                                           self.binarizer.balanced)
             return Answer(found, state.epoch)
 
-    @contextmanager
-    def steady(self) -> Iterator[None]:
+    def steady(self) -> AbstractContextManager[None]:
         """No compaction of this handle starts while held (it waits for the one running); searches
         are not held up. A search's last attempt runs inside, so it cannot race a compaction here."""
-        with self._gate:
-            while self._compacting:
-                self._gate.wait()
-            self._pins += 1
-        try:
-            yield
-        finally:
-            with self._gate:
-                self._pins -= 1
-                self._gate.notify_all()
+        return self._compaction.read()
 
     def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
         """row -> (text, metadata JSON) of ``rows``; None if a compaction renumbered rows since

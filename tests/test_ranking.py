@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitsift.core.candidates import Candidates
-from bitsift.core.ranking import rank, rank_many, rescore_pool
+from bitsift.core.ranking import rank, rescore_pool
 
 
 def part(scores, ids, tiebreak=None, hamming=None, rows=None):
@@ -89,7 +89,8 @@ def test_a_batch_ranks_every_query_as_the_rule_says(rng):
                 parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
                                   hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
             queries.append(parts)
-        got = rank_many(queries, k, pool, threshold)
+        # one flat part per namespace, holding every query's candidates
+        got = rank([Candidates.stack([queries[q][j] for q in range(nq)]) for j in range(nparts)], k, pool, threshold)
         for q, parts in enumerate(queries):
             a, b = got.offsets[q], got.offsets[q + 1]
             # the same items (best first by score; the display order by id is the pipeline's)

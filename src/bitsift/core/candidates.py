@@ -11,8 +11,9 @@ score and tiebreak), so that ids, not row order, settle ties across namespaces a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,13 +25,52 @@ _WIDEN = 4       # a scan that was not wide enough is repeated this many times w
 
 @dataclass(frozen=True)
 class Candidates:
-    """One query's candidates in one part (a ``ranking.Part``)."""
+    """Every query's candidates in one part (a ``ranking.Part``), as flat columns: query q's are
+    ``offsets[q]:offsets[q + 1]`` of each. Flat, so a batch of Q queries costs the ranking, the
+    Ray transport and the fetch a few array operations, not Q objects each. ``offsets=None``
+    means one query holding every row. Indexing (``c[q]``) gives one query's candidates."""
 
     hamming: np.ndarray   # uint32: distance of each candidate's code to the query's
     rows: np.ndarray      # int64: the candidate's row in its part
     scores: np.ndarray    # float64: ITS
     tiebreak: np.ndarray  # float64: Hamming distance (binary) or -rho (rescore); smaller first
-    ids: Sequence[str] = field(default=())  # the item id of each candidate (``ids`` arguments: object arrays by row)
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # object: each candidate's item id
+    offsets: np.ndarray | None = None  # int64[Q + 1]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ids, np.ndarray) or self.ids.dtype != object:
+            ids = np.empty(len(self.ids), object)
+            ids[:] = list(self.ids)
+            object.__setattr__(self, "ids", ids)
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """``offsets``, or [0, rows] for a single query."""
+        return np.array([0, self.rows.size], np.int64) if self.offsets is None else self.offsets
+
+    def __len__(self) -> int:
+        return 1 if self.offsets is None else len(self.offsets) - 1
+
+    def __getitem__(self, q: int) -> Candidates:
+        if not -len(self) <= q < len(self):
+            raise IndexError(q)
+        a, b = self.bounds[q % len(self) : q % len(self) + 2].tolist()
+        return Candidates(self.hamming[a:b], self.rows[a:b], self.scores[a:b], self.tiebreak[a:b], self.ids[a:b])
+
+    def __iter__(self) -> Iterator[Candidates]:
+        return (self[q] for q in range(len(self)))
+
+    @classmethod
+    def stack(cls, per_query: Sequence[Candidates]) -> Candidates:
+        """One flat part from one-query candidates, in query order."""
+        offsets = np.zeros(len(per_query) + 1, np.int64)
+        np.cumsum([c.rows.size for c in per_query], out=offsets[1:])
+
+        def cat(col: str, dtype: Any) -> np.ndarray:
+            return np.concatenate([getattr(c, col) for c in per_query]).astype(dtype, copy=False) \
+                if per_query else np.zeros(0, dtype)
+        return cls(cat("hamming", np.uint32), cat("rows", np.int64), cat("scores", np.float64),
+                   cat("tiebreak", np.float64), cat("ids", object), offsets)
 
 
 @dataclass(frozen=True)
@@ -38,7 +78,7 @@ class Answer:
     """One part's candidates, one entry per query, with the compaction epoch their row numbers
     belong to (a fetch of those rows in a later epoch is refused)."""
 
-    candidates: list[Candidates]
+    candidates: Candidates  # flat: every query's
     epoch: int
 
 
@@ -69,7 +109,7 @@ def widening_scan(qcodes: np.ndarray, snap: kernel.PackedSnapshot, first: int, m
 
 
 def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarray, ids: np.ndarray, dims: int,
-           k: int, mask: np.ndarray | None, balanced: bool) -> list[Candidates]:
+           k: int, mask: np.ndarray | None, balanced: bool) -> Candidates:
     """Exact ITS top-k of the codes for each query (uint64[Q, W]).
 
     With balanced codes (MIB) every code has floor(D/2) bits set, so ITS is a non-increasing
@@ -102,9 +142,8 @@ def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarra
     for i, (dist, rows) in enumerate(found):
         order, scores = picked[i]
         rows = rows[order]
-        out.append(Candidates(dist[order], rows, scores[order], dist[order].astype(np.float64),
-                              ids[rows]))
-    return out
+        out.append(Candidates(dist[order], rows, scores[order], dist[order].astype(np.float64), ids[rows]))
+    return Candidates.stack(out)
 
 
 def _proven(dist: np.ndarray, kth_score: float, pop_q: int, present: list[np.ndarray], popcounts: np.ndarray,
@@ -116,7 +155,7 @@ def _proven(dist: np.ndarray, kth_score: float, pop_q: int, present: list[np.nda
 
 
 def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarray,
-             ids: np.ndarray, mask: np.ndarray | None, k: int, oversample: int) -> list[Candidates]:
+             ids: np.ndarray, mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
     """For each query (float32[Q, D]): the ``k * oversample`` nearest codes and every code tied
     with the farthest of them (so the pool never depends on row order), re-scored from their
     float16 rows by ITS(arccos(rho)/pi) (rescore.py), in scan order; the caller picks the best
@@ -144,6 +183,4 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
     offsets = np.zeros(len(sizes) + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
     rho = kernel.correlation_f16_flat(vectors, rows, offsets, queries)
-    scores, row_ids = rescore.its_from_correlation(rho), ids[rows]
-    bounds = offsets.tolist()
-    return [Candidates(dist[a:b], rows[a:b], scores[a:b], -rho[a:b], row_ids[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return Candidates(dist, rows, rescore.its_from_correlation(rho), -rho, ids[rows], offsets)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 
 class Part(Protocol):
-    """One namespace's (or shard's) candidates for one query, each boundary tie group whole."""
+    """One namespace's (or shard's) candidates for every query of a batch, as flat columns (query
+    q's are ``bounds[q]:bounds[q + 1]``), each boundary tie group whole."""
 
     @property
     def hamming(self) -> np.ndarray: ...  # distance of each candidate's code to the query's
@@ -32,7 +33,9 @@ class Part(Protocol):
     @property
     def tiebreak(self) -> np.ndarray: ...  # float64: smaller first
     @property
-    def ids(self) -> Sequence[str]: ...  # the item id of each candidate
+    def ids(self) -> np.ndarray: ...  # object: the item id of each candidate
+    @property
+    def bounds(self) -> np.ndarray: ...  # int64[Q + 1]
 
 
 @dataclass(frozen=True)
@@ -55,36 +58,34 @@ def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
 
 
 def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: float | None = None) -> Ranked:
-    """The exact top ``k`` of all parts together; ``pool`` (rescore mode) first restricts the
-    candidates to :func:`rescore_pool` of that size; ``threshold`` then drops low scores."""
-    return rank_many([parts], k, pool, threshold)
-
-
-def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None,
-              threshold: float | None = None) -> Ranked:
-    """:func:`rank` for each query's parts (every query has the same parts, in the same order),
-    in one pass of sorts over all queries' candidates: a batch pays NumPy's per-call cost once."""
-    flat = [p for parts in queries for p in parts]
-    nparts = max(len(queries[0]), 1) if queries else 1
-    sizes = np.fromiter((len(p.rows) for p in flat), np.int64, len(flat))
-    score = np.concatenate([np.asarray(p.scores, np.float64) for p in flat])
-    tiebreak = np.concatenate([np.asarray(p.tiebreak, np.float64) for p in flat])
-    rows = np.concatenate([np.asarray(p.rows, np.int64) for p in flat])
-    owner = np.repeat(np.arange(len(flat)), sizes)  # index into flat of each candidate
-    local = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # index within its part
-    query, part = owner // nparts, owner % nparts
+    """The exact top ``k`` of all parts together, for each query; ``pool`` (rescore mode) first
+    restricts each query's candidates to :func:`rescore_pool` of that size; ``threshold`` then
+    drops low scores. One pass of array operations over every query's candidates, whatever Q."""
+    bounds = [np.asarray(p.bounds, np.int64) for p in parts]
+    nq = len(bounds[0]) - 1 if bounds else 0
+    sizes = np.stack([np.diff(b) for b in bounds]) if bounds else np.zeros((0, 0), np.int64)  # [part, query]
+    def cat(col: str, dtype: Any) -> np.ndarray:
+        return np.concatenate([np.asarray(getattr(p, col), dtype) for p in parts]) if parts else np.zeros(0, dtype)
+    score, tiebreak, rows = cat("scores", np.float64), cat("tiebreak", np.float64), cat("rows", np.int64)
+    query = np.concatenate([np.repeat(np.arange(nq), s) for s in sizes]) if parts else np.zeros(0, np.int64)
+    part = np.repeat(np.arange(len(parts)), sizes.sum(axis=1)) if parts else np.zeros(0, np.int64)
+    ham = cat("hamming", np.int64) if pool is not None else None
+    ids = cat("ids", object)
+    if len(parts) > 1:  # part-major as concatenated: the selections below need query-major
+        by_query = np.argsort(query, kind="stable")
+        score, tiebreak, rows, query, part, ids = (c[by_query] for c in (score, tiebreak, rows, query, part, ids))
+        ham = None if ham is None else ham[by_query]
     keep = np.arange(rows.size)
-    if pool is not None:
-        ham = np.concatenate([np.asarray(p.hamming, np.int64) for p in flat])
-        keep = keep[ham <= _pool_bounds(ham, query, len(queries), pool)[query]]
+    if ham is not None and pool is not None:
+        keep = keep[ham <= _pool_bounds(ham, query, nq, pool)[query]]
     # Only candidates scoring at least their query's k-th best score can make its top k (ties
     # included): a selection per query first, so the full sort sees ~k rows per query, not all.
-    keep = keep[score[keep] >= _kth_largest(score[keep], query[keep], len(queries), k)[query[keep]]]
+    keep = keep[score[keep] >= _kth_largest(score[keep], query[keep], nq, k)[query[keep]]]
     keys: list[np.ndarray] = [rows[keep], tiebreak[keep], -score[keep], query[keep]]
-    if nparts > 1:
+    if len(parts) > 1:
         keys.insert(1, part[keep])  # one part: a constant key, left out
     order = keep[np.lexsort(keys)]
-    counts = np.bincount(query[order], minlength=len(queries))
+    counts = np.bincount(query[order], minlength=nq)
     starts = np.cumsum(counts) - counts
     # The first k of each query, unless the cut splits a tie group on (score, tiebreak): then
     # ids decide who of the group stays (rare: those queries are settled one by one).
@@ -96,15 +97,13 @@ def rank_many(queries: Sequence[Sequence[Part]], k: int, pool: int | None = None
     if split.size:
         pieces = np.split(chosen, np.cumsum(take)[:-1])
         for q in split.tolist():
-            pieces[q] = _settle_by_id(order[starts[q] : starts[q] + counts[q]], k, score, tiebreak, part, local,
-                                      queries[q])
+            pieces[q] = _settle_by_id(order[starts[q] : starts[q] + counts[q]], k, score, tiebreak, part, ids)
         chosen = np.concatenate(pieces)
     if threshold is not None:
         chosen = chosen[score[chosen] >= threshold]
-    offsets = np.zeros(len(queries) + 1, np.int64)
-    np.cumsum(np.bincount(query[chosen], minlength=len(queries)), out=offsets[1:])
-    ids = np.concatenate([np.asarray(p.ids, dtype=object) for p in flat])[chosen].tolist() if flat else []
-    return Ranked(score[chosen], part[chosen], rows[chosen], ids, offsets)
+    offsets = np.zeros(nq + 1, np.int64)
+    np.cumsum(np.bincount(query[chosen], minlength=nq), out=offsets[1:])
+    return Ranked(score[chosen], part[chosen], rows[chosen], ids[chosen].tolist(), offsets)
 
 
 def _by_query(values: np.ndarray, query: np.ndarray, nq: int, fill: float) -> np.ndarray:
@@ -133,10 +132,10 @@ def _kth_largest(score: np.ndarray, query: np.ndarray, nq: int, k: int) -> np.nd
 
 
 def _settle_by_id(order: np.ndarray, k: int, score: np.ndarray, tiebreak: np.ndarray, part: np.ndarray,
-                  local: np.ndarray, parts: Sequence[Part]) -> np.ndarray:
+                  ids: np.ndarray) -> np.ndarray:
     """The cut splits a tie group on (score, tiebreak): ids decide who stays, then part order."""
     last = order[k - 1]
     in_tie = (score[order] == score[last]) & (tiebreak[order] == tiebreak[last])
     tied, better = order[in_tie], order[:k][~in_tie[:k]]
-    pick = sorted(range(tied.size), key=lambda j: (parts[part[tied[j]]].ids[local[tied[j]]], part[tied[j]]))
+    pick = sorted(range(tied.size), key=lambda j: (ids[tied[j]], part[tied[j]]))
     return np.concatenate([better, tied[np.asarray(pick[: k - better.size], dtype=np.int64)]])

@@ -22,7 +22,7 @@ import numpy as np
 
 from bitsift.core.candidates import Answer
 from bitsift.core.errors import NamespaceBusy, ShardUnavailable
-from bitsift.core.ranking import Ranked, rank_many
+from bitsift.core.ranking import Ranked, rank
 from bitsift.core.results import SearchResponse
 from bitsift.core.scoring import labels
 from bitsift.engine.request import SearchRequest, query_matrix
@@ -85,9 +85,7 @@ def _attempt(parts: Parts, queries: np.ndarray, request: SearchRequest
     if not live:  # partial results need at least one part to answer
         raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
     t2 = time.perf_counter()
-    present = [a for a in answers if a is not None]
-    ranked = rank_many([[a.candidates[q] for a in present] for q in range(len(request.queries))],
-                       request.top_k, request.pool, request.threshold)
+    ranked = rank([a.candidates for a in answers if a is not None], request.top_k, request.pool, request.threshold)
     results = _fetch(parts, answers, live, ranked)
     return None if results is None else (answers, missing, t2, results)
 
@@ -96,17 +94,23 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
            ranked: Ranked) -> list[list[dict[str, Any]]] | None:
     """The hits of every query, or None if a part's rows were renumbered since its answer."""
     owners = np.asarray(live, np.int64)[ranked.parts]  # the part (of all parts) of every hit
-    asks = {int(p): (np.unique(ranked.rows[owners == p]).tolist(), answers[p].epoch)
-            for p in np.unique(owners)}
+    asks = {p: (np.unique(ranked.rows[owners == p]).tolist(), cast(Answer, answers[p]).epoch)
+            for p in np.unique(owners).tolist()}
     got = parts.fetch(asks)
     info = {p: rows for p, rows in got.items() if rows is not None}
     if len(info) != len(asks):
         return None
-    hits = []
-    for score, name, p, row, id_ in zip(ranked.scores.tolist(), labels(ranked.scores), owners.tolist(),
-                                        ranked.rows.tolist(), ranked.ids):
-        text, meta = info[p][row]
-        hits.append({"id": id_, "score": score, "label": name, "text": text,
-                     "metadata": {} if meta == "{}" else json.loads(meta), "namespace": parts.namespaces[p]})
+    names, loads = parts.namespaces, json.loads
+    rows = [info[p][row] for p, row in zip(owners.tolist(), ranked.rows.tolist())]
+    hits = [{"id": id_, "score": score, "label": name, "text": text, "metadata": {} if meta == "{}" else loads(meta),
+             "namespace": names[p]}
+            for score, name, p, (text, meta), id_ in zip(ranked.scores.tolist(), labels(ranked.scores),
+                                                         owners.tolist(), rows, ranked.ids)]
     bounds = ranked.offsets.tolist()
-    return [sorted(hits[a:b], key=lambda h: (-h["score"], h["id"], h["namespace"])) for a, b in zip(bounds, bounds[1:])]
+    out = [hits[a:b] for a, b in zip(bounds, bounds[1:])]
+    # Display order: score, then id, then namespace. The ranking's order (score, tiebreak, ...) is
+    # already that wherever no two hits of a query share a score: only those queries are sorted.
+    tied = np.flatnonzero(ranked.scores[1:] == ranked.scores[:-1])
+    for q in set((np.searchsorted(ranked.offsets, tied, side="right") - 1).tolist()):
+        out[q].sort(key=lambda h: (-h["score"], h["id"], h["namespace"]))
+    return out

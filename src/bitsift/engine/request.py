@@ -137,16 +137,13 @@ def query_matrix(request: SearchRequest, manifests: Sequence[Mapping[str, Any]])
 
 
 def _whole_matrix(queries: Sequence[Any], dim: int) -> np.ndarray | None:
-    """A batch of vectors checked in one conversion; None if any is at fault, so that the
-    query-by-query check can name it."""
+    """A batch of vectors checked in one conversion (native for lists of numbers); None if any is
+    at fault, so that the query-by-query check can name it."""
     try:
-        with np.errstate(over="ignore"):
-            matrix = np.asarray(queries, dtype=np.float32)
-        if matrix.shape != (len(queries), dim):
-            return None
-        return check_vectors(matrix, dim, "queries")
+        matrix = check_vectors(list(queries), dim, "queries")
     except (InvalidInput, TypeError, ValueError):
         return None
+    return matrix if matrix.shape[0] == len(queries) else None
 
 
 def _named(request: SearchRequest, i: int, message: str) -> str:

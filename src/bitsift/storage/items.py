@@ -6,6 +6,7 @@ and fsynced first, then one transaction records the rows and the new count.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -228,14 +229,11 @@ class ItemStore:
         return np.fromiter((r for (r,) in rows), dtype=np.int64)
 
     def fetch(self, rows: Sequence[int]) -> dict[int, tuple[str | None, str]]:
-        """row -> (text, metadata JSON) for result rows (their ids are known from the scan)."""
-        out: dict[int, tuple[str | None, str]] = {}
-        c = self.conn()
-        for part in _chunks(list(rows)):
-            marks = ",".join("?" * len(part))
-            query = f"SELECT row, text, metadata FROM items WHERE row IN ({marks})"
-            out.update({row: (text, meta) for row, text, meta in c.execute(query, part)})
-        return out
+        """row -> (text, metadata JSON) for result rows (their ids are known from the scan), in one
+        statement whatever their number (the rows travel as one JSON array: the statement's text
+        never changes, so SQLite's statement cache keeps it prepared)."""
+        query = "SELECT items.row, text, metadata FROM json_each(?) AS j JOIN items ON items.row = j.value"
+        return {row: (text, meta) for row, text, meta in self.conn().execute(query, (json.dumps(list(rows)),))}
 
     def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:
         """Asked id -> live [(id, row, text, metadata JSON)]: the item itself, or every chunk of

@@ -142,3 +142,59 @@ def test_a_full_queue_answers_busy(folder):
         gate.set()
         for t in threads:
             t.join()
+
+
+def test_submitted_searches_from_an_event_loop_equal_uncoalesced_and_share_passes(folder):
+    """The server's way in: futures awaited on one event loop (no thread per request), mixed with
+    blocking searches from threads, ties and every parameter mix included."""
+    import asyncio
+
+    from bitsift.engine.front import search_parsed_async
+
+    path, x = folder
+    rng = np.random.default_rng(11)
+    queries = np.vstack([x[100:160], rng.standard_normal((140, DIMS)).astype(np.float32)])
+    requests = [parse_search("c", [q], threshold=None, kiosk_mode=False, oversample=None, partial=False, single=True,
+                             **_params(i)) for i, q in enumerate(queries)]
+    with closing(Engine(path, coalesce=False)) as alone:
+        expected = [alone.search("c", q, **_params(i))["results"] for i, q in enumerate(queries)]
+    with closing(Engine(path)) as engine:
+        blocking: dict[int, list] = {}
+
+        def thread_client(c: int) -> None:
+            for i in range(c, len(queries), 8):
+                blocking[i] = engine.search("c", queries[i], **_params(i))["results"]
+
+        async def main() -> list:
+            return await asyncio.gather(*(search_parsed_async(engine, r) for r in requests))
+
+        threads = [threading.Thread(target=thread_client, args=(c,)) for c in range(8)]
+        for t in threads:
+            t.start()
+        answers = asyncio.run(main())
+        for t in threads:
+            t.join()
+        stats = engine.coalescer.stats
+    assert [a[0]["results"] for a in answers] == expected
+    assert [blocking[i] for i in range(len(queries))] == expected
+    assert stats.merged_passes > 0 and stats.passes < stats.searches, stats
+
+
+def test_a_submitted_search_with_a_full_queue_is_refused_at_once(folder):
+    path, x = folder
+    with closing(Engine(path, coalesce=False)) as engine:
+        gate = threading.Event()
+
+        def run(request):
+            gate.wait(10)
+            return engine._search_now(request)
+
+        coalescer = Coalescer(run, max_queued=1)
+        running = coalescer.submit(_request(x[0]))  # runs on a pass thread, held
+        waiting = coalescer.submit(_request(x[1]))  # queued
+        with pytest.raises(NamespaceBusy, match="waiting"):
+            coalescer.submit(_request(x[2]))
+        gate.set()
+        assert running.result(10)[0]["results"] == engine.search("c", x[0], top_k=5)["results"]
+        assert waiting.result(10)[0]["results"] == engine.search("c", x[1], top_k=5)["results"]
+        coalescer.close()

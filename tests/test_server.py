@@ -270,3 +270,38 @@ def test_serve_runs_uvicorn(tmp_path):
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells of it
     assert proc.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in err.decode()
     assert (tmp_path / "data" / "docs" / "manifest.json").exists()
+
+
+def test_a_write_acknowledged_by_one_worker_is_seen_by_the_next_search_on_any_worker(tmp_path):
+    """bitsift serve --workers 2: two processes share the port and the data directory. Every
+    request goes on a fresh connection, so the kernel hands them to either worker."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "bitsift.cli.main", "serve", "--path", str(tmp_path / "data"),
+                             "--port", str(port), "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rng = np.random.default_rng(21)
+    try:
+        wait_healthy(url, timeout=60)
+
+        def fresh(method: str, path: str, **kw) -> httpx.Response:
+            with httpx.Client(base_url=url, timeout=30) as c:  # a new connection each time
+                return c.request(method, path, **kw)
+
+        assert fresh("POST", "/v1/namespaces", json={"namespace_name": "w", "vector_dimension": DIMS}).status_code == 201
+        workers = set()
+        for i in range(30):
+            v = rng.standard_normal(DIMS).tolist()
+            put = fresh("POST", "/v1/namespaces/w/vectors", json={"vectors": [{"id": f"v{i}", "vector": v}]})
+            assert put.status_code == 201, put.text
+            for _ in range(2):
+                hits = fresh("POST", "/v1/search", json={"namespaces": ["w"], "query": v, "top_k": 1}).json()["results"]
+                assert hits[0]["id"] == f"v{i}", (i, hits)
+            workers.add(fresh("GET", "/health").json()["worker"])
+        assert len(workers) == 2, workers  # both workers answered (and each saw every write above)
+        assert fresh("GET", "/v1/namespaces/w").json()["item_count"] == 30
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]

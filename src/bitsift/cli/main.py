@@ -83,10 +83,15 @@ def info() -> None:
 @click.option("--ray", "ray_address", envvar="BITSIFT_RAY", metavar="ADDRESS",
               help="Shard namespaces over a Ray cluster: auto, local or ray://host:port "
                    "(needs pip install 'bitsift[ray]').")
-def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes sharing the port and the data directory [default: one per core; "
+                   "one with --ray].")
+def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
+          workers: int | None) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
+    Example: bitsift serve --path ./data --workers 4
     Example: bitsift serve --path /data/bitsift --ray auto
     """
     from bitsift.api.server import serve as run
@@ -96,9 +101,12 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
         keys = api_keys_from(api_keys, os.environ.get("BITSIFT_API_KEYS"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'})",
-               err=True)
-    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address)
+    from bitsift.api.server.app import default_workers
+
+    n = 1 if ray_address else (workers or default_workers())
+    click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "
+               f"{n} worker{'s' if n > 1 else ''})", err=True)
+    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n)
 
 
 @main.group(cls=_Group)

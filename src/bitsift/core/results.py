@@ -104,6 +104,7 @@ class SearchBatchResponse(TypedDict):
 class Health(TypedDict):
     status: str
     version: str
+    worker: int  # the process id of the server worker that answered (bitsift serve --workers)
 
 
 class ErrorBody(TypedDict):

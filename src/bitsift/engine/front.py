@@ -23,6 +23,14 @@ class ParsedFront:
     def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         raise NotImplementedError
 
+    async def _search_parsed_async(self, request: SearchRequest) -> list[SearchResponse]:
+        """A parsed search (``parse_search``) awaited from an event loop (the server). By default
+        the blocking search runs on a worker thread (anyio's pool, the one the server uses); an
+        engine that coalesces answers through a future instead, with no thread per request."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(self._search_parsed, request)
+
     def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
                          binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
                          model: str | None = None, shards: int | None = None) -> NamespaceInfo:
@@ -42,3 +50,9 @@ class ParsedFront:
         return self._search_parsed(parse_search(namespaces, queries, top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
                                                partial=partial, single=False))
+
+
+async def search_parsed_async(engine: ParsedFront, request: SearchRequest) -> list[SearchResponse]:
+    """Await a parsed search (``parse_search``) from an event loop: the server's way in, kept off
+    the engines' public (client) surface."""
+    return await engine._search_parsed_async(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
 import time
@@ -59,6 +60,8 @@ class Engine(ParsedFront):
         _clear_leftovers(self.root)
 
     def close(self) -> None:
+        if self.coalescer is not None:
+            self.coalescer.close()
         with self._lock:
             for ns in self._open.values():
                 ns.close()
@@ -200,6 +203,11 @@ class Engine(ParsedFront):
         if self.coalescer is None:
             return self._search_now(request)
         return self.coalescer.search(request)
+
+    async def _search_parsed_async(self, request: SearchRequest) -> list[SearchResponse]:
+        if self.coalescer is None:
+            return await super()._search_parsed_async(request)
+        return await asyncio.wrap_future(self.coalescer.submit(request))
 
     def _search_now(self, request: SearchRequest) -> list[SearchResponse]:
         for attempt in range(2):

@@ -99,18 +99,26 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(out) or "invalid request"
 
 
+def domain_error_response(exc: BitsiftError, method: str, path: str) -> JSONResponse:
+    """A typed error's answer: its own name and status, Retry-After where retrying helps."""
+    if exc.status >= 500 and exc.status not in RETRYABLE:  # an operator must act: say it once
+        log.error("%s %s failed: %s", method, path, exc, exc_info=exc if exc.status == 500 else None)
+    headers = {"Retry-After": str(RETRYABLE[exc.status])} if exc.status in RETRYABLE else None
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    return error_response("invalid_input", validation_message(exc), 400)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BitsiftError)
     async def _domain(request: Request, exc: BitsiftError) -> JSONResponse:
-        if exc.status >= 500 and exc.status not in RETRYABLE:  # an operator must act: say it once
-            log.error("%s %s failed: %s", request.method, request.url.path, exc,
-                      exc_info=exc if exc.status == 500 else None)
-        headers = {"Retry-After": str(RETRYABLE[exc.status])} if exc.status in RETRYABLE else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+        return domain_error_response(exc, request.method, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response("invalid_input", validation_message(exc), 400)
+        return validation_error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

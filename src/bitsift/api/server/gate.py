@@ -1,7 +1,7 @@
-"""The gate in front of every route (pure ASGI, so it runs before any body byte is buffered):
-the API key check on /v1, the request body cap, read timeout and large-body slots, the clock for
-timings, and the last line of defence: an unexpected exception is logged once and answered
-with the error body, on a connection that stays usable."""
+"""The gate in front of every route (pure ASGI, outermost, so it runs before any body byte is
+buffered): the API key check on /v1, the request body cap, read timeout and large-body slots, the
+clock for timings, the lean routes (api.server.lean), and the last line of defence: an unexpected
+exception is logged once and answered with the error body, on a connection that stays usable."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from starlette.routing import Route
+
 from bitsift.api.server.errors import error_response
+from bitsift.api.server.lean import serve_lean
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -50,11 +53,58 @@ async def _drain(receive: Receive, limit: int) -> None:
             return
 
 
+async def _within(step: Awaitable[Message], seconds: float) -> Message:
+    """``step``, or asyncio.TimeoutError after ``seconds``; without wait_for's task per call
+    where asyncio.timeout exists (3.11+): this runs for every body piece of every request."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:
+        return await asyncio.wait_for(step, seconds)
+    async with timeout(seconds):
+        return await step
+
+
+async def backstop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The last line of defence: an unexpected exception is logged once and answered with the
+    error body (500), on a connection that stays usable; after half a response, it is re-raised
+    (only closing the connection is honest then)."""
+    started = False
+
+    async def tracked(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, tracked)
+    except Exception as exc:  # a bug: answered in the one error shape, logged once
+        log.error("%s %s raised an unexpected error", scope.get("method"), scope.get("path"), exc_info=exc)
+        if started:
+            raise
+        text = f"internal error ({type(exc).__name__}); see the server log"
+        await error_response("internal_error", text, 500)(scope, receive, send)  # type: ignore[arg-type]
+
+
+class Backstop:
+    """``backstop`` inside FastAPI's own middleware (whose outermost layer would answer a bare
+    500 and close the connection first); the Gate applies it to the lean routes itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await backstop(self.app, scope, receive, send)
+
+
 class Gate:
     def __init__(self, app: ASGIApp, api_keys: Sequence[str], max_body_bytes: int,
                  body_timeout_s: float = BODY_TIMEOUT_S, large_body_bytes: int = LARGE_BODY_BYTES,
-                 max_large_bodies: int = MAX_LARGE_BODIES, large_wait_s: float = LARGE_WAIT_S) -> None:
+                 max_large_bodies: int = MAX_LARGE_BODIES, large_wait_s: float = LARGE_WAIT_S,
+                 lean: Sequence[Route] = ()) -> None:
         self.app = app
+        self.lean = list(lean)  # answered here, with the body read: api.server.lean
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
@@ -101,7 +151,7 @@ class Gate:
         chunks, size = [], 0
         while True:  # read the whole body (chunked uploads too), counting as it arrives
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                message = await _within(receive(), self.body_timeout_s)
             except asyncio.TimeoutError:
                 text = f"the request body stopped arriving for {self.body_timeout_s:g} s ({size} bytes read)"
                 await error_response("request_timeout", text, 408, {"connection": "close"})(
@@ -127,21 +177,11 @@ class Gate:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        started = False
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if not await serve_lean(self.lean, scope, receive, send):
+                await self.app(scope, receive, send)
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, replay, tracked)
-        except Exception as exc:  # a bug: answered in the one error shape, logged once
-            log.error("%s %s raised an unexpected error", scope.get("method"), path, exc_info=exc)
-            if started:
-                raise  # half a response is out: only closing the connection is honest
-            text = f"internal error ({type(exc).__name__}); see the server log"
-            await error_response("internal_error", text, 500)(scope, receive, send)  # type: ignore[arg-type]
+        await backstop(app, scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, drain: bool) -> None:
         message = f"request body larger than {self.max_body_bytes} bytes; send smaller batches"

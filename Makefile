@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
 
-.PHONY: demo test test-fast lint stubs bench bench-peers bench-headline bench-shards eval install clean
+.PHONY: demo test test-fast lint stubs bench bench-peers bench-headline bench-shards bench-serve eval install clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,3 +67,12 @@ clean:
 bench-shards: $(STAMP)
 	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
 	$(PY) -m benchmarks.shards --json benchmarks/shards.json
+
+# Serving throughput (~15 minutes): bitsift serve vs pgvector HNSW at 1-256 connections (wrk and
+# pgbench, both C), text queries, in-process coalescing; rows merged into benchmarks/peers.json.
+bench-serve: $(STAMP)
+	command -v wrk >/dev/null && command -v pgbench >/dev/null || \
+		(apt-get update -q && apt-get install -y -q wrk postgresql-client)
+	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
+	$(PY) -m benchmarks.serve --json benchmarks/serve.json --plot benchmarks/serve-throughput.png \
+		--merge-into benchmarks/peers.json

@@ -63,7 +63,12 @@ def _require(modules: Sequence[str], model: str, install: str) -> None:
         )
 
 
+THREADS_ENV = "BITSIFT_EMBED_THREADS"  # bitsift serve --workers N sets cores / N, so workers do not fight
+
+
 def _default_threads() -> int:
+    if os.environ.get(THREADS_ENV, "").isdigit() and int(os.environ[THREADS_ENV]) > 0:
+        return int(os.environ[THREADS_ENV])
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

@@ -58,6 +58,7 @@ from bitsift.core.results import (
 )
 from bitsift.core.spec import NAME_PATTERN, VERSION
 from bitsift.engine.front import search_parsed_async
+from bitsift.text.embed import THREADS_ENV
 from bitsift.engine.local import Engine
 from bitsift.engine.request import parse_search
 
@@ -299,6 +300,8 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if n > 1:
         os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys)})
+        # Each worker's embedding model gets its share of the cores, not all of them each.
+        os.environ.setdefault(THREADS_ENV, str(max(1, default_workers() // n)))
         uvicorn.run("bitsift.api.server.app:worker_app", factory=True, host=host, port=port, workers=n,
                     timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return

@@ -7,6 +7,7 @@ C++ side can trust its arguments.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ BLOCK_CODES: int = _kernel.BLOCK_CODES
 MAX_WORDS: int = _kernel.MAX_WORDS
 KernelPath = Literal["auto", "scalar", "avx2", "avx512"]
 _forced_path: KernelPath = "auto"
+# Threads of a scan asked for 0 (auto). A server with one worker process per core sets 1: its
+# workers already keep every core busy, and a second thread per scan only adds switching.
+SCAN_THREADS_ENV = "BITSIFT_SCAN_THREADS"
 
 
 def capabilities() -> dict[str, object]:
@@ -175,7 +179,14 @@ def scan_topk(
         valid = valid & _mask_words(mask, snap.rows, snap.blocks.shape[0])
     if snap.rows == 0:
         return np.zeros((queries.shape[0], 0), np.uint32), np.zeros((queries.shape[0], 0), np.int64)
+    if threads == 0:
+        threads = _default_scan_threads()
     return _kernel.scan_topk(queries, snap.blocks, valid, int(k), int(threads), _forced_path)
+
+
+def _default_scan_threads() -> int:
+    value = os.environ.get(SCAN_THREADS_ENV, "")
+    return int(value) if value.isdigit() else 0
 
 
 def correlation_f16(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:

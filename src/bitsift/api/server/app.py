@@ -42,6 +42,7 @@ from bitsift.api.server.models import (
     UploadVectors,
 )
 from bitsift.core.errors import InvalidInput
+from bitsift.core.kernel import SCAN_THREADS_ENV
 from bitsift.core.results import (
     CompactResult,
     DeletedNamespace,
@@ -58,9 +59,9 @@ from bitsift.core.results import (
 )
 from bitsift.core.spec import NAME_PATTERN, VERSION
 from bitsift.engine.front import search_parsed_async
-from bitsift.text.embed import THREADS_ENV
 from bitsift.engine.local import Engine
 from bitsift.engine.request import parse_search
+from bitsift.text.embed import THREADS_ENV
 
 MiB = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 128 * MiB  # a 10,000 x 384-d batch is ~75 MB of JSON
@@ -232,6 +233,8 @@ def create_app(
     app = _App(
         title="bitsift", version=VERSION,
         description="Exact semantic search over information-theoretic binary codes.",
+        # No OpenTelemetry here: FastAPI's checks for a configured provider cost every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.engine = engine
     app.state.max_batch = max_batch
@@ -300,8 +303,10 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if n > 1:
         os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys)})
-        # Each worker's embedding model gets its share of the cores, not all of them each.
-        os.environ.setdefault(THREADS_ENV, str(max(1, default_workers() // n)))
+        # Each worker's embedding model and scans get their share of the cores, not all of them each.
+        share = str(max(1, default_workers() // n))
+        os.environ.setdefault(THREADS_ENV, share)
+        os.environ.setdefault(SCAN_THREADS_ENV, share)
         uvicorn.run("bitsift.api.server.app:worker_app", factory=True, host=host, port=port, workers=n,
                     timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return

@@ -3,6 +3,7 @@ search over HTTP, and `serve` in its own process (the HTTP client: test_http_cli
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.live
 
 def test_health_and_docs_need_no_key(srv):
     health = httpx.get(srv.url + "/health")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "version": bitsift.__version__}
+    assert health.status_code == 200 and health.json() == {"status": "ok", "version": bitsift.__version__, "worker": os.getpid()}
     assert httpx.get(srv.url + "/docs").status_code == 200
     spec = httpx.get(srv.url + "/openapi.json").json()
     assert {"/v1/namespaces", "/v1/namespaces/{namespace_name}", "/v1/namespaces/{namespace_name}/vectors",

@@ -268,9 +268,12 @@ def pgbench(uri: str, script: Path, conns: int, seconds: float, ef: int, work: P
     env = dict(os.environ, PGOPTIONS=f"-c hnsw.ef_search={ef}")
     cpu: dict[str, float] = {}
     with server_cpu(cpu):
-        out = subprocess.run(["pgbench", "-n", "-f", str(script), "-c", str(conns), "-j", str(min(conns, 2)),
+        run = subprocess.run(["pgbench", "-n", "-f", str(script), "-c", str(conns), "-j", str(min(conns, 2)),
                               "-T", f"{seconds:g}", "-l", f"--log-prefix={logs / 'tx'}", uri],
-                             env=env, capture_output=True, text=True, check=True).stdout
+                             env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"pgbench at {conns} connections failed: {run.stderr[-500:]}")
+    out = run.stdout
     tps = float(next(line for line in out.splitlines() if line.startswith("tps =")).split()[2])
     lat = np.concatenate([np.loadtxt(f, usecols=2, ndmin=1) for f in logs.iterdir()]) / 1e3  # us -> ms
     return {"connections": conns, "qps": tps, "p50_ms": float(np.percentile(lat, 50)),
@@ -301,7 +304,7 @@ def sweep_text(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     with bitsift.Client(path=folder) as c:
         c.create_namespace("bench", type="text")
-        docs = [{"id": d, "text": t} for d, t in zip(col.doc_ids, col.doc_texts)]
+        docs = [{"id": d, "text": t} for d, t in zip(col.doc_ids, col.doc_texts) if t.strip()]  # a few are empty
         for s in range(0, len(docs), 200):
             c.upload_documents("bench", docs[s:s + 200])
     log(f"text: cranfield embedded and uploaded in {time.perf_counter() - t0:.0f} s")
@@ -347,6 +350,50 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+MARKERS = ("<!-- serve -->", "<!-- /serve -->")
+
+
+def section(result: dict[str, Any]) -> str:
+    """The benchmarks/README.md section of a run: every point, the ratios at each concurrency."""
+    m = result["machine"]
+    lines = [f"Run {result['started']} - {result.get('finished', '?')} on {m['cpu']}, {m['cores']} cores, kernel path "
+             f"`{m['kernel_path']}`; `make bench-serve` (`python -m benchmarks.serve`), {K} results per query, "
+             "1,000 distinct queries rotated, every request a real search.", "",
+             "| system | data | recall@10 | connections | QPS | p50 ms | p99 ms | server CPU (cores) | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in result["http"]:
+        for p in row["points"]:
+            lines.append(f"| {row['system']} | {row['dataset']} | {row['recall@10']:.3f} | {p['connections']} | "
+                         f"{p['qps']:,.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {p['server_cpu_cores']:.2f} | "
+                         f"{p['errors'] + p['non2xx']} |")
+    by = {(r["system"], r["dataset"]): r for r in result["http"]}
+    for (system, data), row in by.items():
+        peer = by.get(("pgvector-hnsw", data))
+        if system != "bitsift-serve" or peer is None:
+            continue
+        ratios = ", ".join(f"{a['connections']}: {a['qps'] / b['qps']:.2f}x" for a, b in zip(row["points"], peer["points"]))
+        lines += ["", f"bitsift / pgvector HNSW QPS on {data} (bitsift recall {row['recall@10']:.3f}, pgvector "
+                      f"{peer['recall@10']:.3f} at ef_search {peer['settings']['ef_search']}): {ratios}."]
+    for row in result["in_process"]:
+        faiss = (f"; FAISS HNSW batched {row['faiss_batched_qps']:,.0f} QPS at recall {row['faiss_recall']:.3f} "
+                 f"(ef_search {row['faiss_ef_search']})") if "faiss_batched_qps" in row else ""
+        lines += ["", f"In process, {row['dataset']}: bitsift coalesced, 64 threads, {row['bitsift_64_threads_qps']:,.0f} "
+                      f"QPS; one search_batch of 256 (rescore) {row['bitsift_search_batch_256_qps']:,.0f} QPS{faiss}."]
+    text = result.get("text")
+    if text:
+        pts = ", ".join(f"{p['connections']}: {p['qps']:,.0f} (p99 {p['p99_ms']:.0f} ms)" for p in text["points"])
+        lines += ["", f"Text, {text['dataset']}, {text['queries']} distinct query texts: the embedder alone "
+                      f"{text['embedder_qps']:,.0f} queries/s in this process; over HTTP by connections {pts}."]
+    lines += ["", "![throughput vs connections](serve-throughput.png)"]
+    return "\n".join(lines)
+
+
+def write_section(result: dict[str, Any], readme: Path) -> None:
+    text = readme.read_text()
+    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
+    readme.write_text(text[:start] + "\n" + section(result) + "\n" + text[end:])
+
+
 def merge_into(peers_path: Path, result: dict[str, Any]) -> None:
     """Replace the connection sweep (``throughput``) of the peer report's bitsift-http and
     pgvector-hnsw rows with this run's, marked as coming from it, and rewrite the report."""
@@ -383,7 +430,19 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, default=Path("benchmarks/serve-throughput.png"))
     ap.add_argument("--merge-into", type=Path, default=None)
     ap.add_argument("--scratch", type=Path, default=None)
+    ap.add_argument("--readme", type=Path, default=Path("benchmarks/README.md"))
+    ap.add_argument("--report-only", action="store_true", help="only redo the plot, section and merge from --json")
+    ap.add_argument("--text-only", action="store_true", help="only (re)do the text sweep, into --json")
     args = ap.parse_args()
+    if args.report_only or args.text_only:
+        result = json.loads(args.json.read_text())
+        if args.text_only:
+            with tempfile.TemporaryDirectory(prefix="bitsift-serve-", dir=args.scratch) as d:
+                result["text"] = sweep_text(args, Path(d))
+            result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+        report(result, args)
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (make bench-serve does)")
     result: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "http": [],
@@ -406,10 +465,15 @@ def main() -> None:
             result["text"] = sweep_text(args, work)
     result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     args.json.write_text(json.dumps(result, indent=1) + "\n")
+    report(result, args)
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     plot(result, args.plot)
+    write_section(result, args.readme)
     if args.merge_into:
         merge_into(args.merge_into, result)
-    log(f"wrote {args.json} and {args.plot}")
+    log(f"wrote {args.json}, {args.plot} and the section of {args.readme}")
 
 
 if __name__ == "__main__":

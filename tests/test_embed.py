@@ -112,3 +112,20 @@ def test_missing_packages_name_the_pip_command(monkeypatch, name, missing, comma
     with pytest.raises(InvalidInput, match="not installed") as exc:
         EMBEDDERS[name]()
     assert missing in exc.value.message and command in exc.value.message
+
+
+@pytest.mark.model
+def test_the_query_cache_returns_what_the_model_does_and_keeps_the_most_recent():
+    from bitsift.text.embed import QueryCache, get_embedder
+
+    model = get_embedder(None)
+    cache = QueryCache(size=2)
+    texts = ["lift and drag of wings", "heat transfer in boundary layers", "shock waves"]
+    first = cache.encode(model, texts[:2])
+    assert np.array_equal(first, model.encode(texts[:2])) and (cache.hits, cache.misses) == (0, 2)
+    again = cache.encode(model, [texts[1], texts[0]])
+    assert np.array_equal(again, first[::-1]) and (cache.hits, cache.misses) == (2, 2)
+    again[:] = 0  # the caller's copy: the cache is unchanged
+    cache.encode(model, [texts[2]])  # evicts the least recently used (texts[1] was used last but one)
+    assert np.array_equal(cache.encode(model, [texts[0]]), first[:1]) and cache.misses == 3
+    assert np.array_equal(cache.encode(model, [texts[1]]), first[1:]) and cache.misses == 4

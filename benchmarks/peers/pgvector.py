@@ -44,6 +44,7 @@ SERVER_DEFAULTS = {
     "max_wal_size": "8GB",  # no checkpoint storms during the load
     "synchronous_commit": "off",
     "jit": "off",  # JIT would add compile time to the exact scan's plan (if compiled in)
+    "max_connections": "300",  # benchmarks/serve.py drives it with up to 256 pgbench connections
 }
 REPORTED = (*SERVER_DEFAULTS, "max_parallel_workers_per_gather", "work_mem", "huge_pages",
             "effective_cache_size", "hnsw.iterative_scan")

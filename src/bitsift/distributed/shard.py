@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bitsift.core.candidates import Answer
+from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.results import NamespaceInfo
+from bitsift.engine.coalesce import Coalescer
 from bitsift.engine.namespace import Namespace
 from bitsift.engine.request import SearchRequest
 from bitsift.storage.folder import Row
@@ -35,6 +37,9 @@ class Shard:
             self.ns = Namespace.create(path, manifest)
         else:
             self.ns = Namespace(path)
+        # The actor is threaded (cluster.start_shard): concurrent searches' candidates calls of one
+        # group share a kernel pass here, as searches do in an Engine.
+        self._coalescer: Coalescer[Answer] = Coalescer(self._candidates_of)
 
     def pid(self) -> int:
         return os.getpid()
@@ -53,8 +58,16 @@ class Shard:
         return [self.ns.get([i], include_vectors) for i in ids]
 
     def candidates(self, queries: np.ndarray, request: SearchRequest) -> Answer:
-        """This shard's part of a search (the pipeline merges every shard's)."""
-        return self.ns.candidates(queries, request)
+        """This shard's part of a search (the pipeline merges every shard's), coalesced with the
+        concurrent calls of the same group: one pass, each call its own queries' candidates."""
+        rows = replace(request, queries=tuple(np.asarray(queries, np.float32)), single=False)
+        mine = self._coalescer.search(rows)
+        return Answer(Candidates.stack([a.candidates for a in mine]), mine[0].epoch)
+
+    def _candidates_of(self, request: SearchRequest) -> list[Answer]:
+        """One pass for the queries (vectors) of ``request``: one single-query Answer each."""
+        answer = self.ns.candidates(np.stack(request.queries), request)
+        return [Answer(c, answer.epoch) for c in answer.candidates]
 
     def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
         return self.ns.fetch(rows, epoch)
@@ -69,4 +82,5 @@ class Shard:
         return self.ns.compact()
 
     def close(self) -> None:
+        self._coalescer.close()
         self.ns.close()

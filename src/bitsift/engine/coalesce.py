@@ -26,16 +26,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any, Generic, TypeVar
 
 from bitsift.core.errors import NamespaceBusy
-from bitsift.core.results import SearchResponse
 from bitsift.engine.request import SearchRequest
 
 MAX_BATCH_QUERIES = 256   # one pass: the kernel's batched scan gains little beyond this
 MAX_QUEUED_QUERIES = 4096  # per group, waiting for the next pass
 PASS_THREADS = 4  # groups whose submitted searches run at the same time (the kernel threads each pass)
 
-Run = Callable[[SearchRequest], list[SearchResponse]]
+T = TypeVar("T")  # what a pass answers per query: a response (engines), an Answer (Ray shards)
 
 
 def group_key(request: SearchRequest) -> tuple[object, ...]:
@@ -49,8 +49,8 @@ def group_key(request: SearchRequest) -> tuple[object, ...]:
 class _Waiting:
     request: SearchRequest
     done: threading.Event | None = None  # a thread blocked on this search (search())
-    future: Future[list[SearchResponse]] | None = None  # or a caller that awaits it (submit())
-    result: list[SearchResponse] | None = None
+    future: Future[list[Any]] | None = None  # or a caller that awaits it (submit())
+    result: list[Any] | None = None
     error: BaseException | None = None
     lead: list[_Waiting] | None = None  # set when this (blocked) waiter must run the next pass itself
 
@@ -69,12 +69,12 @@ class CoalescerStats:
     merged_passes: int = 0  # passes that served more than one request
 
 
-class Coalescer:
+class Coalescer(Generic[T]):
     """Thread-safe; one per engine. ``search`` blocks the calling thread; ``submit`` returns a
     future at once (an event loop awaits it: no thread per request), and the passes of submitted
     searches run on a few pass threads of the coalescer's own."""
 
-    def __init__(self, run: Run, max_batch: int = MAX_BATCH_QUERIES, max_queued: int = MAX_QUEUED_QUERIES) -> None:
+    def __init__(self, run: Callable[[SearchRequest], list[T]], max_batch: int = MAX_BATCH_QUERIES, max_queued: int = MAX_QUEUED_QUERIES) -> None:
         self._run = run
         self.max_batch, self.max_queued = max_batch, max_queued
         self._groups: dict[tuple[object, ...], _Group] = {}
@@ -89,7 +89,7 @@ class Coalescer:
         if passes is not None:
             passes.shutdown(wait=True)
 
-    def search(self, request: SearchRequest) -> list[SearchResponse]:
+    def search(self, request: SearchRequest) -> list[T]:
         key = group_key(request)
         me = _Waiting(request)
         if self._join(key, me):
@@ -111,7 +111,7 @@ class Coalescer:
         assert me.result is not None
         return me.result
 
-    def submit(self, request: SearchRequest) -> Future[list[SearchResponse]]:
+    def submit(self, request: SearchRequest) -> Future[list[T]]:
         """The search's answer as a future; NamespaceBusy at once if its group's queue is full."""
         key = group_key(request)
         me = _Waiting(request, future=Future())
@@ -182,7 +182,7 @@ class Coalescer:
             _deliver(w)
 
     @staticmethod
-    def _settle(w: _Waiting, call: Callable[[], list[SearchResponse]]) -> None:
+    def _settle(w: _Waiting, call: Callable[[], list[Any]]) -> None:
         try:
             w.result = call()
         except BaseException as exc:  # noqa: BLE001 - delivered to the waiting caller

@@ -52,7 +52,7 @@ class Engine(ParsedFront):
                  chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, coalesce: bool = True) -> None:
         self.root = Path(path)
         # Concurrent searches that can share a kernel pass run as one batch (engine.coalesce).
-        self.coalescer = Coalescer(self._search_now) if coalesce else None
+        self.coalescer: Coalescer[SearchResponse] | None = Coalescer(self._search_now) if coalesce else None
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, Namespace] = {}

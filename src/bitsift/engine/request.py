@@ -33,6 +33,12 @@ def get_embedder(name: str | None) -> Any:  # imported on first use: vector-only
     return load(name)
 
 
+def embed_queries(model: str | None, texts: list[str]) -> np.ndarray:
+    from bitsift.text.embed import embed_queries as embed
+
+    return embed(model, texts)
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     """Namespaces, Q queries and the parameters they share; ``single`` marks ``search`` (one
@@ -124,7 +130,7 @@ def query_matrix(request: SearchRequest, manifests: Sequence[Mapping[str, Any]])
         for i in texts:
             if not request.queries[i].strip():
                 raise InvalidInput(_named(request, i, "query text is empty"))
-        out[texts] = get_embedder(models.pop()).encode([request.queries[i] for i in texts])
+        out[texts] = embed_queries(models.pop(), [request.queries[i] for i in texts])
     for i, query in enumerate(request.queries):
         if i in texts:
             continue

@@ -12,6 +12,7 @@ import importlib.resources
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any, Protocol, runtime_checkable
@@ -218,3 +219,51 @@ def get_embedder(name: str | None = None) -> Embedder:
         if key not in _cache:
             _cache[key] = EMBEDDERS[key]()
         return _cache[key]
+
+
+QUERY_CACHE_SIZE = 256  # recent query embeddings kept per process (1.5 KB each at 384-d)
+
+
+class QueryCache:
+    """The embeddings of recent query texts, least recently used out first: a repeated query
+    (a user paging, an agent retrying, a dashboard polling) skips the ~5 ms of embedding. Only
+    queries: documents are embedded once anyway. Thread-safe; hits and misses are counted."""
+
+    def __init__(self, size: int = QUERY_CACHE_SIZE) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def encode(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        """``embedder.encode(texts)``, from the cache where it can."""
+        out = np.empty((len(texts), embedder.dimension), np.float32)
+        todo: list[int] = []
+        with self._lock:
+            for i, text in enumerate(texts):
+                row = self._rows.get((embedder.name, text))
+                if row is None:
+                    todo.append(i)
+                else:
+                    self._rows.move_to_end((embedder.name, text))
+                    out[i] = row
+            self.hits += len(texts) - len(todo)
+            self.misses += len(todo)
+        if todo:
+            fresh = embedder.encode([texts[i] for i in todo])
+            out[todo] = fresh
+            with self._lock:
+                for i, row in zip(todo, fresh):
+                    self._rows[(embedder.name, texts[i])] = row
+                    self._rows.move_to_end((embedder.name, texts[i]))
+                while len(self._rows) > self.size:
+                    self._rows.popitem(last=False)
+        return out
+
+
+query_cache = QueryCache()
+
+
+def embed_queries(model: str | None, texts: Sequence[str]) -> np.ndarray:
+    """Query texts embedded with a namespace's model, through the process's query cache."""
+    return query_cache.encode(get_embedder(model), texts)

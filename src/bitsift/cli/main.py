@@ -86,8 +86,10 @@ def info() -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Server processes sharing the port and the data directory [default: one per core; "
                    "one with --ray].")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on stderr.")
 def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
-          workers: int | None) -> None:
+          workers: int | None, access_log: bool) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
@@ -106,7 +108,7 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     n = 1 if ray_address else (workers or default_workers())
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "
                f"{n} worker{'s' if n > 1 else ''})", err=True)
-    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n)
+    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n, access_log=access_log)
 
 
 @main.group(cls=_Group)

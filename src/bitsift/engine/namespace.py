@@ -181,7 +181,7 @@ class Namespace:
         with self._rw.read():
             state = self._state
             snap = state.packed.snapshot()
-            mask = self.masks.mask(request.filter, state.generation, snap.rows)
+            mask = self.masks.mask(request.filter, state.epoch, snap.rows)
             qcodes = self._encode_queries(queries)
             if mode == "rescore":
                 found = candidates.rescored(queries, qcodes, snap, self._vector_map(snap.rows), state.ids, mask, k,

@@ -223,9 +223,10 @@ class ItemStore:
         rows = self.conn().execute("SELECT row FROM items WHERE alive = 1 ORDER BY row")
         return np.fromiter((r for (r,) in rows), dtype=np.int64)
 
-    def rows_matching(self, where: str, params: list[Any]) -> np.ndarray:
-        """Live rows whose metadata satisfy a compiled filter (see filters.py)."""
-        rows = self.conn().execute(f"SELECT row FROM items WHERE alive = 1 AND {where}", params)
+    def rows_matching(self, where: str, params: list[Any], start: int = 0) -> np.ndarray:
+        """Live rows from row ``start`` on whose metadata satisfy a compiled filter (see filters.py);
+        the range is the primary key's, so only those rows are read."""
+        rows = self.conn().execute(f"SELECT row FROM items WHERE row >= ? AND alive = 1 AND {where}", [start, *params])
         return np.fromiter((r for (r,) in rows), dtype=np.int64)
 
     def fetch(self, rows: Sequence[int]) -> dict[int, tuple[str | None, str]]:

@@ -63,15 +63,19 @@ def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: floa
     drops low scores. One pass of array operations over every query's candidates, whatever Q."""
     bounds = [np.asarray(p.bounds, np.int64) for p in parts]
     nq = len(bounds[0]) - 1 if bounds else 0
-    sizes = np.stack([np.diff(b) for b in bounds]) if bounds else np.zeros((0, 0), np.int64)  # [part, query]
-    def cat(col: str, dtype: Any) -> np.ndarray:
-        return np.concatenate([np.asarray(getattr(p, col), dtype) for p in parts]) if parts else np.zeros(0, dtype)
+
+    def cat(col: str, dtype: Any) -> np.ndarray:  # one part (the usual case): its own column, no copy
+        columns = [np.asarray(getattr(p, col), dtype) for p in parts]
+        return columns[0] if len(columns) == 1 else np.concatenate(columns) if columns else np.zeros(0, dtype)
     score, tiebreak, rows = cat("scores", np.float64), cat("tiebreak", np.float64), cat("rows", np.int64)
-    query = np.concatenate([np.repeat(np.arange(nq), s) for s in sizes]) if parts else np.zeros(0, np.int64)
-    part = np.repeat(np.arange(len(parts)), sizes.sum(axis=1)) if parts else np.zeros(0, np.int64)
     ham = cat("hamming", np.int64) if pool is not None else None
     ids = cat("ids", object)
-    if len(parts) > 1:  # part-major as concatenated: the selections below need query-major
+    if nq == 1:
+        query = np.zeros(rows.size, np.int64)
+    else:
+        query = np.concatenate([np.repeat(np.arange(nq), np.diff(b)) for b in bounds]) if parts else np.zeros(0, np.int64)
+    part = np.zeros(rows.size, np.int64) if len(parts) <= 1 else np.repeat(np.arange(len(parts)), [b[-1] - b[0] for b in bounds])
+    if len(parts) > 1 and nq > 1:  # part-major as concatenated: the selections below need query-major
         by_query = np.argsort(query, kind="stable")
         score, tiebreak, rows, query, part, ids = (c[by_query] for c in (score, tiebreak, rows, query, part, ids))
         ham = None if ham is None else ham[by_query]
@@ -108,6 +112,8 @@ def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: floa
 
 def _by_query(values: np.ndarray, query: np.ndarray, nq: int, fill: float) -> np.ndarray:
     """``values`` (grouped by ``query``, ascending) as one row per query, padded with ``fill``."""
+    if nq == 1:
+        return np.asarray(values, np.float64).reshape(1, -1) if values.size else np.full((1, 1), fill)
     counts = np.bincount(query, minlength=nq)
     grid = np.full((nq, max(int(counts.max(initial=0)), 1)), fill, dtype=np.float64)
     grid[query, np.arange(query.size) - np.repeat(np.cumsum(counts) - counts, counts)] = values

@@ -73,6 +73,6 @@ bench-shards: $(STAMP)
 bench-serve: $(STAMP)
 	command -v wrk >/dev/null && command -v pgbench >/dev/null || \
 		(apt-get update -q && apt-get install -y -q wrk postgresql-client)
-	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
+	$(PY) -m pip install -q --no-build-isolation ".[test,serve-bench]"
 	$(PY) -m benchmarks.serve --json benchmarks/serve.json --plot benchmarks/serve-throughput.png \
 		--merge-into benchmarks/peers.json

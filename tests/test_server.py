@@ -306,3 +306,24 @@ def test_a_write_acknowledged_by_one_worker_is_seen_by_the_next_search_on_any_wo
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
+
+
+def test_a_served_engine_opens_every_namespace_before_the_first_request(tmp_path):
+    """serve()'s lifespan: no request pays a namespace's open (seconds at 1M rows)."""
+    import asyncio
+    from contextlib import closing
+
+    from bitsift.api.server.app import opened
+    from bitsift.engine.local import Engine
+
+    with closing(Engine(tmp_path)) as first:
+        for name in ("a", "b"):
+            first.create_namespace(name, dimension=DIMS)
+    engine = Engine(tmp_path)
+
+    async def run() -> set[str]:
+        async with opened(engine, close=True)(None):  # type: ignore[arg-type]
+            return set(engine._open)
+
+    assert asyncio.run(run()) == {"a", "b"}
+    assert engine._open == {}  # closed at shutdown

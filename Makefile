@@ -50,12 +50,14 @@ bench: $(STAMP)
 # Peer benchmarks (about three hours on 2 cores): every system in benchmarks/suites/full.json,
 # results in benchmarks/peers.json, tables and plots written into benchmarks/README.md.
 bench-peers: $(STAMP)
+	$(PY) -m pip install -q pybind11 wheel  # hnswlib builds from source, without build isolation
 	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
 	$(PY) -m benchmarks.peers.runner benchmarks/suites/full.json --out benchmarks/peers.json --report benchmarks/README.md
 
 # The 1M headline again (bitsift vs FAISS HNSW, Qdrant's engine, pgvector HNSW; ~1 hour), merged
 # into benchmarks/peers.json (its rows replace the same system/dataset rows; listed as a re-run).
 bench-headline: $(STAMP)
+	$(PY) -m pip install -q pybind11 wheel  # hnswlib builds from source, without build isolation
 	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
 	$(PY) -m benchmarks.peers.runner benchmarks/suites/headline.json --out benchmarks/results/headline.json \
 		--merge-into benchmarks/peers.json --report benchmarks/README.md
@@ -65,6 +67,7 @@ clean:
 
 # Shard scaling on a local Ray cluster (~10 minutes): one machine vs 1, 2, 4 shards at 1M vectors.
 bench-shards: $(STAMP)
+	$(PY) -m pip install -q pybind11 wheel  # hnswlib builds from source, without build isolation
 	$(PY) -m pip install -q --no-build-isolation ".[test,peers]"
 	$(PY) -m benchmarks.shards --json benchmarks/shards.json
 

@@ -202,3 +202,29 @@ def test_requests_during_delete_and_recreate_churn_succeed_or_404(tmp_path):
     b.close()
     assert not errors, f"{len(errors)} unexpected errors, first: {errors[0]!r}; outcomes {outcomes}"
     assert outcomes.get("ok", 0) > 50 and outcomes.get("404", 0) > 0, outcomes
+
+
+def test_a_create_deleted_by_another_process_before_it_opens_is_answered_as_done(tmp_path, monkeypatch):
+    """Two server workers: one creates, the other deletes the name before the first has opened
+    it. The create took effect first, so it answers as created (not 404), and the name is free."""
+    from contextlib import closing
+
+    from bitsift.core.errors import NamespaceNotFound
+    from bitsift.engine import namespace as namespace_module
+    from bitsift.engine.local import Engine
+
+    with closing(Engine(tmp_path)) as creator, closing(Engine(tmp_path)) as deleter:
+        opening = namespace_module.Namespace.__init__
+
+        def deleted_first(self, path, files=None):
+            monkeypatch.setattr(namespace_module.Namespace, "__init__", opening)  # once
+            deleter.delete_namespace(path.name)
+            opening(self, path, files)
+
+        monkeypatch.setattr(namespace_module.Namespace, "__init__", deleted_first)
+        info = creator.create_namespace("raced", dimension=4)
+        assert info["namespace_name"] == "raced" and info["item_count"] == 0 and info["vector_dimension"] == 4
+        with pytest.raises(NamespaceNotFound):
+            creator.describe_namespace("raced")
+        assert creator.create_namespace("raced", dimension=4)["item_count"] == 0  # the name is free again
+        assert deleter.describe_namespace("raced")["namespace_name"] == "raced"

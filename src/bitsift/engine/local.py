@@ -28,7 +28,7 @@ from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
 from bitsift.engine.coalesce import Coalescer
 from bitsift.engine.front import ParsedFront
-from bitsift.engine.namespace import Namespace
+from bitsift.engine.namespace import Namespace, namespace_info
 from bitsift.engine.request import NamespaceRequest, SearchRequest, get_embedder, new_namespace_manifest
 from bitsift.storage.folder import CREATING_PREFIX, LOCK, Row
 from bitsift.storage.lock import writer_lock
@@ -119,12 +119,16 @@ class Engine(ParsedFront):
             try:
                 self._open[request.name] = Namespace.create(folder, manifest)
                 return self._open[request.name].describe()
+            except NamespaceGone:
+                # Made, then deleted by another process (a server's other worker) before it opened:
+                # the create took effect first, so it is answered as done (the delete came after).
+                self._open.pop(request.name, None)
+                return namespace_info(request.name, manifest, 0)
             except Exception as exc:
                 self._open.pop(request.name, None)
-                # A typed error (disk full, exists) stands; any other failure of a folder that is
-                # gone by now means another process deleted it right after it was made.
-                if (isinstance(exc, BitsiftError) and not isinstance(exc, NamespaceGone)) \
-                        or (folder / MANIFEST).is_file():
+                # A typed error (disk full, exists) stands; an untyped failure of a folder that is
+                # gone by now is one a concurrent delete caused.
+                if isinstance(exc, BitsiftError) or (folder / MANIFEST).is_file():
                     raise
                 raise NamespaceNotFound(f"namespace {request.name!r} was created, then deleted by another "
                                         "process before it could be opened") from None

@@ -59,7 +59,9 @@ class Namespace:
 
     @classmethod
     def create(cls, path: Path, manifest: dict[str, Any]) -> Namespace:
-        return cls(path, NamespaceFolder.create(path, manifest))
+        """A new namespace; NamespaceGone if it was created and then deleted before it opened."""
+        files = NamespaceFolder.create(path, manifest)
+        return NamespaceFolder.created(path, lambda: cls(path, files))
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -243,17 +245,7 @@ class Namespace:
         return out
 
     def describe(self) -> NamespaceInfo:
-        m = self.manifest
-        return {
-            "namespace_name": self.name,
-            "type": m["type"],
-            "vector_dimension": m["dimension"],
-            "binarizer": m["binarizer"],
-            "model": m.get("model"),
-            "created_at": m["created_at"],
-            "item_count": self.count,
-            "format_version": m["format_version"],
-        }
+        return namespace_info(self.name, self.manifest, self.count)
 
     def diagnostics(self) -> dict[str, Any]:
         """Per-bit entropy of the stored codes: how many of the D bits carry information."""
@@ -268,6 +260,20 @@ class Namespace:
             "bit_entropy_mean": float(entropy.mean()) if entropy.size else 0.0,
             "effective_bits": float(entropy.sum()),
         }
+
+
+def namespace_info(name: str, m: dict[str, Any], count: int) -> NamespaceInfo:
+    """What ``describe`` answers, from a manifest and an item count."""
+    return {
+        "namespace_name": name,
+        "type": m["type"],
+        "vector_dimension": m["dimension"],
+        "binarizer": m["binarizer"],
+        "model": m.get("model"),
+        "created_at": m["created_at"],
+        "item_count": count,
+        "format_version": m["format_version"],
+    }
 
 
 def _put(column: np.ndarray, start: int, values: Sequence[Any] | np.ndarray) -> np.ndarray:

@@ -122,16 +122,21 @@ def test_searches_that_arrive_during_a_pass_share_the_next_and_a_bad_one_fails_a
             assert out[f"q{i}"] == engine.search("c", x[i], top_k=5)["results"]
 
 
+def _held(engine: Engine, max_queued: int) -> tuple[Coalescer, threading.Event]:
+    """A coalescer over ``engine`` whose passes wait until the event is set."""
+    gate = threading.Event()
+
+    def run(request):
+        gate.wait(10)
+        return engine._search_now(request)
+
+    return Coalescer(run, max_queued=max_queued), gate
+
+
 def test_a_full_queue_answers_busy(folder):
     path, x = folder
     with closing(Engine(path, coalesce=False)) as engine:
-        gate = threading.Event()
-
-        def run(request):
-            gate.wait(10)
-            return engine._search_now(request)
-
-        coalescer = Coalescer(run, max_queued=2)
+        coalescer, gate = _held(engine, max_queued=2)
         threads = [threading.Thread(target=coalescer.search, args=(_request(x[i]),)) for i in range(3)]
         for t in threads:  # one runs (held), two wait: the queue is full
             t.start()
@@ -183,13 +188,7 @@ def test_submitted_searches_from_an_event_loop_equal_uncoalesced_and_share_passe
 def test_a_submitted_search_with_a_full_queue_is_refused_at_once(folder):
     path, x = folder
     with closing(Engine(path, coalesce=False)) as engine:
-        gate = threading.Event()
-
-        def run(request):
-            gate.wait(10)
-            return engine._search_now(request)
-
-        coalescer = Coalescer(run, max_queued=1)
+        coalescer, gate = _held(engine, max_queued=1)
         running = coalescer.submit(_request(x[0]))  # runs on a pass thread, held
         waiting = coalescer.submit(_request(x[1]))  # queued
         with pytest.raises(NamespaceBusy, match="waiting"):

@@ -103,9 +103,9 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
         keys = api_keys_from(api_keys, os.environ.get("BITSIFT_API_KEYS"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    from bitsift.api.server.app import default_workers
+    from bitsift.api.server.app import worker_count
 
-    n = 1 if ray_address else (workers or default_workers())
+    n = worker_count(ray_address, workers)
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "
                f"{n} worker{'s' if n > 1 else ''})", err=True)
     run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n, access_log=access_log)

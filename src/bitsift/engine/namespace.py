@@ -25,7 +25,7 @@ from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import check_ids, check_items
 from bitsift.engine.masks import MaskCache
 from bitsift.engine.request import SearchRequest
-from bitsift.storage.folder import NamespaceFolder, Row
+from bitsift.storage.folder import NamespaceFolder, Row, just_created
 from bitsift.storage.lock import ReadWriteLock
 
 
@@ -61,7 +61,8 @@ class Namespace:
     def create(cls, path: Path, manifest: dict[str, Any]) -> Namespace:
         """A new namespace; NamespaceGone if it was created and then deleted before it opened."""
         files = NamespaceFolder.create(path, manifest)
-        return NamespaceFolder.created(path, lambda: cls(path, files))
+        with just_created(path):
+            return cls(path, files)
 
     @property
     def manifest(self) -> dict[str, Any]:

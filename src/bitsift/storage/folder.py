@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,19 +126,8 @@ class NamespaceFolder:
                 fsync_dir(path.parent)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return cls.created(path)
-
-    @classmethod
-    def created(cls, path: Path, open_: Callable[[], Any] | None = None) -> Any:
-        """Open what was just created at ``path`` (``open_``: something that opens it, by default
-        this class). A failure because the folder is gone means another process deleted it right
-        after it was made: NamespaceGone, so the caller knows the create itself took effect."""
-        try:
-            return (open_ or (lambda: cls(path)))()
-        except Exception:
-            if (path / MANIFEST).is_file():
-                raise
-            raise NamespaceGone(f"namespace {path.name!r} was deleted right after it was created") from None
+        with just_created(path):
+            return cls(path)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -277,3 +266,15 @@ class NamespaceFolder:
             return None
         return info
 
+
+@contextmanager
+def just_created(path: Path) -> Iterator[None]:
+    """Around opening what was just created at ``path``: a failure because the folder is gone
+    means another process deleted it right after it was made, so it becomes NamespaceGone and the
+    caller knows the create itself took effect."""
+    try:
+        yield
+    except Exception:
+        if (path / MANIFEST).is_file():
+            raise
+        raise NamespaceGone(f"namespace {path.name!r} was deleted right after it was created") from None

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bitsift.api.server.errors import errors_for, install_error_handlers, truthful_openapi
@@ -122,9 +123,9 @@ async def _search_batch(body: SearchBatch, request: Request) -> tuple[Any, int]:
     return {"responses": responses}, 200
 
 
-def _upload_vectors(body: UploadVectors, request: Request) -> tuple[Any, int]:
+async def _upload_vectors(body: UploadVectors, request: Request) -> tuple[Any, int]:
     _check_batch(request, body.vectors, "vectors")
-    uploaded = _engine(request).upsert(request.path_params["namespace_name"], body.vectors)
+    uploaded = await run_in_threadpool(_engine(request).upsert, request.path_params["namespace_name"], body.vectors)
     return {"status": "success", "uploaded": uploaded}, 201
 
 
@@ -164,8 +165,8 @@ def _router(secured: bool) -> APIRouter:
 
     @r.post("/namespaces/{namespace_name}/vectors", status_code=201, tags=["data"], summary="Upsert vectors",
             response_model=UploadResult, responses=errors_for(404))
-    def upload_vectors(namespace_name: NamespaceName, body: UploadVectors, request: Request) -> Response:
-        return json_response(*_upload_vectors(body, request))
+    async def upload_vectors(namespace_name: NamespaceName, body: UploadVectors, request: Request) -> Response:
+        return json_response(*await _upload_vectors(body, request))
 
     @r.post("/namespaces/{namespace_name}/documents", status_code=201, tags=["data"],
             summary="Chunk, embed and upsert text documents", response_model=DocumentsUploaded,
@@ -285,6 +286,15 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def worker_count(ray: str | None, workers: int | None) -> int:
+    """The worker processes ``serve`` runs: one with Ray (the cluster scales), else ``workers``
+    or one per core."""
+    n = 1 if ray is not None else (default_workers() if workers is None else workers)
+    if n < 1:
+        raise ValueError(f"workers must be at least 1, got {n}")
+    return n
+
+
 def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequence[str] = (),
           ray: str | None = None, workers: int | None = None, access_log: bool = True) -> None:
     """Run the server on a data directory until interrupted (``bitsift serve``); with ``ray``
@@ -296,9 +306,7 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     one line per request on stderr (uvicorn's; ~10% of a search's server time at full load)."""
     import uvicorn
 
-    n = 1 if ray is not None else (default_workers() if workers is None else workers)
-    if n < 1:
-        raise ValueError(f"workers must be at least 1, got {n}")
+    n = worker_count(ray, workers)
     # The pass thread of a coalesced search and the event loop share one interpreter lock: a
     # shorter switch interval hands it back to a finished kernel call sooner (measured: +5-10%).
     sys.setswitchinterval(SWITCH_INTERVAL_S)

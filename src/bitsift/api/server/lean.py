@@ -5,23 +5,21 @@ Measured on 2 cores, FastAPI's routing, dependency solving and stdlib JSON cost 
 route is a plain Starlette route that the Gate (the outermost layer, which has read the body
 and checked the key already) answers itself, before FastAPI's middleware and router; it does only
 what the request needs: read the body, parse it
-with orjson, validate it with the same pydantic model, run the same handler on the thread pool,
-and encode the answer with orjson. The FastAPI route of the same path stays declared, with the
+with orjson, validate it with the same pydantic model, await the same handler, and encode the
+answer with orjson. The FastAPI route of the same path stays declared, with the
 same handler, for the OpenAPI page; errors go through the app's exception handlers either way,
 so answers and error bodies are the same whichever route serves them.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
@@ -29,9 +27,9 @@ from starlette.routing import Match, Route
 from bitsift.api.server.errors import domain_error_response, validation_error_response
 from bitsift.core.errors import BitsiftError
 
-# (validated body, request) -> (JSON value, status): a blocking function (run on the thread pool)
-# or a coroutine function (awaited on the event loop: it must not block).
-Handler = Callable[[Any, Request], tuple[Any, int]] | Callable[[Any, Request], Awaitable[tuple[Any, int]]]
+# (validated body, request) -> (JSON value, status), awaited on the event loop: blocking work goes
+# to a thread (the engine's futures, or run_in_threadpool).
+Handler = Callable[[Any, Request], Awaitable[tuple[Any, int]]]
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -83,12 +81,7 @@ def lean_route(path: str, model: type[BaseModel], handler: Handler) -> Route:
 
     async def endpoint(request: Request) -> Response:
         body = parse_body(await request.body(), model, request.headers.get("content-type"))
-        if inspect.iscoroutinefunction(handler):
-            value, status = await cast(Callable[[Any, Request], Awaitable[tuple[Any, int]]], handler)(body, request)
-        else:
-            value, status = await run_in_threadpool(cast(Callable[[Any, Request], tuple[Any, int]], handler),
-                                                    body, request)
-        return json_response(value, status)
+        return json_response(*await handler(body, request))
 
     return Route(path, endpoint, methods=["POST"], include_in_schema=False)
 

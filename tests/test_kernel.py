@@ -22,11 +22,14 @@ def check(queries, codes, k, mask=None, threads=1):
 
 
 @pytest.mark.parametrize("path", ALL_PATHS)
-@pytest.mark.parametrize("words", [1, 2, 3, 6, 7, 16, 24, 47, 48])
+@pytest.mark.parametrize("words", [1, 2, 3, 4, 6, 7, 8, 12, 16, 24, 47, 48])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_matches_oracle_across_widths(rng, path, words, threads):
+@pytest.mark.parametrize("queries_n", [5, 12])
+def test_matches_oracle_across_widths(rng, path, words, threads, queries_n):
+    """Both query counts: the AVX-512 path counts bytes for a few queries and re-lays the
+    block out word-major for 8 or more, with kernels unrolled for some widths only."""
     codes = random_codes(rng, 300, words)  # not a multiple of the 128-code block
-    queries = random_codes(rng, 5, words)
+    queries = random_codes(rng, queries_n, words)
     with kernel.force_path(path):
         check(queries, codes, 10, threads=threads)
 
@@ -183,11 +186,12 @@ def test_capabilities_and_forcing():
 
 @pytest.mark.parametrize("path", ALL_PATHS)
 @pytest.mark.parametrize("words", [1, 6, 7, 8])
-def test_zero_threshold_and_saturating_widths(rng, path, words):
+@pytest.mark.parametrize("queries_n", [6, 9])  # AVX-512: the byte and the word-major kernel
+def test_zero_threshold_and_saturating_widths(rng, path, words, queries_n):
     """Many exact duplicates drive the k-th distance to 0; widths up to 63 bytes take the
     AVX2 u8 compare, whose sums saturate above 255 (7 words: distances up to 448)."""
     codes = random_codes(rng, 900, words)
-    queries = codes[:6].copy()
+    queries = codes[:queries_n].copy()
     codes[100:400] = codes[0]
     codes[500:520] = ~codes[1]  # maximal distance: saturates any byte counter
     with kernel.force_path(path):

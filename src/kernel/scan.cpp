@@ -117,42 +117,69 @@ struct SharedBounds {
             if (u != self) best = std::min(best, t[u * nq + q].load(std::memory_order_relaxed));
         return best;
     }
-    void publish(std::size_t self, std::size_t q, std::uint16_t v) { t[self * nq + q].store(v, std::memory_order_relaxed); }
+    // Stores only a change: an unchanged value rewritten every block would invalidate the line
+    // in the other threads' caches each time (a cross-core miss per block for a lone query).
+    void publish(std::size_t self, std::size_t q, std::uint16_t v) {
+        std::atomic<std::uint16_t>& slot = t[self * nq + q];
+        if (slot.load(std::memory_order_relaxed) != v) slot.store(v, std::memory_order_relaxed);
+    }
 };
 
-void scan_range(BlockFn fn, const std::uint8_t* qbytes, const std::uint8_t* luts,
-                std::size_t nq, std::size_t B, const std::uint8_t* packed,
-                const std::uint64_t* valid, std::size_t b0, std::size_t b1,
-                std::vector<TopK>& tops, SharedBounds& bounds, std::size_t self) {
+struct QueryTables {
+    const std::uint8_t* qbytes;
+    const std::uint8_t* luts;    // AVX2 only, else null
+    const std::uint32_t* qwide;  // AVX-512 only, else null
+};
+
+// How often (in blocks) a thread re-reads the other threads' bounds: each read is one load per
+// query, a cross-core miss whenever the value changed, and a bound only prunes, so a few blocks
+// of staleness cost nothing measurable.
+constexpr std::size_t kBoundsRefreshBlocks = 8;
+
+void scan_range(BlockFn fn, const QueryTables& tables, std::size_t nq,
+                std::size_t B, const std::uint8_t* packed, const std::uint64_t* valid,
+                std::size_t b0, std::size_t b1, std::vector<TopK>& tops, SharedBounds& bounds,
+                std::size_t self) {
     AlignedBuffer scratch(kScratchBytes);
-    std::vector<std::uint16_t> dist(kQueryGroup * kBlockCodes);
-    std::vector<std::uint64_t> cand(kQueryGroup * 2);
-    std::vector<std::uint16_t> thr(kQueryGroup);
+    const std::size_t group = std::min(kQueryGroup, nq);
+    std::vector<std::uint16_t> dist(group * kBlockCodes);
+    std::vector<std::uint64_t> cand(group * 2);
+    // Per query: a code is a candidate iff its distance is below thr. Kept across blocks and
+    // lowered as this thread's top-k fills; the other threads' bounds are folded in periodically.
+    std::vector<std::uint16_t> thr(nq, kOpen);
     for (std::size_t b = b0; b < b1; ++b) {
         const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
         if ((v0 | v1) == 0) continue;
-        for (std::size_t g0 = 0; g0 < nq; g0 += kQueryGroup) {
-            const std::size_t gn = std::min(kQueryGroup, nq - g0);
-            for (std::size_t i = 0; i < gn; ++i) {
-                const std::uint16_t other = bounds.others(self, g0 + i);
-                thr[i] = std::min<std::uint16_t>(tops[g0 + i].threshold(),
-                                                 other == kOpen ? kOpen : static_cast<std::uint16_t>(other + 1));
+        const bool refresh = bounds.nt > 1 && (b - b0) % kBoundsRefreshBlocks == 0;
+        for (std::size_t g0 = 0; g0 < nq; g0 += group) {
+            const std::size_t gn = std::min(group, nq - g0);
+            std::uint16_t* gthr = thr.data() + g0;
+            if (refresh) {
+                for (std::size_t i = 0; i < gn; ++i) {
+                    const std::uint16_t other = bounds.others(self, g0 + i);
+                    if (other != kOpen) gthr[i] = std::min<std::uint16_t>(gthr[i], other + 1);
+                }
             }
-            BlockJob job{packed + b * B * kBlockCodes, B, qbytes + g0 * B, luts + g0 * B * 32,
-                         gn, thr.data(), dist.data(), cand.data(), scratch.ptr};
+            BlockJob job{packed + b * B * kBlockCodes, B, tables.qbytes + g0 * B,
+                         tables.luts ? tables.luts + g0 * B * 32 : nullptr,
+                         tables.qwide ? tables.qwide + g0 * B : nullptr, gn,
+                         gthr, dist.data(), cand.data(), scratch.ptr};
             fn(job);
             for (std::size_t i = 0; i < gn; ++i) {
-                const std::uint16_t* d = dist.data() + i * kBlockCodes;
                 const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
+                if ((words[0] | words[1]) == 0) continue;
+                const std::uint16_t* d = dist.data() + i * kBlockCodes;
+                TopK& top = tops[g0 + i];
                 for (int w = 0; w < 2; ++w) {
                     std::uint64_t bits = words[w];
                     while (bits) {
                         const int c = __builtin_ctzll(bits) + 64 * w;
                         bits &= bits - 1;
-                        tops[g0 + i].offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
+                        top.offer(d[c], static_cast<std::int64_t>(b * kBlockCodes + c));
                     }
                 }
-                if (bounds.nt > 1) bounds.publish(self, g0 + i, tops[g0 + i].threshold());
+                gthr[i] = std::min(gthr[i], top.threshold());
+                if (bounds.nt > 1) bounds.publish(self, g0 + i, top.threshold());
             }
         }
     }
@@ -170,6 +197,14 @@ std::vector<std::uint8_t> build_luts(const std::uint8_t* qbytes, std::size_t n) 
         }
     }
     return luts;
+}
+
+// Query bytes for the AVX-512 path: byte x as the dword 0x01010101 * x, so the kernel's XOR
+// broadcasts it straight from memory.
+std::vector<std::uint32_t> build_wide(const std::uint8_t* qbytes, std::size_t n) {
+    std::vector<std::uint32_t> wide(n);
+    for (std::size_t i = 0; i < n; ++i) wide[i] = 0x01010101u * qbytes[i];
+    return wide;
 }
 
 }  // namespace
@@ -266,7 +301,8 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
         throw std::invalid_argument("codes must have between 1 and 48 words");
     if (nblocks * kBlockCodes >= (std::size_t{1} << kRowBits))
         throw std::invalid_argument("scan_topk: at most 2^48 rows");
-    const BlockFn fn = block_fn(resolve_path(path));
+    const Path resolved = resolve_path(path);
+    const BlockFn fn = block_fn(resolved);
     const std::size_t B = words * 8;
     std::size_t live = 0;
     for (std::size_t i = 0; i < 2 * nblocks; ++i) live += __builtin_popcountll(valid[i]);
@@ -277,7 +313,12 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     if (res.k == 0 || nq == 0) return res;
 
     const auto* qbytes = reinterpret_cast<const std::uint8_t*>(queries);
-    const std::vector<std::uint8_t> luts = build_luts(qbytes, nq * B);
+    // Each path's own query tables, built once per scan and only for the path that reads them.
+    const std::vector<std::uint8_t> luts =
+        resolved == Path::Avx2 ? build_luts(qbytes, nq * B) : std::vector<std::uint8_t>();
+    const std::vector<std::uint32_t> wide =
+        resolved == Path::Avx512 ? build_wide(qbytes, nq * B) : std::vector<std::uint32_t>();
+    const QueryTables tables{qbytes, luts.empty() ? nullptr : luts.data(), wide.empty() ? nullptr : wide.data()};
 
     std::size_t nt = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
     if (threads == 0) {  // auto: a thread costs tens of microseconds to start, so small scans use fewer
@@ -294,7 +335,7 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     auto work = [&](std::size_t t) {
         try {
             const std::size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
-            scan_range(fn, qbytes, luts.data(), nq, B, packed, valid, b0, b1, tops[t], bounds, t);
+            scan_range(fn, tables, nq, B, packed, valid, b0, b1, tops[t], bounds, t);
         } catch (...) {
             std::lock_guard<std::mutex> g(error_lock);
             if (!first_error) first_error = std::current_exception();

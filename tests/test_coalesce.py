@@ -32,7 +32,8 @@ def folder(tmp_path_factory):
 
 def _params(i: int) -> dict:
     return {"top_k": (5, 10, 40)[i % 3], "mode": ("binary", "rescore")[i % 2],
-            "filter": (None, {"g": 1})[(i // 2) % 2]}
+            "filter": (None, {"g": 1})[(i // 2) % 2], "threshold": (None, 0.6)[(i // 3) % 2],
+            "oversample": (None, 2)[(i // 5) % 2]}
 
 
 def test_coalesced_answers_equal_uncoalesced_under_64_clients(folder):
@@ -122,6 +123,43 @@ def test_searches_that_arrive_during_a_pass_share_the_next_and_a_bad_one_fails_a
             assert out[f"q{i}"] == engine.search("c", x[i], top_k=5)["results"]
 
 
+@pytest.mark.parametrize("mode", ["binary", "rescore"])
+def test_searches_with_different_top_k_threshold_and_oversample_share_one_pass(folder, mode):
+    """A merged pass scans for the largest k and pool and ranks each query with its own: each
+    answer equals the search run alone (stored vectors as queries: tie groups at the cuts)."""
+    path, x = folder
+    asks = [dict(top_k=k, threshold=t, oversample=o) for k, t, o in
+            [(1, None, None), (3, 0.7, None), (40, None, 2), (7, 0.55, 9), (25, 0.99, None), (12, None, 1)]]
+    with closing(Engine(path, coalesce=False)) as engine:
+        alone = [engine.search("c", x[200 + i], mode=mode, **a)["results"] for i, a in enumerate(asks)]
+        calls: list[int] = []
+        coalescer, gate = _held(engine, max_queued=100)
+        run = coalescer._run
+        coalescer._run = lambda r: (calls.append(len(r.queries)), run(r))[1]
+        out: dict[int, list] = {}
+
+        def submit(i: int) -> None:
+            request = parse_search("c", [x[200 + i]], **asks[i], filter=None, kiosk_mode=False, mode=mode,
+                                   partial=False, single=True)
+            out[i] = coalescer.search(request)[0]["results"]
+
+        threads = [threading.Thread(target=submit, args=(0,))]
+        threads[0].start()
+        while not calls:
+            time.sleep(0.001)
+        threads += [threading.Thread(target=submit, args=(i,)) for i in range(1, len(asks))]
+        for t in threads[1:]:
+            t.start()
+        while coalescer._groups[next(iter(coalescer._groups))].queued < len(asks) - 1:
+            time.sleep(0.001)
+        gate.set()
+        for t in threads:
+            t.join()
+    assert calls == [1, len(asks) - 1]  # every other search, whatever its parameters, in one pass
+    assert [out[i] for i in range(len(asks))] == alone
+    assert any(len(a) < asks[i]["top_k"] for i, a in enumerate(alone))  # some threshold did cut
+
+
 def _held(engine: Engine, max_queued: int) -> tuple[Coalescer, threading.Event]:
     """A coalescer over ``engine`` whose passes wait until the event is set."""
     gate = threading.Event()
@@ -159,7 +197,7 @@ def test_submitted_searches_from_an_event_loop_equal_uncoalesced_and_share_passe
     path, x = folder
     rng = np.random.default_rng(11)
     queries = np.vstack([x[100:160], rng.standard_normal((140, DIMS)).astype(np.float32)])
-    requests = [parse_search("c", [q], threshold=None, kiosk_mode=False, oversample=None, partial=False, single=True,
+    requests = [parse_search("c", [q], kiosk_mode=False, partial=False, single=True,
                              **_params(i)) for i, q in enumerate(queries)]
     with closing(Engine(path, coalesce=False)) as alone:
         expected = [alone.search("c", q, **_params(i))["results"] for i, q in enumerate(queries)]

@@ -96,3 +96,27 @@ def test_a_batch_ranks_every_query_as_the_rule_says(rng):
             # the same items (best first by score; the display order by id is the pipeline's)
             assert sorted(zip(got.ids[a:b], got.parts[a:b].tolist())) == sorted(_oracle(parts, k, pool, threshold))
             assert list(got.scores[a:b]) == sorted(got.scores[a:b], reverse=True)
+
+
+def test_each_query_may_have_its_own_k_pool_and_threshold(rng):
+    """A coalesced pass ranks every query with its own parameters in one call."""
+    for trial in range(40):
+        nparts, nq = int(rng.integers(1, 4)), int(rng.integers(1, 9))
+        ks = rng.integers(1, 12, nq)
+        pools = None if trial % 2 else rng.integers(1, 30, nq)
+        floors = np.where(rng.random(nq) < 0.5, -np.inf, 0.5)
+        queries = []
+        for _ in range(nq):
+            parts = []
+            for _ in range(nparts):
+                n = int(rng.integers(0, 25))
+                ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]
+                parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
+                                  hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
+            queries.append(parts)
+        got = rank([Candidates.stack([queries[q][j] for q in range(nq)]) for j in range(nparts)], ks, pools, floors)
+        for q, parts in enumerate(queries):
+            a, b = got.offsets[q], got.offsets[q + 1]
+            want = _oracle(parts, int(ks[q]), None if pools is None else int(pools[q]),
+                           None if floors[q] == -np.inf else float(floors[q]))
+            assert sorted(zip(got.ids[a:b], got.parts[a:b].tolist())) == sorted(want)

@@ -57,12 +57,20 @@ def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
     return hamming <= _pool_bounds(hamming, np.zeros(hamming.size, np.int64), 1, size)[0]
 
 
-def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: float | None = None) -> Ranked:
+PerQuery = int | np.ndarray  # one value for every query, or one value per query (int64[Q])
+
+
+def rank(parts: Sequence[Part], k: PerQuery, pool: PerQuery | None = None,
+         threshold: float | np.ndarray | None = None) -> Ranked:
     """The exact top ``k`` of all parts together, for each query; ``pool`` (rescore mode) first
     restricts each query's candidates to :func:`rescore_pool` of that size; ``threshold`` then
-    drops low scores. One pass of array operations over every query's candidates, whatever Q."""
+    drops low scores (an array: per query, -inf for none). Each may be one value per query: a
+    coalesced pass serves searches with different parameters, its candidates scanned for the
+    largest k and pool (a superset of every smaller one's, so each query's answer is its own).
+    One pass of array operations over every query's candidates, whatever Q."""
     bounds = [np.asarray(p.bounds, np.int64) for p in parts]
     nq = len(bounds[0]) - 1 if bounds else 0
+    kq = np.broadcast_to(np.asarray(k, np.int64), (nq,))
 
     def cat(col: str, dtype: Any) -> np.ndarray:  # one part (the usual case): its own column, no copy
         columns = [np.asarray(getattr(p, col), dtype) for p in parts]
@@ -93,18 +101,19 @@ def rank(parts: Sequence[Part], k: int, pool: int | None = None, threshold: floa
     starts = np.cumsum(counts) - counts
     # The first k of each query, unless the cut splits a tie group on (score, tiebreak): then
     # ids decide who of the group stays (rare: those queries are settled one by one).
-    take = np.minimum(counts, k)
+    take = np.minimum(counts, kq)
     chosen = order[np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take) + np.repeat(starts, take)]
-    over = np.flatnonzero(counts > k)
-    last, nxt = order[starts[over] + k - 1], order[starts[over] + k]
+    over = np.flatnonzero(counts > kq)
+    last, nxt = order[starts[over] + kq[over] - 1], order[starts[over] + kq[over]]
     split = over[(score[nxt] == score[last]) & (tiebreak[nxt] == tiebreak[last])]
     if split.size:
         pieces = np.split(chosen, np.cumsum(take)[:-1])
         for q in split.tolist():
-            pieces[q] = _settle_by_id(order[starts[q] : starts[q] + counts[q]], k, score, tiebreak, part, ids)
+            pieces[q] = _settle_by_id(order[starts[q] : starts[q] + counts[q]], int(kq[q]), score, tiebreak, part, ids)
         chosen = np.concatenate(pieces)
     if threshold is not None:
-        chosen = chosen[score[chosen] >= threshold]
+        floor = threshold if np.ndim(threshold) == 0 else np.asarray(threshold, np.float64)[query[chosen]]
+        chosen = chosen[score[chosen] >= floor]
     offsets = np.zeros(nq + 1, np.int64)
     np.cumsum(np.bincount(query[chosen], minlength=nq), out=offsets[1:])
     return Ranked(score[chosen], part[chosen], rows[chosen], ids[chosen].tolist(), offsets)
@@ -120,21 +129,29 @@ def _by_query(values: np.ndarray, query: np.ndarray, nq: int, fill: float) -> np
     return grid
 
 
-def _pool_bounds(ham: np.ndarray, query: np.ndarray, nq: int, size: int) -> np.ndarray:
+def _pool_bounds(ham: np.ndarray, query: np.ndarray, nq: int, size: PerQuery) -> np.ndarray:
     """Per query, the distance of its ``size``-th nearest candidate (+inf if it has fewer):
     :func:`rescore_pool` for all queries at once, by one selection per row."""
-    grid = _by_query(ham, query, nq, np.inf)
-    if grid.shape[1] < size:
-        return np.full(nq, np.inf)
-    return np.partition(grid, size - 1, axis=1)[:, size - 1]
+    return _kth_smallest(_by_query(ham, query, nq, np.inf), size, np.inf)
 
 
-def _kth_largest(score: np.ndarray, query: np.ndarray, nq: int, k: int) -> np.ndarray:
+def _kth_largest(score: np.ndarray, query: np.ndarray, nq: int, k: PerQuery) -> np.ndarray:
     """Per query, its k-th largest score (-inf if it has fewer than k candidates)."""
-    grid = _by_query(score, query, nq, -np.inf)
-    if grid.shape[1] < k:
-        return np.full(nq, -np.inf)
-    return -np.partition(-grid, k - 1, axis=1)[:, k - 1]
+    return -_kth_smallest(-_by_query(score, query, nq, -np.inf), k, np.inf)
+
+
+def _kth_smallest(grid: np.ndarray, k: PerQuery, fill: float) -> np.ndarray:
+    """Per row of ``grid`` (padded with ``fill`` = +inf), its k-th smallest value: one selection
+    when k is shared, one sort of the rows when each row has its own k."""
+    if np.ndim(k) == 0:
+        kk = int(k)
+        return np.full(grid.shape[0], fill) if grid.shape[1] < kk else np.partition(grid, kk - 1, axis=1)[:, kk - 1]
+    ks = np.asarray(k, np.int64)
+    out = np.full(grid.shape[0], fill)
+    fits = np.flatnonzero(ks <= grid.shape[1])
+    if fits.size:
+        out[fits] = np.sort(grid[fits], axis=1)[np.arange(fits.size), ks[fits] - 1]
+    return out
 
 
 def _settle_by_id(order: np.ndarray, k: int, score: np.ndarray, tiebreak: np.ndarray, part: np.ndarray,

@@ -1,8 +1,8 @@
 """Coalescing: concurrent searches that can share one kernel pass are run as one batch.
 
-A shared pass needs the same row mask for every query in it, and the pipeline runs one set of
-parameters per request, so searches are grouped by everything but their queries (namespaces,
-filter, mode, top_k, threshold, oversample, partial). Within a group:
+A shared pass needs the same row mask for every query in it, so searches are grouped by
+namespaces and filter, and by mode and partial; top_k, threshold and oversample may differ (the
+pass scans for the largest and ranks each query with its own). Within a group:
 
 * a search that finds the group idle runs at once, in its own thread (no added latency when idle);
 * searches that arrive while a pass runs wait, and the next pass takes them all (up to
@@ -24,12 +24,12 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
 
 from bitsift.core.errors import NamespaceBusy
-from bitsift.engine.request import SearchRequest
+from bitsift.engine.request import SearchRequest, merge_requests
 
 MAX_BATCH_QUERIES = 256   # one pass: the kernel's batched scan gains little beyond this
 MAX_QUEUED_QUERIES = 4096  # per group, waiting for the next pass
@@ -39,10 +39,11 @@ T = TypeVar("T")  # what a pass answers per query: a response (engines), an Answ
 
 
 def group_key(request: SearchRequest) -> tuple[object, ...]:
-    """Searches with equal keys can share a pass: same namespaces, same mask, same parameters."""
+    """Searches with equal keys can share a pass: same namespaces and mask (a top-k cannot be
+    filtered afterwards), same mode (binary and rescore candidates differ) and partial flag;
+    top_k, threshold and oversample may differ (``engine.request.merge_requests``)."""
     flt = None if request.filter is None else json.dumps(request.filter, sort_keys=True)
-    return (request.names, flt, request.mode, request.top_k, request.threshold, request.oversample,
-            request.partial)
+    return (request.names, flt, request.mode, request.partial)
 
 
 @dataclass(eq=False)
@@ -166,9 +167,7 @@ class Coalescer(Generic[T]):
         if len(batch) == 1:
             self._settle(batch[0], partial(self._run, batch[0].request))
             return
-        first = batch[0].request
-        merged = replace(first, queries=tuple(q for w in batch for q in w.request.queries), single=False,
-                         started=min(w.request.started for w in batch))
+        merged = merge_requests([w.request for w in batch])
         try:
             responses = self._run(merged)
         except Exception:  # noqa: BLE001 - one bad query must not fail the others: each runs alone

@@ -85,7 +85,7 @@ def _attempt(parts: Parts, queries: np.ndarray, request: SearchRequest
     if not live:  # partial results need at least one part to answer
         raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
     t2 = time.perf_counter()
-    ranked = rank([a.candidates for a in answers if a is not None], request.top_k, request.pool, request.threshold)
+    ranked = rank([a.candidates for a in answers if a is not None], *request.ranking())
     results = _fetch(parts, answers, live, ranked)
     return None if results is None else (answers, missing, t2, results)
 

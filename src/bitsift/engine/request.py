@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,9 +40,23 @@ def embed_queries(model: str | None, texts: list[str]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class QueryParams:
+    """What a query asks of the ranking: how many hits, from which score, from how wide a pool."""
+
+    top_k: int
+    threshold: float | None
+    oversample: int
+
+
+@dataclass(frozen=True)
 class SearchRequest:
     """Namespaces, Q queries and the parameters they share; ``single`` marks ``search`` (one
-    query, errors name "query") as opposed to ``search_batch`` (errors name "queries[i]")."""
+    query, errors name "query") as opposed to ``search_batch`` (errors name "queries[i]").
+
+    A coalesced pass (engine.coalesce) merges searches whose ``top_k``, ``threshold`` or
+    ``oversample`` differ: ``per_query`` then holds each query's own, and the shared fields are
+    what the scan needs to serve them all (the largest k and pool), since a larger scan's
+    candidates are a superset of a smaller one's."""
 
     names: tuple[str, ...]  # each once, in the order given (that order breaks ties)
     queries: tuple[Any, ...]  # as sent: a text, or a vector
@@ -54,11 +68,25 @@ class SearchRequest:
     partial: bool
     single: bool
     started: float = field(default_factory=time.perf_counter, compare=False)
+    per_query: tuple[QueryParams, ...] | None = None  # each query's own parameters (a merged pass)
 
     @property
     def pool(self) -> int | None:
         """Rescore mode re-scores whole distance groups of at least this many nearest codes."""
         return self.top_k * self.oversample if self.mode == "rescore" else None
+
+    def ranking(self) -> tuple[int | np.ndarray, int | np.ndarray | None, float | np.ndarray | None]:
+        """(k, pool, threshold) for ``core.ranking.rank``: shared values, or per query (int64,
+        int64, float64 with -inf for no threshold) for a merged pass."""
+        if self.per_query is None:
+            return self.top_k, self.pool, self.threshold
+        ks = np.array([p.top_k for p in self.per_query], np.int64)
+        pools = ks * np.array([p.oversample for p in self.per_query], np.int64) if self.mode == "rescore" else None
+        floors = np.array([-np.inf if p.threshold is None else p.threshold for p in self.per_query], np.float64)
+        return ks, pools, floors
+
+    def params(self) -> QueryParams:
+        return QueryParams(self.top_k, self.threshold, self.oversample)
 
     def where(self, i: int) -> str:
         return "query" if self.single else f"queries[{i}]"
@@ -93,6 +121,21 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
         queries = _batch(queries)
     return SearchRequest(tuple(dict.fromkeys(names)), tuple(queries), k, threshold, filter, mode, oversample,
                          bool(partial), single)
+
+
+def merge_requests(requests: Sequence[SearchRequest]) -> SearchRequest:
+    """One request for the queries of ``requests`` (same namespaces, filter, mode and partial):
+    scanned wide enough for every one of them, ranked with each query's own parameters."""
+    first = requests[0]
+    queries = tuple(q for r in requests for q in r.queries)
+    started = min(r.started for r in requests)
+    own = [p for r in requests for p in (r.per_query or (r.params(),) * len(r.queries))]
+    if all(p == own[0] for p in own):
+        return replace(first, queries=queries, single=False, started=started)
+    top_k = max(p.top_k for p in own)
+    pool = max(p.top_k * p.oversample for p in own)
+    return replace(first, queries=queries, single=False, started=started, top_k=top_k,
+                   oversample=-(-pool // top_k), threshold=None, per_query=tuple(own))
 
 
 def _batch(queries: Any) -> list[Any]:

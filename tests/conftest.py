@@ -10,13 +10,14 @@ import pytest
 
 from bitsift.core import kernel
 
-pytest_plugins = ["livesrv", "restsrv"]  # live_server / live_app: real uvicorn on 127.0.0.1; srv / http: the REST one
+pytest_plugins = ["livesrv", "restsrv", "corpus"]  # live_server / live_app: real uvicorn on 127.0.0.1; srv / http: the REST one
 
 KERNEL_PATHS = ("scalar", "avx2", "avx512")
 _NEEDS = {"scalar": "nothing", "avx2": "AVX2", "avx512": "AVX-512 BW, VPOPCNTDQ and BITALG"}
 # A test using any of these fixtures gets the marker (`make test-fast` deselects it).
 MARKED_BY_FIXTURE = {
     "live": {"live_server", "module_live_server", "live_app"},
+    "model": {"cranfield"},
 }
 
 

@@ -110,6 +110,23 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
 
     searches("before compact")
 
+    def scroll_all(c: Any, limit: int, flt: Any = None) -> list[Any]:
+        pages, cursor = [], None
+        while True:
+            page = c.scroll("a", limit=limit, cursor=cursor, filter=flt)
+            pages.append(page)
+            if page["next_cursor"] is None:
+                return pages
+            cursor = page["next_cursor"]
+
+    op("scroll a by 97", lambda c: scroll_all(c, 97))
+    op("scroll a filtered", lambda c: scroll_all(c, 1000, {"g": {"$in": [0, 2]}}))
+    op("scroll b at once", lambda c: c.scroll("b", limit=1000))
+    op("scroll bad cursor", lambda c: c.scroll("a", cursor="***"))
+    op("scroll limit 0", lambda c: c.scroll("a", limit=0))
+    op("scroll bad filter", lambda c: c.scroll("a", filter={"g": {"$regex": "x"}}))
+    op("scroll unknown namespace", lambda c: c.scroll("ghost"))
+
     nan = [math.nan] + [0.0] * (DIMS - 1)
     errors = [
         ("upload wrong dimension", lambda c: c.upload_vectors("a", [{"id": "n", "vector": [1.0] * (DIMS - 1)}])),

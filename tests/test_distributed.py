@@ -83,6 +83,15 @@ def test_three_shards_answer_exactly_like_one_machine(tmp_path, binarizer):
     assert [r["id"] for r in ties][:5] == sorted(r["id"] for r in ties[:5])  # equal scores: by id
     assert one.get("docs", ["d0001", "d0002", "nope"]) == many.get("docs", ["d0001", "d0002", "nope"])
     assert one.describe_namespace("docs")["item_count"] == many.describe_namespace("docs")["item_count"]
+    for limit, flt in ((97, None), (1000, {"g": 1})):  # pages across shards equal one machine's
+        token_one = token_many = None
+        while True:
+            page_one = one.scroll("docs", limit, token_one, flt)
+            page_many = many.scroll("docs", limit, token_many, flt)
+            assert page_one == page_many and page_one["items"]
+            token_one, token_many = page_one["next_cursor"], page_many["next_cursor"]
+            if token_one is None:
+                break
     one.compact("docs"), many.compact("docs")
     _same(one, many, "docs", queries[4], top_k=10)
     many.close()

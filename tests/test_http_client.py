@@ -147,14 +147,17 @@ def test_async_client(srv, rng, live_app):  # noqa: F811
     async def flow():
         async with AsyncHTTPClient(srv.url, api_key=KEY) as c:
             assert (await c.create_namespace("docs", dimension=DIMS))["namespace_name"] == "docs"
-            assert await c.upload_vectors("docs", batch) == {"status": "success", "uploaded": 30}
+            assert await c.upload_vectors("docs", batch) == {"status": "success", "uploaded": 30, "errors": [],
+                                                             "vector_ids_processed": [b["id"] for b in batch]}
             found = await asyncio.gather(*(c.search("docs", batch[i]["vector"], top_k=3) for i in range(6)))
             for i, res in enumerate(found):
                 assert f"d{i}" in [r["id"] for r in res["results"] if r["score"] == 1.0]
             got = await c.get("docs", ["d4", "missing"], include_vectors=True)
             assert [g["id"] for g in got] == ["d4"]
             np.testing.assert_allclose(got[0]["vector"], batch[4]["vector"], rtol=1e-3, atol=1e-3)
-            assert await c.delete("docs", ["d4", "nope"]) == {"status": "success", "deleted": ["d4"]}
+            assert await c.delete("docs", ["d4", "nope"]) == {
+                "status": "success", "deleted": ["d4"], "deleted_ids": ["d4"], "requested_ids": ["d4", "nope"],
+                "actual_deletions": 1, "errors": []}
             assert (await c.describe_namespace("docs"))["item_count"] == 29
             assert await c.compact("docs") == {"rows_before": 30, "rows_after": 29}
             assert (await c.diagnostics("docs"))["live"] == 29

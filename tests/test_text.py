@@ -42,7 +42,8 @@ def test_text_namespace_records_its_model(client, tmp_path):
 
 
 def test_upload_and_search_text(client):
-    assert client.upload_documents("notes", DOCS) == {"status": "success", "uploaded": 3, "chunks": 3}
+    assert client.upload_documents("notes", DOCS) == {"status": "success", "uploaded": 3, "chunks": 3,
+                                                      "submitted_ids": [d["id"] for d in DOCS]}
     res = client.search("notes", "why does an aircraft wing stall?", top_k=3)
     top = res["results"][0]
     assert top["id"] == "wing" and top["metadata"]["topic"] == "aero" and top["metadata"]["document_id"] == "wing"

@@ -49,6 +49,7 @@ class Call:
     path: str
     body: Any = None
     unwrap: Callable[[Any], Any] = _same
+    params: Mapping[str, Any] | None = None  # the URL's query string
 
 
 def _ns(name: Any, *rest: str) -> str:
@@ -108,6 +109,15 @@ class Calls:
         return Call("POST", _ns(name, "documents", "delete"), {"ids": ids})
 
     @staticmethod
+    def scroll(name: str, limit: int, cursor: str | None, filter: dict[str, Any] | None) -> Call:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["next_token"] = cursor
+        if filter is not None:
+            params["filter"] = ENCODER.encode(filter)
+        return Call("GET", _ns(name, "documents", "fetch-text-data"), params=params, unwrap=_scroll_page)
+
+    @staticmethod
     def search(namespaces: Sequence[str] | str, query: Any, top_k: int, threshold: float | None,
                filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
                oversample: int | None, partial: bool) -> Call:
@@ -122,12 +132,29 @@ class Calls:
         return Call("POST", "/v1/search/batch", dict(body, queries=queries), _take("responses"))
 
     @staticmethod
+    def answer(namespace: str, query: str, top_k: int, threshold: float | None, kiosk_mode: bool,
+               chat_history: Sequence[Mapping[str, str]] | None, header_prompt: str | None,
+               footer_prompt: str | None, temperature: float, ai_model: str | None,
+               structured_response: dict[str, Any] | None) -> Call:
+        body = {"namespace": namespace, "query": query, "top_k": top_k, "threshold": threshold,
+                "kiosk_mode": kiosk_mode, "chat_history": chat_history,
+                "header_prompt": header_prompt, "footer_prompt": footer_prompt, "temperature": temperature,
+                "ai_model": ai_model, "structured_response": structured_response}
+        return Call("POST", "/v1/answer", body)
+
+    @staticmethod
     def compact(name: str) -> Call:
         return Call("POST", _ns(name, "compact"))
 
     @staticmethod
     def diagnostics(name: str) -> Call:
         return Call("GET", _ns(name, "diagnostics"))
+
+
+def _scroll_page(body: Any) -> dict[str, Any]:
+    """The hosted API's fetch-text-data page as a ScrollPage (the keys every client returns)."""
+    items = [{"id": i["id"], "text": i["text"], "metadata": i["metadata"]} for i in body["items"]]
+    return {"items": items, "next_cursor": body["pagination"]["next_token"]}
 
 
 def _search_body(namespaces: Sequence[str] | str, top_k: int, threshold: float | None, filter: dict[str, Any] | None,

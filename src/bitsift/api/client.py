@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bitsift.api.protocol import ClientAPI
+from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.results import (
     CompactResult,
     DeletedNamespace,
@@ -15,9 +16,14 @@ from bitsift.core.results import (
     DocumentsUploaded,
     Item,
     NamespaceInfo,
+    ScrollPage,
     SearchResponse,
     UploadResult,
+    delete_result,
+    namespace_created,
+    upload_result,
 )
+from bitsift.core.validate import check_ids
 from bitsift.engine.front import ParsedFront
 from bitsift.engine.local import Engine
 from bitsift.engine.request import NamespaceRequest, SearchRequest
@@ -70,7 +76,7 @@ class LocalClient(ParsedFront, Client):
         self._engine.close()
 
     def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
-        return self._engine._create_parsed(request)
+        return namespace_created(self._engine._create_parsed(request))
 
     def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         return self._engine._search_parsed(request)
@@ -86,7 +92,8 @@ class LocalClient(ParsedFront, Client):
         return {"namespace_name": name, "deleted": True}
 
     def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
-        return {"status": "success", "uploaded": self._engine.upsert(name, vectors)}
+        self._engine.upsert(name, vectors)
+        return upload_result(vectors)
 
     def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
         return self._engine.upload_documents(name, documents)
@@ -95,7 +102,11 @@ class LocalClient(ParsedFront, Client):
         return self._engine.get(name, ids, include_vectors)
 
     def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
-        return {"status": "success", "deleted": self._engine.delete(name, ids)}
+        return delete_result(check_ids(ids), self._engine.delete(name, ids))
+
+    def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
+               filter: dict[str, Any] | None = None) -> ScrollPage:
+        return self._engine.scroll(name, limit, cursor, filter)
 
     def compact(self, name: str) -> CompactResult:
         return self._engine.compact(name)

@@ -19,7 +19,9 @@ import httpx
 
 from bitsift.api.calls import ENCODER, Call, Calls, ServiceUnavailable, error_of, retry_after
 from bitsift.api.protocol import ClientAPI
+from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.results import (
+    AnswerResponse,
     CompactResult,
     DeletedNamespace,
     DeleteResult,
@@ -27,10 +29,12 @@ from bitsift.core.results import (
     DocumentsUploaded,
     Item,
     NamespaceInfo,
+    ScrollPage,
     SearchResponse,
     UploadResult,
 )
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
+from bitsift.engine.answer import DEFAULT_ANSWER_TOP_K
 from bitsift.engine.front import Query
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -60,6 +64,8 @@ class _Base:
     @staticmethod
     def _request_args(call: Call) -> dict[str, Any]:
         args: dict[str, Any] = {"method": call.method, "url": call.path}
+        if call.params is not None:
+            args["params"] = dict(call.params)
         if call.body is not None:
             args["content"] = ENCODER.encode(call.body).encode()
             args["headers"] = {"content-type": "application/json"}
@@ -160,6 +166,17 @@ class HTTPClient(_Base, ClientAPI):
         return self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
                                              oversample, partial))
 
+    def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
+               filter: dict[str, Any] | None = None) -> ScrollPage:
+        return self._send(Calls.scroll(name, limit, cursor, filter))
+
+    def answer(self, namespace: str, query: str, top_k: int = DEFAULT_ANSWER_TOP_K, threshold: float | None = None,
+               kiosk_mode: bool = False, chat_history: Sequence[Mapping[str, str]] | None = None,
+               header_prompt: str | None = None, footer_prompt: str | None = None, temperature: float = 0.7,
+               ai_model: str | None = None, structured_response: dict[str, Any] | None = None) -> AnswerResponse:
+        return self._send(Calls.answer(namespace, query, top_k, threshold, kiosk_mode, chat_history, header_prompt, footer_prompt,
+                                       temperature, ai_model, structured_response))
+
     def compact(self, name: str) -> CompactResult:
         return self._send(Calls.compact(name))
 
@@ -238,6 +255,17 @@ class AsyncHTTPClient(_Base):
                      partial: bool = False) -> list[SearchResponse]:
         return await self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
                                              oversample, partial))
+
+    async def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
+                     filter: dict[str, Any] | None = None) -> ScrollPage:
+        return await self._send(Calls.scroll(name, limit, cursor, filter))
+
+    async def answer(self, namespace: str, query: str, top_k: int = DEFAULT_ANSWER_TOP_K, threshold: float | None = None,
+               kiosk_mode: bool = False, chat_history: Sequence[Mapping[str, str]] | None = None,
+               header_prompt: str | None = None, footer_prompt: str | None = None, temperature: float = 0.7,
+               ai_model: str | None = None, structured_response: dict[str, Any] | None = None) -> AnswerResponse:
+        return await self._send(Calls.answer(namespace, query, top_k, threshold, kiosk_mode, chat_history, header_prompt, footer_prompt,
+                                       temperature, ai_model, structured_response))
 
     async def compact(self, name: str) -> CompactResult:
         return await self._send(Calls.compact(name))

@@ -11,7 +11,9 @@ import abc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.results import (
+    AnswerResponse,
     CompactResult,
     DeletedNamespace,
     DeleteResult,
@@ -19,10 +21,12 @@ from bitsift.core.results import (
     DocumentsUploaded,
     Item,
     NamespaceInfo,
+    ScrollPage,
     SearchResponse,
     UploadResult,
 )
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
+from bitsift.engine.answer import DEFAULT_ANSWER_TOP_K
 from bitsift.engine.front import Query
 
 
@@ -70,6 +74,13 @@ class ClientAPI(abc.ABC):
         """Delete items (or every chunk of documents) by id."""
 
     @abc.abstractmethod
+    def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
+               filter: dict[str, Any] | None = None) -> ScrollPage:
+        """One page (at most ``limit``, up to 1,000) of every live item in id order, matching
+        ``filter`` if given; pass ``next_cursor`` back for the next page until it is None. An item
+        present for the whole scroll is returned exactly once, whatever is written meanwhile."""
+
+    @abc.abstractmethod
     def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
@@ -92,6 +103,15 @@ class ClientAPI(abc.ABC):
         parameters, in one pass over the codes: one response per query, in query order, each
         identical to what ``search`` returns for it. One invalid query rejects the whole batch
         (the error names ``queries[i]``)."""
+
+    @abc.abstractmethod
+    def answer(self, namespace: str, query: str, top_k: int = DEFAULT_ANSWER_TOP_K, threshold: float | None = None,
+               kiosk_mode: bool = False, chat_history: Sequence[Mapping[str, str]] | None = None,
+               header_prompt: str | None = None, footer_prompt: str | None = None, temperature: float = 0.7,
+               ai_model: str | None = None, structured_response: dict[str, Any] | None = None) -> AnswerResponse:
+        """Retrieve the ``top_k`` best passages of a text namespace for ``query`` and answer from
+        them (engine.answer): extractively unless the server has an LLM, quoting sentences with the
+        id of the item each comes from (``citations``); ``sources`` lists what was retrieved."""
 
     @abc.abstractmethod
     def compact(self, name: str) -> CompactResult:

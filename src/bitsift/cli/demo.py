@@ -25,12 +25,24 @@ def cranfield_files() -> Path:
     return Path(str(resources.files("bitsift") / "data" / "cranfield"))
 
 
+def cranfield_documents() -> list[dict[str, str]]:
+    """The bundled Cranfield abstracts as documents {id, text} (title first where the abstract
+    does not start with it), without the collection's few empty abstracts."""
+    corpus = [json.loads(line) for line in (cranfield_files() / "corpus.jsonl").open()]
+    docs = [{"id": d["_id"], "text": d["text"] if d["text"].startswith(d["title"][:20]) else f"{d['title']}. {d['text']}"}
+            for d in corpus]
+    return [d for d in docs if d["text"].strip(" .")]
+
+
+def cranfield_queries() -> dict[str, str]:
+    return {q["_id"]: q["text"] for q in map(json.loads, (cranfield_files() / "queries.jsonl").open())}
+
+
 def cranfield_demo(path: Path) -> None:
     """Ingest the 1,400 Cranfield abstracts into a text namespace and run five judged queries."""
     console = Console()
     root = cranfield_files()
-    corpus = [json.loads(line) for line in (root / "corpus.jsonl").open()]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, (root / "queries.jsonl").open())}
+    queries = cranfield_queries()
     qrels: dict[str, dict[str, int]] = {}
     with (root / "qrels" / "test.tsv").open() as f:
         for row in csv.DictReader(f, delimiter="\t"):
@@ -38,9 +50,7 @@ def cranfield_demo(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     with Client(path=path) as client:
         client.create_namespace("cranfield", type="text")
-        docs = [{"id": d["_id"], "text": d["text"] if d["text"].startswith(d["title"][:20]) else f"{d['title']}. {d['text']}"}
-                for d in corpus]
-        docs = [d for d in docs if d["text"].strip(" .")]  # the collection has a few empty abstracts
+        docs = cranfield_documents()
         started = time.perf_counter()
         with click.progressbar(range(0, len(docs), 64), label=f"embedding + ingesting {len(docs):,} abstracts",
                                file=sys.stderr) as bar:

@@ -16,7 +16,7 @@ import re
 import sys
 from typing import Any
 
-from bitsift.core.errors import InvalidFilter
+from bitsift.core.errors import InvalidFilter, InvalidInput
 from bitsift.core.spec import FIELD_PATTERN, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, MAX_FILTER_IN
 from bitsift.core.validate import check_utf8
 
@@ -138,6 +138,16 @@ def _clause(spec: Any, params: list[Any], depth: int, counter: list[int]) -> str
             if counter[0] > MAX_FILTER_CONDITIONS:
                 raise InvalidFilter(f"a filter may hold at most {MAX_FILTER_CONDITIONS} field conditions")
     return _balanced(parts, " AND ")
+
+
+def check_filter(spec: Any) -> dict[str, Any] | None:
+    """A filter as given, refused (400) before any work if it is not a valid one."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise InvalidInput("filter must be a JSON object")
+    compile_filter(spec)
+    return spec
 
 
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from typing_extensions import NotRequired, TypedDict  # pydantic reads these on Python 3.11 too
 
@@ -56,12 +57,15 @@ class DeletedNamespace(TypedDict):
 class UploadResult(TypedDict):
     status: str
     uploaded: int
+    vector_ids_processed: list[str]  # the hosted API's: every id written, in order
+    errors: list[dict[str, Any]]  # the hosted API's; always empty: a batch with a bad item writes nothing (400)
 
 
 class DocumentsUploaded(TypedDict):
     status: str
     uploaded: int  # documents
     chunks: int    # items written (a document is split into chunks)
+    submitted_ids: list[str]  # the hosted API's: the document ids, in order
 
 
 class Item(TypedDict):
@@ -74,6 +78,14 @@ class Item(TypedDict):
 class DeleteResult(TypedDict):
     status: str
     deleted: list[str]  # the ids asked for that existed
+    deleted_ids: list[str]  # the hosted API's name for the same list
+    requested_ids: list[str]  # every id asked for, as stored (integers become strings)
+    actual_deletions: int
+    errors: list[dict[str, Any]]  # always empty: an id that does not exist is simply not deleted
+
+
+class NamespaceCreated(NamespaceInfo):
+    message: str  # the hosted API's confirmation
 
 
 class CompactResult(TypedDict):
@@ -91,10 +103,70 @@ class Diagnostics(TypedDict, total=False):
 
 class NamespaceList(TypedDict):
     namespaces: list[NamespaceInfo]
+    execution_time: float  # seconds (the REST body; clients return the list itself)
 
 
 class ItemList(TypedDict):
     documents: list[Item]  # the hosted API's name for items of either kind
+
+
+class ScrollPage(TypedDict):
+    items: list[Item]  # in id order
+    next_cursor: str | None  # pass it back for the next page; None: this was the last
+
+
+class TextDataItem(Item):
+    created_at: str | None  # not recorded per item: always null
+    is_summary: bool        # always false: bitsift stores no summaries
+
+
+class TextDataPagination(TypedDict):
+    limit: int
+    has_more: bool
+    next_token: str | None
+
+
+class TextDataStatistics(TypedDict):
+    total_items: int        # on this page
+    total_text_chunks: int  # items of this page that hold text
+
+
+class TextDataPage(TypedDict):
+    """The hosted API's fetch-text-data page (REST only; clients return a ScrollPage)."""
+
+    status: str
+    message: str
+    namespace: str
+    statistics: TextDataStatistics
+    items: list[TextDataItem]
+    pagination: TextDataPagination
+    execution_time: float
+
+
+class Citation(TypedDict):
+    id: str         # the item the sentence is quoted from
+    sentence: str   # exactly as it stands in the item's text
+    score: float    # cosine similarity of the sentence to the query
+
+
+class Source(TypedDict):
+    id: str
+    score: float
+    label: str
+    namespace: str
+
+
+class AnswerResponse(TypedDict):
+    """The hosted API's answer shape, plus what the answer quotes and what was retrieved."""
+
+    answer: str
+    model: str             # the model that answered (the extractive provider names itself)
+    context_count: int     # retrieved passages with text
+    query: str
+    used_context: bool
+    structured_data: dict[str, Any] | None  # with structured_response (needs an LLM)
+    citations: list[Citation]
+    sources: list[Source]  # every retrieved hit, best first
 
 
 class SearchBatchResponse(TypedDict):
@@ -113,3 +185,34 @@ class ErrorBody(TypedDict):
     error: str
     message: str
     status: int
+
+
+# --- the result bodies built in one place, for every client and the REST routes ---------------
+
+def upload_result(items: Sequence[Mapping[str, Any]]) -> UploadResult:
+    """After a successful upsert of ``items``: their ids as stored (an integer id becomes its string)."""
+    ids = [str(item["id"]) for item in items]
+    return {"status": "success", "uploaded": len(ids), "vector_ids_processed": ids, "errors": []}
+
+
+def documents_uploaded(documents: Sequence[Mapping[str, Any]], chunks: int) -> DocumentsUploaded:
+    ids = [str(doc["id"]) for doc in documents]
+    return {"status": "success", "uploaded": len(ids), "chunks": chunks, "submitted_ids": ids}
+
+
+def delete_result(requested: list[str], deleted: list[str]) -> DeleteResult:
+    return {"status": "success", "deleted": deleted, "deleted_ids": deleted, "requested_ids": requested,
+            "actual_deletions": len(deleted), "errors": []}
+
+
+def namespace_created(info: NamespaceInfo) -> NamespaceCreated:
+    return cast(NamespaceCreated, {"message": f"Namespace {info['namespace_name']!r} created", **info})
+
+
+def text_data_page(name: str, scrolled: ScrollPage, limit: int, seconds: float) -> TextDataPage:
+    items = [cast(TextDataItem, {**item, "created_at": None, "is_summary": False}) for item in scrolled["items"]]
+    return {"status": "success", "message": f"{len(items)} items", "namespace": name,
+            "statistics": {"total_items": len(items), "total_text_chunks": sum(i["text"] is not None for i in items)},
+            "items": items, "pagination": {"limit": limit, "has_more": scrolled["next_cursor"] is not None,
+                                           "next_token": scrolled["next_cursor"]},
+            "execution_time": seconds}

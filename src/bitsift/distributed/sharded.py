@@ -9,6 +9,7 @@ merges with ``ranking.rank``, the rule one machine uses, so results are identica
 
 from __future__ import annotations
 
+import heapq
 import json
 import shutil
 import threading
@@ -23,8 +24,10 @@ import numpy as np
 
 from bitsift.core.binarize import Centered, make_binarizer
 from bitsift.core.candidates import Answer
+from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
 from bitsift.core.errors import NamespaceExists, NamespaceNotFound
-from bitsift.core.results import NamespaceInfo, SearchResponse
+from bitsift.core.filters import check_filter
+from bitsift.core.results import DocumentsUploaded, NamespaceInfo, ScrollPage, SearchResponse, documents_uploaded
 from bitsift.core.validate import check_ids, check_items, check_name
 from bitsift.distributed import cluster
 from bitsift.distributed.routing import group_by_shard
@@ -160,13 +163,13 @@ class ShardedEngine(ParsedFront):
         self._write(sns, items, batch.ids, None)
         return len(batch.ids)
 
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> DocumentsUploaded:
         sns = self._namespace(name)
         require_type(sns.manifest, name, "text")
         items, parents, count = embed_documents(documents, sns.manifest["model"], self.chunk_size, self.chunk_overlap)
         self._fit_center(sns, np.stack([it["vector"] for it in items]))
         self._write(sns, items, parents, parents)
-        return {"status": "success", "uploaded": count, "chunks": len(items)}
+        return documents_uploaded(documents, len(items))
 
     def _write(self, sns: _Sharded, items: Sequence[dict[str, Any]], keys: Sequence[str],
                parents: Sequence[str] | None) -> None:
@@ -227,6 +230,16 @@ class ShardedEngine(ParsedFront):
         return {"rows_before": sum(p["rows_before"] for p in parts), "rows_after": sum(p["rows_after"] for p in parts)}
 
     # --- reads -----------------------------------------------------------------------
+
+    def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
+               filter: dict[str, Any] | None = None) -> ScrollPage:
+        """As ``Engine.scroll``: every shard's next items after the cursor, merged in id order
+        (ids are unique across shards), so pages equal one machine's."""
+        limit, after, flt = check_limit(limit), decode_cursor(cursor), check_filter(filter)
+        sns = self._namespace(name)
+        per_shard, _ = cluster.gather(
+            sns.shards, [lambda a: a.scroll.remote(after, limit + 1, flt)] * len(sns.shards), self.timeout_s)
+        return page(list(heapq.merge(*per_shard, key=lambda item: item["id"]))[: limit + 1], limit)
 
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         sns = self._namespace(name)

@@ -1,14 +1,15 @@
 """The keyword-argument front of every in-process engine and client: the declared signatures
-of ``create_namespace``, ``search`` and ``search_batch`` (api.protocol.ClientAPI) turned into a
-parsed request, once, for ``Engine``, ``ShardedEngine`` and ``LocalClient`` alike."""
+of ``create_namespace``, ``search``, ``search_batch`` and ``answer`` (api.protocol.ClientAPI)
+turned into a parsed request, once, for ``Engine``, ``ShardedEngine`` and ``LocalClient`` alike."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bitsift.core.results import NamespaceInfo, SearchResponse
+from bitsift.core.results import AnswerResponse, NamespaceInfo, SearchResponse
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
+from bitsift.engine.answer import DEFAULT_ANSWER_TOP_K, answer, parse_answer
 from bitsift.engine.request import NamespaceRequest, SearchRequest, parse_namespace, parse_search
 
 Query = str | Sequence[float]  # a text (text namespaces) or a vector (a list or a numpy array)
@@ -42,6 +43,18 @@ class ParsedFront:
         return self._search_parsed(parse_search(namespaces, [query], top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
                                                partial=partial, single=True))[0]
+
+    def describe_namespace(self, name: str) -> NamespaceInfo:
+        raise NotImplementedError
+
+    def answer(self, namespace: str, query: str, top_k: int = DEFAULT_ANSWER_TOP_K, threshold: float | None = None,
+               kiosk_mode: bool = False, chat_history: Sequence[Mapping[str, str]] | None = None,
+               header_prompt: str | None = None, footer_prompt: str | None = None, temperature: float = 0.7,
+               ai_model: str | None = None, structured_response: dict[str, Any] | None = None) -> AnswerResponse:
+        request = parse_answer(namespace, query, top_k, threshold, kiosk_mode, chat_history, header_prompt,
+                               footer_prompt, temperature, ai_model, structured_response)
+        return answer(request, lambda ns, q, k, t: self.search(ns, q, top_k=k, threshold=t),
+                      lambda ns: self.describe_namespace(ns)["model"])
 
     def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bitsift.core.candidates import Answer
+from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
 from bitsift.core.errors import (
     BitsiftError,
     InvalidInput,
@@ -23,7 +24,8 @@ from bitsift.core.errors import (
     NamespaceGone,
     NamespaceNotFound,
 )
-from bitsift.core.results import NamespaceInfo, SearchResponse
+from bitsift.core.filters import check_filter
+from bitsift.core.results import DocumentsUploaded, NamespaceInfo, ScrollPage, SearchResponse, documents_uploaded
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
 from bitsift.engine.coalesce import Coalescer
@@ -178,7 +180,7 @@ class Engine(ParsedFront):
             return ns.upsert(items)
         return self._using(name, write)
 
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> DocumentsUploaded:
         """Chunk, embed and upsert documents into a text namespace; re-uploading a document
         replaces all of its earlier chunks in the same commit."""
         ns = self.namespace(name)
@@ -192,7 +194,13 @@ class Engine(ParsedFront):
                 raise NamespaceNotFound(f"namespace {name!r} was re-created with another model; upload again")
             ns.upsert(items, parents=parents)
         self._using(name, write)
-        return {"status": "success", "uploaded": count, "chunks": len(items)}
+        return documents_uploaded(documents, len(items))
+
+    def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
+               filter: dict[str, Any] | None = None) -> ScrollPage:
+        """One page of every live item in id order (core.cursor); pass ``next_cursor`` back."""
+        limit, after, flt = check_limit(limit), decode_cursor(cursor), check_filter(filter)
+        return page(self._using(name, lambda ns: ns.scroll(after, limit + 1, flt)), limit)
 
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self._using(name, lambda ns: ns.get(ids, include_vectors))

@@ -21,6 +21,7 @@ from bitsift.core import candidates, kernel
 from bitsift.core.binarize import bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer
 from bitsift.core.errors import NamespaceGone
+from bitsift.core.filters import compile_filter
 from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import check_ids, check_items
 from bitsift.engine.masks import MaskCache
@@ -244,6 +245,14 @@ class Namespace:
                         item["vector"] = vectors[row].astype(np.float32).tolist()
                     out.append(item)
         return out
+
+    def scroll(self, after: str | None, limit: int, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` live items with an id above ``after``, in id order (core.cursor)."""
+        where, params = compile_filter(filter) if filter is not None else (None, [])
+        self.refresh_if_stale()
+        with self._rw.read():
+            found = self.files.items.scroll(after, limit, where, params)
+        return [{"id": id_, "text": text, "metadata": json.loads(meta)} for id_, text, meta in found]
 
     def describe(self) -> NamespaceInfo:
         return namespace_info(self.name, self.manifest, self.count)

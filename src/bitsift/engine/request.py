@@ -11,7 +11,7 @@ import numpy as np
 
 from bitsift.core.binarize import make_binarizer
 from bitsift.core.errors import DimensionMismatch, InvalidInput
-from bitsift.core.filters import compile_filter
+from bitsift.core.filters import check_filter
 from bitsift.core.spec import (
     DEFAULT_MODE,
     DEFAULT_OVERSAMPLE,
@@ -113,10 +113,7 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
     oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
     if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= MAX_OVERSAMPLE:
         raise InvalidInput(f"oversample must be an integer from 1 to {MAX_OVERSAMPLE}, got {oversample!r}")
-    if filter is not None:
-        if not isinstance(filter, dict):
-            raise InvalidInput("filter must be a JSON object")
-        compile_filter(filter)  # a malformed filter fails here, before any scan
+    filter = check_filter(filter)  # a malformed filter fails here, before any scan
     if not single:
         queries = _batch(queries)
     return SearchRequest(tuple(dict.fromkeys(names)), tuple(queries), k, threshold, filter, mode, oversample,

@@ -236,6 +236,21 @@ class ItemStore:
         query = "SELECT items.row, text, metadata FROM json_each(?) AS j JOIN items ON items.row = j.value"
         return {row: (text, meta) for row, text, meta in self.conn().execute(query, (json.dumps(list(rows)),))}
 
+    def scroll(self, after: str | None, limit: int, where: str | None = None,
+               params: Sequence[Any] = ()) -> list[tuple[str, str | None, str]]:
+        """Up to ``limit`` live items with an id above ``after``, in id order, whose metadata
+        satisfy a compiled filter if given: (id, text, metadata JSON). The live-id index serves
+        the order, so a page costs its own rows, not a scan of the namespace."""
+        conditions, args = ["alive = 1"], []
+        if after is not None:
+            conditions.append("id > ?")
+            args.append(after)
+        if where is not None:
+            conditions.append(where)
+            args.extend(params)
+        query = f"SELECT id, text, metadata FROM items WHERE {' AND '.join(conditions)} ORDER BY id LIMIT ?"
+        return self.conn().execute(query, [*args, limit]).fetchall()
+
     def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:
         """Asked id -> live [(id, row, text, metadata JSON)]: the item itself, or every chunk of
         the document of that id, in row order."""

@@ -14,6 +14,12 @@ from bitsift.core.errors import InvalidInput
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` as they stand in it (stripped, never rewritten), so each is a
+    substring of the text: an extractive answer quotes its passage exactly."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
 def _pieces(text: str, size: int) -> list[str]:
     """Sentences, with any sentence longer than ``size`` split at whitespace (or hard-split)."""
     out: list[str] = []

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, FastAPI, Path, Request, Security
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
@@ -34,6 +34,7 @@ from bitsift.api.server.gate import (
 )
 from bitsift.api.server.lean import Handler, json_response, lean_route
 from bitsift.api.server.models import (
+    Answer,
     CreateNamespace,
     GetDocuments,
     Ids,
@@ -42,9 +43,11 @@ from bitsift.api.server.models import (
     UploadDocuments,
     UploadVectors,
 )
+from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.errors import InvalidInput
 from bitsift.core.kernel import SCAN_THREADS_ENV
 from bitsift.core.results import (
+    AnswerResponse,
     CompactResult,
     DeletedNamespace,
     DeleteResult,
@@ -52,13 +55,20 @@ from bitsift.core.results import (
     DocumentsUploaded,
     Health,
     ItemList,
+    NamespaceCreated,
     NamespaceInfo,
     NamespaceList,
     SearchBatchResponse,
     SearchResponse,
+    TextDataPage,
     UploadResult,
+    delete_result,
+    namespace_created,
+    text_data_page,
+    upload_result,
 )
 from bitsift.core.spec import NAME_PATTERN, VERSION
+from bitsift.core.validate import check_ids
 from bitsift.engine.front import search_parsed_async
 from bitsift.engine.local import Engine
 from bitsift.engine.request import parse_search
@@ -101,6 +111,15 @@ def _search_params(body: Search | SearchBatch) -> dict[str, Any]:
             "mode": body.mode, "oversample": body.oversample, "partial": body.partial}
 
 
+def _json_param(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be JSON, got {value[:100]!r}") from None
+
+
 def _server_ms(request: Request) -> float:
     return (time.perf_counter() - request.scope["state"][T0_KEY]) * 1e3
 
@@ -125,8 +144,8 @@ async def _search_batch(body: SearchBatch, request: Request) -> tuple[Any, int]:
 
 async def _upload_vectors(body: UploadVectors, request: Request) -> tuple[Any, int]:
     _check_batch(request, body.vectors, "vectors")
-    uploaded = await run_in_threadpool(_engine(request).upsert, request.path_params["namespace_name"], body.vectors)
-    return {"status": "success", "uploaded": uploaded}, 201
+    await run_in_threadpool(_engine(request).upsert, request.path_params["namespace_name"], body.vectors)
+    return upload_result(body.vectors), 201
 
 
 LEAN_ROUTES: list[tuple[str, type[BaseModel], Handler]] = [
@@ -140,17 +159,19 @@ def _router(secured: bool) -> APIRouter:
     r = APIRouter(prefix="/v1", dependencies=deps)
 
     @r.post("/namespaces", status_code=201, tags=["namespaces"], summary="Create a namespace",
-            response_model=NamespaceInfo, responses=errors_for(409))
+            response_model=NamespaceCreated, responses=errors_for(409))
     def create_namespace(body: CreateNamespace, request: Request) -> JSONResponse:
         info = _engine(request).create_namespace(
             body.namespace_name, type=body.type, dimension=body.vector_dimension, binarizer=body.binarizer,
             center=body.center, model=body.model, shards=body.shards)
-        return JSONResponse(info, status_code=201)
+        return JSONResponse(namespace_created(info), status_code=201)
 
     @r.get("/namespaces", tags=["namespaces"], summary="List namespaces", response_model=NamespaceList,
            responses=errors_for())
     def list_namespaces(request: Request) -> JSONResponse:
-        return JSONResponse({"namespaces": _engine(request).list_namespaces()})
+        t0 = time.perf_counter()
+        found = _engine(request).list_namespaces()
+        return JSONResponse({"namespaces": found, "execution_time": time.perf_counter() - t0})
 
     @r.get("/namespaces/{namespace_name}", tags=["namespaces"], summary="Describe a namespace",
            response_model=NamespaceInfo, responses=errors_for(404))
@@ -168,12 +189,14 @@ def _router(secured: bool) -> APIRouter:
     async def upload_vectors(namespace_name: NamespaceName, body: UploadVectors, request: Request) -> Response:
         return json_response(*await _upload_vectors(body, request))
 
-    @r.post("/namespaces/{namespace_name}/documents", status_code=201, tags=["data"],
+    # 202, the hosted API's status for a document upload (its SDK accepts nothing else); the
+    # documents are already chunked, embedded and searchable when it is sent.
+    @r.post("/namespaces/{namespace_name}/documents", status_code=202, tags=["data"],
             summary="Chunk, embed and upsert text documents", response_model=DocumentsUploaded,
             responses=errors_for(404))
     def upload_documents(namespace_name: NamespaceName, body: UploadDocuments, request: Request) -> JSONResponse:
         _check_batch(request, body.documents, "documents")
-        return JSONResponse(_engine(request).upload_documents(namespace_name, body.documents), status_code=201)
+        return JSONResponse(_engine(request).upload_documents(namespace_name, body.documents), status_code=202)
 
     @r.post("/namespaces/{namespace_name}/documents/get", tags=["data"], summary="Get items by id",
             response_model=ItemList, responses=errors_for(404))
@@ -181,9 +204,22 @@ def _router(secured: bool) -> APIRouter:
         _check_batch(request, body.ids, "ids")
         return JSONResponse({"documents": _engine(request).get(namespace_name, body.ids, body.include_vectors)})
 
+    @r.get("/namespaces/{namespace_name}/documents/fetch-text-data", tags=["data"],
+           summary="Page through every item in id order (the hosted API's scroll)", response_model=TextDataPage,
+           responses=errors_for(404))
+    def fetch_text_data(namespace_name: NamespaceName, request: Request,
+                        limit: Annotated[int, Query(description="items per page, 1 to 1000")] = DEFAULT_SCROLL_LIMIT,
+                        next_token: Annotated[str | None, Query(description="the previous page's")] = None,
+                        filter: Annotated[str | None, Query(description="a metadata filter as JSON")] = None,
+                        ) -> JSONResponse:
+        t0 = time.perf_counter()
+        flt = _json_param(filter, "filter")
+        scrolled = _engine(request).scroll(namespace_name, limit, next_token, flt)
+        return JSONResponse(text_data_page(namespace_name, scrolled, limit, time.perf_counter() - t0))
+
     def delete_items(namespace_name: NamespaceName, body: Ids, request: Request) -> JSONResponse:
         _check_batch(request, body.ids, "ids")
-        return JSONResponse({"status": "success", "deleted": _engine(request).delete(namespace_name, body.ids)})
+        return JSONResponse(delete_result(check_ids(body.ids), _engine(request).delete(namespace_name, body.ids)))
 
     for kind in ("documents", "vectors"):
         r.add_api_route(f"/namespaces/{{namespace_name}}/{kind}/delete", delete_items, methods=["POST"], tags=["data"],
@@ -209,6 +245,15 @@ def _router(secured: bool) -> APIRouter:
             response_model=SearchBatchResponse, responses=errors_for(404))
     async def search_batch(body: SearchBatch, request: Request) -> Response:
         return json_response(*await _search_batch(body, request))
+
+    @r.post("/answer", tags=["search"], summary="Retrieve passages and answer from them",
+            response_model=AnswerResponse, responses=errors_for(404))
+    def answer(body: Answer, request: Request) -> JSONResponse:
+        if body.type not in (None, "text"):
+            raise InvalidInput(f"type must be \"text\", got {body.type!r}")
+        return JSONResponse(_engine(request).answer(
+            body.namespace, body.query, body.top_k, body.threshold, body.kiosk_mode, body.chat_history,
+            body.header_prompt, body.footer_prompt, body.temperature, body.ai_model, body.structured_response))
 
     return r
 

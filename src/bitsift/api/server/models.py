@@ -111,3 +111,21 @@ class Search(_SearchParams):
 class SearchBatch(_SearchParams):
     queries: Any = _field(schema={"type": "array", "items": _QUERY, "maxItems": MAX_BATCH_QUERIES},
                           description=f"1 to {MAX_BATCH_QUERIES} texts or vectors; one response each, in order")
+
+
+class Answer(_Body):
+    """The hosted API's answer request (its SDK sends every field here)."""
+
+    namespace: Any = _field(schema={"type": "string"}, description='a text namespace; "" answers without retrieval '
+                                                                   "(needs an LLM)")
+    query: Any = _field(schema={"type": "string"})
+    top_k: Any = _field(5, {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K}, description="passages retrieved")
+    threshold: Any = _field(None, {"type": "number"}, description="drop passages scoring below it (0-1)")
+    kiosk_mode: StrictBool = False
+    type: Any = _field(None, {"type": "string", "enum": ["text"]}, description="accepted for compatibility")
+    ai_model: Any = _field(None, {"type": "string"}, description="the LLM's model where one is configured")
+    chat_history: Any = _field(None, {"type": "array", "items": {"type": "object"}})
+    temperature: Any = _field(0.7, {"type": "number", "minimum": 0, "maximum": 2})
+    header_prompt: Any = _field(None, {"type": "string"})
+    footer_prompt: Any = _field(None, {"type": "string"})
+    structured_response: Any = _field(None, {"type": "object"}, description="a JSON schema for the answer (needs an LLM)")

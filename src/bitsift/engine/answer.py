@@ -1,0 +1,110 @@
+"""One-call RAG answers (``answer``, ``POST /v1/answer``): retrieval, then an answer from it.
+
+The provider here is **extractive** and the default: offline, deterministic and needing no
+LLM. It answers with the retrieved passages' sentences most similar to the query (each
+sentence embedded with the namespace's own model, compared by cosine) in that order, each
+followed by the id of the item it quotes. Every sentence is quoted exactly from a passage
+that was retrieved, so an answer never says what the collection does not. It cannot chat
+without retrieval (``namespace=""``) or fill a JSON schema (``structured_response``): both are
+refused with a 400 that says an LLM is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bitsift.core.errors import InvalidInput
+from bitsift.core.results import AnswerResponse, Citation, SearchResponse
+from bitsift.core.validate import check_threshold, check_top_k
+from bitsift.engine.request import embed_queries, get_embedder
+from bitsift.text.chunking import sentences
+
+EXTRACTIVE_MODEL = "bitsift-extractive"
+DEFAULT_ANSWER_TOP_K = 5  # the hosted API's default
+ANSWER_SENTENCES = 3      # sentences an extractive answer quotes
+MAX_CANDIDATE_SENTENCES = 256  # embedded per answer at most: the best passages' first sentences
+MAX_TEMPERATURE = 2.0
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """An answer request, validated; the hosted API's parameters."""
+
+    namespace: str
+    query: str
+    top_k: int
+    threshold: float | None
+    chat_history: tuple[Mapping[str, str], ...]
+    header_prompt: str
+    footer_prompt: str
+    temperature: float
+    ai_model: str | None
+    structured_response: dict[str, Any] | None
+
+
+def parse_answer(namespace: Any, query: Any, top_k: Any = DEFAULT_ANSWER_TOP_K, threshold: Any = None,
+                 kiosk_mode: Any = False, chat_history: Any = None, header_prompt: Any = None,
+                 footer_prompt: Any = None, temperature: Any = 0.7, ai_model: Any = None,
+                 structured_response: Any = None) -> AnswerRequest:
+    """``kiosk_mode`` is accepted for compatibility and changes nothing: ``threshold`` gates in
+    every mode, as in search."""
+    del kiosk_mode
+    if not isinstance(namespace, str):
+        raise InvalidInput('namespace must be a namespace name, or "" to answer without retrieval')
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("query must be a non-empty text")
+    history = [] if chat_history is None else chat_history
+    if not isinstance(history, (list, tuple)) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in history):
+        raise InvalidInput("chat_history must be a list of {role, content} objects")
+    for name, value in (("header_prompt", header_prompt), ("footer_prompt", footer_prompt), ("ai_model", ai_model)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not 0 <= temperature <= MAX_TEMPERATURE:
+        raise InvalidInput(f"temperature must be a number from 0 to {MAX_TEMPERATURE:g}, got {temperature!r}")
+    if structured_response is not None and not isinstance(structured_response, dict):
+        raise InvalidInput("structured_response must be a JSON schema (an object)")
+    return AnswerRequest(namespace, query, check_top_k(top_k), check_threshold(threshold), tuple(history),
+                         header_prompt or "", footer_prompt or "", float(temperature), ai_model, structured_response)
+
+
+Search = Callable[[str, str, int, float | None], SearchResponse]
+
+
+def answer(request: AnswerRequest, search: Search, model_of: Callable[[str], str | None]) -> AnswerResponse:
+    """Retrieve with ``search(namespace, query, top_k, threshold)``, then answer extractively
+    (``model_of(namespace)``: the namespace's embedding model)."""
+    if not request.namespace:
+        raise InvalidInput('namespace="" (an answer without retrieval) needs an LLM; this server has none '
+                           "configured, so name a text namespace to answer from")
+    if request.structured_response is not None:
+        raise InvalidInput("structured_response needs an LLM to fill the schema; this server has none configured")
+    hits = search(request.namespace, request.query, request.top_k, request.threshold)["results"]
+    passages = [h for h in hits if h["text"]]
+    quoted = _best_sentences(request.query, passages, model_of(request.namespace))
+    body = " ".join(f"{c['sentence']} [{c['id']}]" for c in quoted) if quoted else \
+        f"No passage in namespace {request.namespace!r} matches the query."
+    text = "\n\n".join(p for p in (request.header_prompt, body, request.footer_prompt) if p)
+    return {"answer": text, "model": EXTRACTIVE_MODEL, "context_count": len(passages), "query": request.query,
+            "used_context": bool(quoted), "structured_data": None, "citations": quoted,
+            "sources": [{"id": h["id"], "score": h["score"], "label": h["label"], "namespace": h["namespace"]}
+                        for h in hits]}
+
+
+def _best_sentences(query: str, passages: Sequence[Mapping[str, Any]], model: str | None) -> list[Citation]:
+    """The ANSWER_SENTENCES sentences most similar to the query, best first; ties keep the
+    better-ranked passage's, then the earlier sentence."""
+    found = [(p["id"], s) for p in passages for s in sentences(p["text"])][:MAX_CANDIDATE_SENTENCES]
+    found = list(dict.fromkeys(found))  # a sentence repeated in overlapping chunks counts once
+    if not found:
+        return []
+    vectors = get_embedder(model).encode([s for _, s in found])
+    similarity = vectors @ embed_queries(model, [query])[0]
+    order = np.lexsort((np.arange(len(found)), -similarity))[:ANSWER_SENTENCES]
+    return [{"id": found[i][0], "sentence": found[i][1], "score": float(similarity[i])} for i in order.tolist()]

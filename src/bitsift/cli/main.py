@@ -88,8 +88,11 @@ def info() -> None:
                    "one with --ray].")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One line per request on stderr.")
+@click.option("--public-url", envvar="BITSIFT_PUBLIC_URL", metavar="URL",
+              help="How clients reach this server, e.g. https://search.example.com (file upload URLs are "
+                   "built on it) [default: each request's own scheme and Host].")
 def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
-          workers: int | None, access_log: bool) -> None:
+          workers: int | None, access_log: bool, public_url: str | None) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
@@ -108,7 +111,8 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     n = worker_count(ray_address, workers)
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "
                f"{n} worker{'s' if n > 1 else ''})", err=True)
-    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n, access_log=access_log)
+    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n, access_log=access_log,
+        public_url=public_url)
 
 
 @main.group(cls=_Group)

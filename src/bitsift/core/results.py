@@ -169,6 +169,47 @@ class AnswerResponse(TypedDict):
     sources: list[Source]  # every retrieved hit, best first
 
 
+class FileInfo(TypedDict):
+    file_name: str
+    size: int            # bytes as uploaded (0 for files ingested from a folder)
+    last_modified: str   # ISO 8601 UTC of the upload ("" for files ingested from a folder)
+
+
+class FileList(TypedDict):
+    success: bool
+    namespace: str
+    file_count: int
+    files: list[FileInfo]
+
+
+class FileDeleted(TypedDict):
+    file_name: str
+    status: str   # deleted | not_found
+    message: str
+
+
+class FilesDeleted(TypedDict):
+    success: bool  # every file named was found and deleted
+    message: str
+    namespace: str
+    results: list[FileDeleted]
+
+
+class UploadUrl(TypedDict):
+    upload_url: str    # PUT the file's bytes here (with the API key, as for every /v1 route)
+    content_type: str
+    file_name: str     # the name it will be recorded under
+    expires_in: int    # seconds (the URL itself does not expire: it is the route, checked by key)
+
+
+class FileStored(TypedDict):
+    status: str
+    file_name: str
+    file_size: int
+    documents: int
+    chunks: int
+
+
 class SearchBatchResponse(TypedDict):
     responses: list[SearchResponse]  # one per query, in order
 

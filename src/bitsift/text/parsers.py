@@ -15,7 +15,7 @@ from typing import Any
 
 from bitsift.core.errors import InvalidInput
 
-SUPPORTED = {".txt", ".md", ".pdf", ".csv", ".json", ".jsonl", ".docx"}
+SUPPORTED = {".txt", ".md", ".pdf", ".csv", ".json", ".jsonl", ".docx", ".xlsx"}
 
 
 def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
@@ -76,6 +76,26 @@ def _read_docx(path: Path) -> str:
     return "\n".join(p.text for p in document.paragraphs)
 
 
+def _read_xlsx(path: Path) -> list[dict[str, Any]]:
+    """Every sheet's rows as records keyed by its first row (the header), like a CSV's."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+    except Exception as exc:  # a broken zip or XML inside: openpyxl raises many kinds
+        raise InvalidInput(f"{path}: not a readable .xlsx ({exc})") from None
+    out: list[dict[str, Any]] = []
+    for sheet in book.worksheets:
+        rows = sheet.iter_rows(values_only=True)
+        header = [str(h) if h is not None else f"column {i + 1}" for i, h in enumerate(next(rows, ()))]
+        for values in rows:
+            row = {k: v for k, v in zip(header, values) if v is not None and str(v).strip()}
+            if row:
+                out.append({"sheet": sheet.title, **row})
+    book.close()
+    return out
+
+
 def _records(path: Path, ext: str) -> list[dict[str, Any]]:
     raw = path.read_text(encoding="utf-8", errors="replace")
     try:
@@ -121,6 +141,12 @@ def _read(path: Path, root: Path | None) -> list[dict[str, Any]]:
             row = {k: v for k, v in row.items() if k is not None}
             text = row.get("text") or "\n".join(f"{k}: {v}" for k, v in row.items() if v)
             meta = {**_scalars(row, {"text"}), **base, "row": n}
+            docs.append({"id": f"{doc_id}#row-{n}", "text": text, "metadata": meta})
+    elif ext == ".xlsx":
+        for n, row in enumerate(_read_xlsx(path)):
+            text = str(row.get("text") or "\n".join(f"{k}: {v}" for k, v in row.items() if k != "sheet"))
+            meta = {**_scalars({k: str(v) if not isinstance(v, (int, float, bool)) else v for k, v in row.items()},
+                               {"text"}), **base, "row": n}
             docs.append({"id": f"{doc_id}#row-{n}", "text": text, "metadata": meta})
     elif ext in (".json", ".jsonl"):
         for n, obj in enumerate(_records(path, ext)):

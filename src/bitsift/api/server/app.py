@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
@@ -36,11 +37,13 @@ from bitsift.api.server.lean import Handler, json_response, lean_route
 from bitsift.api.server.models import (
     Answer,
     CreateNamespace,
+    DeleteFiles,
     GetDocuments,
     Ids,
     Search,
     SearchBatch,
     UploadDocuments,
+    UploadUrlRequest,
     UploadVectors,
 )
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
@@ -53,6 +56,9 @@ from bitsift.core.results import (
     DeleteResult,
     Diagnostics,
     DocumentsUploaded,
+    FileList,
+    FilesDeleted,
+    FileStored,
     Health,
     ItemList,
     NamespaceCreated,
@@ -62,6 +68,7 @@ from bitsift.core.results import (
     SearchResponse,
     TextDataPage,
     UploadResult,
+    UploadUrl,
     delete_result,
     namespace_created,
     text_data_page,
@@ -69,6 +76,7 @@ from bitsift.core.results import (
 )
 from bitsift.core.spec import NAME_PATTERN, VERSION
 from bitsift.core.validate import check_ids
+from bitsift.engine import files
 from bitsift.engine.front import search_parsed_async
 from bitsift.engine.local import Engine
 from bitsift.engine.request import parse_search
@@ -79,6 +87,7 @@ DEFAULT_MAX_BODY_BYTES = 128 * MiB  # a 10,000 x 384-d batch is ~75 MB of JSON
 DEFAULT_MAX_BATCH = 10_000
 SHUTDOWN_GRACE_S = 30
 SWITCH_INTERVAL_S = 0.0005  # the interpreter's default is 0.005
+UPLOAD_URL_EXPIRES_S = 3600
 
 # Declared for the OpenAPI page only ("Authorize" in /docs); the Gate enforces it before any
 # body is read, so this dependency never rejects anything itself.
@@ -246,6 +255,42 @@ def _router(secured: bool) -> APIRouter:
     async def search_batch(body: SearchBatch, request: Request) -> Response:
         return json_response(*await _search_batch(body, request))
 
+    @r.post("/namespaces/{namespace_name}/upload-url", tags=["files"],
+            summary="Where to PUT a file (pdf, docx, xlsx, json, txt, csv, md) to index it",
+            response_model=UploadUrl, responses=errors_for(404))
+    def upload_url(namespace_name: NamespaceName, body: UploadUrlRequest, request: Request) -> JSONResponse:
+        files.require_text(_engine(request), namespace_name)
+        name = files.file_name(body.file_name)
+        base = request.app.state.public_url or str(request.base_url).rstrip("/")
+        url = f"{base}/v1/namespaces/{quote(namespace_name, safe='')}/files/{quote(name, safe='')}"
+        return JSONResponse({"upload_url": url, "content_type": files.content_type(name), "file_name": name,
+                             "expires_in": UPLOAD_URL_EXPIRES_S})
+
+    @r.put("/namespaces/{namespace_name}/files/{file_name}", tags=["files"],
+           summary="Upload a file: parsed, chunked, embedded; one of that name is replaced",
+           response_model=FileStored, responses=errors_for(404))
+    async def put_file(namespace_name: NamespaceName, file_name: str, request: Request) -> JSONResponse:
+        data = await request.body()
+        if not data:
+            raise InvalidInput("the file is empty: PUT its bytes as the request body")
+        stored = await run_in_threadpool(files.put_file, _engine(request), namespace_name, file_name, data)
+        return JSONResponse(stored)
+
+    @r.get("/namespaces/{namespace_name}/list-files", tags=["files"], summary="Files indexed in a namespace",
+           response_model=FileList, responses=errors_for(404))
+    def list_files(namespace_name: NamespaceName, request: Request) -> JSONResponse:
+        found = files.list_files(_engine(request), namespace_name)
+        return JSONResponse({"success": True, "namespace": namespace_name, "file_count": len(found), "files": found})
+
+    @r.delete("/namespaces/{namespace_name}/delete-file", tags=["files"],
+              summary="Delete files and every document indexed from them", response_model=FilesDeleted,
+              responses=errors_for(404))
+    def delete_file(namespace_name: NamespaceName, body: DeleteFiles, request: Request) -> JSONResponse:
+        results = files.delete_files(_engine(request), namespace_name, body.file_names)
+        return JSONResponse({"success": all(r["status"] == "deleted" for r in results),
+                             "message": "File deletion process completed.", "namespace": namespace_name,
+                             "results": results})
+
     @r.post("/answer", tags=["search"], summary="Retrieve passages and answer from them",
             response_model=AnswerResponse, responses=errors_for(404))
     def answer(body: Answer, request: Request) -> JSONResponse:
@@ -267,8 +312,11 @@ def create_app(
     max_large_bodies: int = MAX_LARGE_BODIES,
     large_body_bytes: int = LARGE_BODY_BYTES,
     large_wait_s: float = LARGE_WAIT_S,
+    public_url: str | None = None,
 ) -> FastAPI:
-    """The REST app over one engine (kept on ``app.state``; the caller owns and closes it)."""
+    """The REST app over one engine (kept on ``app.state``; the caller owns and closes it).
+    ``public_url``: how clients reach this server (upload URLs are built on it; default: the
+    request's own scheme and Host)."""
     if isinstance(api_keys, str):
         raise TypeError("api_keys must be a sequence of keys, not one string")
     keys = [k for k in api_keys if k]
@@ -284,6 +332,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.max_batch = max_batch
+    app.state.public_url = None if public_url is None else public_url.rstrip("/")
     install_error_handlers(app)
 
     @app.get("/health", tags=["health"], summary="Liveness (no API key needed)", response_model=Health)
@@ -323,7 +372,7 @@ def api_keys_from(flags: Sequence[str], env: str | None) -> list[str]:
     return keys
 
 
-WORKER_CONFIG = "BITSIFT_WORKER_CONFIG"  # serve() -> worker processes: JSON {path, api_keys}
+WORKER_CONFIG = "BITSIFT_WORKER_CONFIG"  # serve() -> worker processes: JSON {path, api_keys, public_url}
 
 
 def default_workers() -> int:
@@ -341,7 +390,8 @@ def worker_count(ray: str | None, workers: int | None) -> int:
 
 
 def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequence[str] = (),
-          ray: str | None = None, workers: int | None = None, access_log: bool = True) -> None:
+          ray: str | None = None, workers: int | None = None, access_log: bool = True,
+          public_url: str | None = None) -> None:
     """Run the server on a data directory until interrupted (``bitsift serve``); with ``ray``
     (a Ray address) every namespace is sharded over that cluster.
 
@@ -356,7 +406,7 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     # shorter switch interval hands it back to a finished kernel call sooner (measured: +5-10%).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if n > 1:
-        os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys)})
+        os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys), "public_url": public_url})
         # Each worker's embedding model and scans get their share of the cores, not all of them each.
         share = str(max(1, default_workers() // n))
         os.environ.setdefault(THREADS_ENV, share)
@@ -373,7 +423,7 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     try:
         # SIGTERM/SIGINT: stop accepting, let in-flight requests (and their commits) finish for
         # up to SHUTDOWN_GRACE_S, then close the engine. Nothing acknowledged is lost either way.
-        app = create_app(engine, api_keys=api_keys)
+        app = create_app(engine, api_keys=api_keys, public_url=public_url)
         app.router.lifespan_context = opened(engine, close=False)  # closed below, after uvicorn
         uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=access_log)
     finally:
@@ -386,7 +436,7 @@ def worker_app() -> FastAPI:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     config = json.loads(os.environ[WORKER_CONFIG])
     engine = Engine(config["path"])
-    app = create_app(engine, api_keys=config["api_keys"])
+    app = create_app(engine, api_keys=config["api_keys"], public_url=config.get("public_url"))
     app.router.lifespan_context = opened(engine, close=True)
     return app
 

@@ -129,3 +129,11 @@ class Answer(_Body):
     header_prompt: Any = _field(None, {"type": "string"})
     footer_prompt: Any = _field(None, {"type": "string"})
     structured_response: Any = _field(None, {"type": "object"}, description="a JSON schema for the answer (needs an LLM)")
+
+
+class UploadUrlRequest(_Body):
+    file_name: Any = _field(schema={"type": "string"}, description="the file's name (a path is cut to its last part)")
+
+
+class DeleteFiles(_Body):
+    file_names: Any = _field(schema={"type": "array", "items": {"type": "string"}, "minItems": 1})

@@ -88,3 +88,54 @@ def test_depth_limit():
         spec = {"$and": [spec]}
     with pytest.raises(InvalidFilter, match="deeper"):
         compile_filter(spec)
+
+
+TEXTS = ["The Wing stalls.", "wings and flaps", "a swept-wing model", None, "no match here"]
+
+
+def matching_text(spec):
+    import json
+
+    from bitsift.core.filters import WORD_FUNCTION, has_word
+
+    db = sqlite3.connect(":memory:")
+    db.create_function(WORD_FUNCTION, 2, has_word, deterministic=True)
+    db.execute("CREATE TABLE items (row INTEGER, text TEXT, metadata TEXT)")
+    db.executemany("INSERT INTO items VALUES (?, ?, ?)",
+                   [(i, t, json.dumps({"n": i})) for i, t in enumerate(TEXTS)])
+    where, params = compile_filter(spec)
+    return sorted(r for (r,) in db.execute(f"SELECT row FROM items WHERE {where}", params))
+
+
+def test_text_filter_matches_whole_words_in_any_case():
+    assert matching_text({"$text": "wing"}) == [0, 2]  # not "wings"; "swept-wing" holds the word
+    assert matching_text({"$text": "WINGS"}) == [1]
+    assert matching_text({"$and": [{"$text": "wing"}, {"n": {"$gt": 0}}]}) == [2]
+    assert matching_text({"$text": "x' OR 1=1 --".split()[0]}) == []  # bound, never spliced
+    for bad in ("", "two words", 5):
+        with pytest.raises(InvalidFilter, match=r"\$text"):
+            compile_filter({"$text": bad})
+
+
+@pytest.mark.parametrize("query, text, flt", [
+    ("wing stall", "wing stall", None),
+    ("wing stall #topic:aero", "wing stall", {"topic": "aero"}),
+    ("lift #year:1960", "lift", {"year": {"$in": ["1960", 1960]}}),
+    ("lift #ratio:0.5", "lift", {"ratio": {"$in": ["0.5", 0.5]}}),
+    ("lift #author:von-karman #stall", "lift", {"$and": [{"author": "von karman"}, {"$text": "stall"}]}),
+    (r"C\# compilers #lang:c-sharp", "C# compilers", {"lang": "c sharp"}),
+    (r"price \#1", "price #1", None),
+    ("#mid tokens only #count at the end", "#mid tokens only #count at the end", None),
+])
+def test_query_text_filters_as_the_hosted_api_writes_them(query, text, flt):
+    from bitsift.core.filters import query_text_filter
+
+    assert query_text_filter(query) == (text, flt)
+
+
+def test_a_malformed_query_token_is_refused():
+    from bitsift.core.filters import query_text_filter
+
+    for bad in ("lift #:x", "lift #bad-key!:x", "lift #key:"):
+        with pytest.raises(InvalidFilter, match="#key:value"):
+            query_text_filter(bad)

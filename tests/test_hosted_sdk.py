@@ -93,6 +93,8 @@ def _check_sync(c: MoorchehClient, tmp: Path, suffix: str) -> None:
     assert near["results"][0]["id"] == "v0"
     kiosk = c.similarity_search.query([text], "wing stall", top_k=5, kiosk_mode=True, threshold=0.99)
     assert kiosk["results"] == []
+    tokened = c.similarity_search.query([text], "boundary layer #group:1 #delta", top_k=100)["results"]
+    assert tokened and all(r["metadata"]["group"] == 1 and "delta" in r["text"] for r in tokened)
 
     answer = c.answer.generate("what happens to the boundary layer at high angles of attack?", namespace=text)
     _has(answer, types.AnswerResponse)

@@ -54,6 +54,30 @@ def test_upload_and_search_text(client):
     assert [r["id"] for r in old["results"]] == ["heat"]
 
 
+def test_filters_written_in_the_query_text(client):
+    """The hosted API's tokens: #key:value (hyphens for spaces, numbers as numbers) and #word,
+    ANDed with each other and with filter; the text embedded is the query without them."""
+    client.upload_documents("notes", DOCS + [{"id": "mixed", "text": "Onions in the wind tunnel.",
+                                              "topic": "food science", "year": 1960}])
+
+    def ids(query, **kw):
+        return [r["id"] for r in client.search("notes", query, top_k=10, **kw)["results"]]
+
+    assert set(ids("anything #topic:aero")) == {"wing", "heat"}
+    assert set(ids("anything #topic:food-science")) == {"mixed"}
+    assert set(ids("anything #year:1960")) == {"wing", "mixed"}  # a number matches the stored number
+    assert set(ids("anything #onions")) == {"soup", "mixed"}  # whole word, any case
+    assert set(ids("anything #onion")) == set()
+    assert set(ids("anything #year:1960 #onions")) == {"mixed"}
+    assert set(ids("anything #onions", filter={"topic": "food"})) == {"soup"}
+    plain = client.search("notes", "swept wing stall", top_k=10)["results"]
+    tokened = client.search("notes", "swept wing stall #topic:aero", top_k=10)["results"]
+    assert [r for r in plain if r["metadata"]["topic"] == "aero"] == tokened  # same text embedded
+    with pytest.raises(errors.InvalidInput, match="different query-text filters"):
+        client.search_batch("notes", ["wing #topic:aero", "wing"])
+    assert len(client.search_batch("notes", ["wing #topic:aero", "stall #topic:aero"])) == 2
+
+
 def test_long_documents_are_chunked_and_replaced_whole(client):
     result = client.upload_documents("notes", [{"id": "long", "text": LONG}])
     assert result["chunks"] > 5

@@ -1,8 +1,10 @@
 """Metadata filters -> a parameterised SQLite WHERE clause (DESIGN §2).
 
 Grammar: ``{"field": value}`` (equality), ``{"field": {"$op": value}}`` with
-$eq $ne $in $nin $gt $gte $lt $lte $exists, and ``{"$and": [...]}`` /
-``{"$or": [...]}``. Several keys in one object are ANDed. Field names and values
+$eq $ne $in $nin $gt $gte $lt $lte $exists, ``{"$and": [...]}`` / ``{"$or": [...]}``, and
+``{"$text": "word"}``: the item's text holds the word, whole and in any case (a function the
+storage layer registers on its SQLite connections, ``WORD_FUNCTION``). Several keys in one
+object are ANDed. Field names and values
 are always bound parameters, never spliced into the SQL text. Comparisons only
 match values of the same JSON kind (number with number, string with string),
 and $ne / $nin also match items that lack the field.
@@ -10,6 +12,7 @@ and $ne / $nin also match items that lack the field.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -118,6 +121,26 @@ def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
+WORD_FUNCTION = "bitsift_has_word"  # SQL name of has_word(text, word)
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_pattern(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+
+
+def has_word(text: str | None, word: str) -> int:
+    """1 if ``text`` holds ``word`` as a whole word, in any case (SQLite's boolean is an int)."""
+    return int(text is not None and _word_pattern(word).search(text) is not None)
+
+
+def _text_clause(word: Any, params: list[Any]) -> str:
+    if not isinstance(word, str) or not word.strip() or any(c.isspace() for c in word.strip()):
+        raise InvalidFilter(f"$text needs one word (no spaces), got {word!r}")
+    params.append(word.strip())
+    return f"{WORD_FUNCTION}(text, ?)"
+
+
 def _clause(spec: Any, params: list[Any], depth: int, counter: list[int]) -> str:
     if depth > MAX_FILTER_DEPTH:
         raise InvalidFilter(f"filter nested deeper than {MAX_FILTER_DEPTH} levels")
@@ -130,8 +153,11 @@ def _clause(spec: Any, params: list[Any], depth: int, counter: list[int]) -> str
                 raise InvalidFilter(f"{key} needs a non-empty list of filters")
             joiner = " AND " if key == "$and" else " OR "
             parts.append(_balanced([_clause(v, params, depth + 1, counter) for v in value], joiner))
+        elif key == "$text":
+            parts.append(_text_clause(value, params))
+            counter[0] += 1
         elif key.startswith("$"):
-            raise InvalidFilter(f"unknown operator {key!r} at the top of a filter; valid: $and, $or")
+            raise InvalidFilter(f"unknown operator {key!r} at the top of a filter; valid: $and, $or, $text")
         else:
             parts.append(_field_clause(key, value, params))
             counter[0] += 1
@@ -154,3 +180,50 @@ def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
     """Return (SQL boolean expression over column ``metadata``, bound parameters)."""
     params: list[Any] = []
     return _clause(spec, params, 0, [0]), params
+
+
+# --- filters written in the query text, as the hosted API reads them ------------------------
+
+_TOKEN = re.compile(r"(?<!\\)#(\S+)$")
+
+
+def query_text_filter(query: str) -> tuple[str, dict[str, Any] | None]:
+    """Split the trailing ``#key:value`` and ``#word`` tokens off a text query: (the query to
+    embed, their filter or None). ``#key:value``: metadata ``key`` equals ``value`` (a hyphen
+    stands for a space; a numeric value also matches the number); ``#word``: the text holds
+    ``word`` (``$text``); several tokens AND. ``\\#`` is a literal ``#`` and never a token."""
+    words = query.split()
+    conditions: list[dict[str, Any]] = []
+    while words and (m := _TOKEN.fullmatch(words[-1])):
+        token = m.group(1)
+        key, sep, value = token.partition(":")
+        if sep:
+            if not re.fullmatch(FIELD_PATTERN, key) or not value:
+                raise InvalidFilter(f"#{token}: write #key:value with a field name and a value")
+            conditions.append({key: _token_value(value.replace("-", " "))})
+        else:
+            conditions.append({"$text": token})
+        words.pop()
+    text = " ".join(words).replace("\\#", "#") if conditions else query.replace("\\#", "#")
+    if not conditions:
+        return text, None
+    conditions.reverse()  # as written
+    return text, conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _token_value(value: str) -> Any:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    as_number: Any = int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+    return {"$in": [value, as_number]}
+
+
+def both(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Two filters ANDed (either may be None)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return {"$and": [a, b]}

@@ -11,7 +11,7 @@ import numpy as np
 
 from bitsift.core.binarize import make_binarizer
 from bitsift.core.errors import DimensionMismatch, InvalidInput
-from bitsift.core.filters import check_filter
+from bitsift.core.filters import both, check_filter, query_text_filter
 from bitsift.core.spec import (
     DEFAULT_MODE,
     DEFAULT_OVERSAMPLE,
@@ -113,9 +113,10 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
     oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
     if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= MAX_OVERSAMPLE:
         raise InvalidInput(f"oversample must be an integer from 1 to {MAX_OVERSAMPLE}, got {oversample!r}")
-    filter = check_filter(filter)  # a malformed filter fails here, before any scan
     if not single:
         queries = _batch(queries)
+    queries, filter = _with_text_filters(list(queries), filter)
+    filter = check_filter(filter)  # a malformed filter fails here, before any scan
     return SearchRequest(tuple(dict.fromkeys(names)), tuple(queries), k, threshold, filter, mode, oversample,
                          bool(partial), single)
 
@@ -133,6 +134,20 @@ def merge_requests(requests: Sequence[SearchRequest]) -> SearchRequest:
     pool = max(p.top_k * p.oversample for p in own)
     return replace(first, queries=queries, single=False, started=started, top_k=top_k,
                    oversample=-(-pool // top_k), threshold=None, per_query=tuple(own))
+
+
+def _with_text_filters(queries: list[Any], flt: Any) -> tuple[list[Any], Any]:
+    """The hosted API's filters written at the end of a text query (core.filters.query_text_filter)
+    taken off the text and ANDed with ``filter``. One pass shares one filter, so the queries of
+    a batch must carry the same ones."""
+    found = [query_text_filter(q) if isinstance(q, str) else (q, None) for q in queries]
+    tokens = [f for _, f in found]
+    if any(t != tokens[0] for t in tokens):
+        raise InvalidInput("the queries of a batch carry different query-text filters (#...); send them as "
+                           "separate searches, or give every query the same ones")
+    if tokens[0] is not None and flt is not None and not isinstance(flt, dict):
+        raise InvalidInput("filter must be a JSON object")
+    return [q for q, _ in found], both(flt, tokens[0])
 
 
 def _batch(queries: Any) -> list[Any]:

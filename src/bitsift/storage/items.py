@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.errors import NamespaceGone, StorageCorrupt
+from bitsift.core.filters import WORD_FUNCTION, has_word
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -97,6 +98,7 @@ class ItemStore:
             c = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=FULL")
+            c.create_function(WORD_FUNCTION, 2, has_word, deterministic=True)  # filters' $text
             self._local.conn = c
             with self._all_lock:
                 self._all.append(c)

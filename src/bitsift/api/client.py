@@ -25,6 +25,7 @@ from bitsift.core.results import (
 )
 from bitsift.core.validate import check_ids
 from bitsift.engine.front import ParsedFront
+from bitsift.engine.llm import ChatCompletions
 from bitsift.engine.local import Engine
 from bitsift.engine.request import NamespaceRequest, SearchRequest
 
@@ -74,6 +75,9 @@ class LocalClient(ParsedFront, Client):
 
     def close(self) -> None:
         self._engine.close()
+
+    def _llm(self) -> ChatCompletions | None:
+        return self._engine._llm()
 
     def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
         return namespace_created(self._engine._create_parsed(request))

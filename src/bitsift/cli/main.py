@@ -91,8 +91,13 @@ def info() -> None:
 @click.option("--public-url", envvar="BITSIFT_PUBLIC_URL", metavar="URL",
               help="How clients reach this server, e.g. https://search.example.com (file upload URLs are "
                    "built on it) [default: each request's own scheme and Host].")
+@click.option("--llm-url", envvar="BITSIFT_LLM_URL", metavar="URL",
+              help="An OpenAI-compatible chat-completions server that writes /v1/answer's answers, e.g. "
+                   "http://127.0.0.1:11434/v1 (Ollama) [default: none: answers are extractive].")
+@click.option("--llm-model", envvar="BITSIFT_LLM_MODEL", metavar="NAME", help="The model to ask (with --llm-url).")
 def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
-          workers: int | None, access_log: bool, public_url: str | None) -> None:
+          workers: int | None, access_log: bool, public_url: str | None, llm_url: str | None,
+          llm_model: str | None) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
@@ -107,10 +112,19 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     from bitsift.api.server.app import worker_count
+    from bitsift.engine.llm import LLM_MODEL_ENV, LLM_URL_ENV, llm_from_env
 
+    for env, value in ((LLM_URL_ENV, llm_url), (LLM_MODEL_ENV, llm_model)):
+        if value:
+            os.environ[env] = value  # every worker process builds its engine's LLM from these
+    try:
+        llm = llm_from_env()
+    except (ValueError, BitsiftError) as exc:
+        raise click.UsageError(str(exc)) from None
     n = worker_count(ray_address, workers)
+    answers = f"answers by {llm.model} at {llm.url}" if llm else "extractive answers"
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "
-               f"{n} worker{'s' if n > 1 else ''})", err=True)
+               f"{n} worker{'s' if n > 1 else ''}, {answers})", err=True)
     run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n, access_log=access_log,
         public_url=public_url)
 

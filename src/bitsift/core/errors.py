@@ -97,11 +97,23 @@ class StorageCorrupt(BitsiftError):
     status, name = 500, "storage_corrupt"
 
 
+class LLMUnavailable(BitsiftError):
+    """The configured LLM (POST /v1/answer) failed or sent something that is not an answer."""
+
+    status, name = 502, "llm_unavailable"
+
+
+class LLMTimeout(BitsiftError):
+    """The configured LLM did not answer in time."""
+
+    status, name = 504, "llm_timeout"
+
+
 ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     cls.name: cls
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
         EmptyBatch, InvalidFilter, NamespaceNotFound, NamespaceExists, NamespaceLocked,
-        NamespaceBusy, ShardUnavailable, DiskFull, StorageCorrupt,
+        NamespaceBusy, ShardUnavailable, DiskFull, StorageCorrupt, LLMUnavailable, LLMTimeout,
     )
 }

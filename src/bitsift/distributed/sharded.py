@@ -33,6 +33,7 @@ from bitsift.distributed import cluster
 from bitsift.distributed.routing import group_by_shard
 from bitsift.engine import pipeline
 from bitsift.engine.front import ParsedFront
+from bitsift.engine.llm import ChatCompletions, llm_from_env
 from bitsift.engine.local import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, TRASH_PREFIX, embed_documents, require_type
 from bitsift.engine.request import NamespaceRequest, SearchRequest, new_namespace_manifest
 from bitsift.storage.folder import Row
@@ -59,8 +60,9 @@ class ShardedEngine(ParsedFront):
 
     def __init__(self, path: str | Path, address: str = "auto", chunk_size: int = DEFAULT_CHUNK_SIZE,
                  chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, write_retry_s: float = 60.0,
-                 timeout_s: float = 120.0) -> None:
+                 timeout_s: float = 120.0, llm: ChatCompletions | None = None) -> None:
         cluster.connect(address)
+        self.llm = llm if llm is not None else llm_from_env()
         self.root = Path(path)
         self.root.mkdir(parents=True, exist_ok=True)
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
@@ -70,6 +72,9 @@ class ShardedEngine(ParsedFront):
         self._center_lock = threading.Lock()
         for stale in self.root.glob(TRASH_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+    def _llm(self) -> ChatCompletions | None:
+        return self.llm
 
     def close(self) -> None:
         with self._lock:

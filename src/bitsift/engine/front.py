@@ -10,6 +10,7 @@ from typing import Any
 from bitsift.core.results import AnswerResponse, NamespaceInfo, SearchResponse
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
 from bitsift.engine.answer import DEFAULT_ANSWER_TOP_K, answer, parse_answer
+from bitsift.engine.llm import ChatCompletions
 from bitsift.engine.request import NamespaceRequest, SearchRequest, parse_namespace, parse_search
 
 Query = str | Sequence[float]  # a text (text namespaces) or a vector (a list or a numpy array)
@@ -54,7 +55,11 @@ class ParsedFront:
         request = parse_answer(namespace, query, top_k, threshold, kiosk_mode, chat_history, header_prompt,
                                footer_prompt, temperature, ai_model, structured_response)
         return answer(request, lambda ns, q, k, t: self.search(ns, q, top_k=k, threshold=t),
-                      lambda ns: self.describe_namespace(ns)["model"])
+                      lambda ns: self.describe_namespace(ns)["model"], self._llm())
+
+    def _llm(self) -> ChatCompletions | None:
+        """The LLM answers are written by (None: extractive answers)."""
+        return None
 
     def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,

@@ -30,6 +30,7 @@ from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
 from bitsift.engine.coalesce import Coalescer
 from bitsift.engine.front import ParsedFront
+from bitsift.engine.llm import ChatCompletions, llm_from_env
 from bitsift.engine.namespace import Namespace, namespace_info
 from bitsift.engine.request import NamespaceRequest, SearchRequest, get_embedder, new_namespace_manifest
 from bitsift.storage.folder import CREATING_PREFIX, LOCK, Row
@@ -51,8 +52,12 @@ class Engine(ParsedFront):
     """
 
     def __init__(self, path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, coalesce: bool = True) -> None:
+                 chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, coalesce: bool = True,
+                 llm: ChatCompletions | None = None) -> None:
+        """``llm``: the LLM answers are written by (default: the one the environment configures,
+        engine.llm; none means extractive answers)."""
         self.root = Path(path)
+        self.llm = llm if llm is not None else llm_from_env()
         # Concurrent searches that can share a kernel pass run as one batch (engine.coalesce).
         self.coalescer: Coalescer[SearchResponse] | None = Coalescer(self._search_now) if coalesce else None
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
@@ -60,6 +65,9 @@ class Engine(ParsedFront):
         self._open: dict[str, Namespace] = {}
         self._lock = threading.Lock()
         _clear_leftovers(self.root)
+
+    def _llm(self) -> ChatCompletions | None:
+        return self.llm
 
     def close(self) -> None:
         if self.coalescer is not None:

@@ -292,7 +292,7 @@ def _router(secured: bool) -> APIRouter:
                              "results": results})
 
     @r.post("/answer", tags=["search"], summary="Retrieve passages and answer from them",
-            response_model=AnswerResponse, responses=errors_for(404))
+            response_model=AnswerResponse, responses=errors_for(404, 502, 504))
     def answer(body: Answer, request: Request) -> JSONResponse:
         if body.type not in (None, "text"):
             raise InvalidInput(f"type must be \"text\", got {body.type!r}")

@@ -28,7 +28,8 @@ HTTP_NAMES = {
 
 
 # Every status a /v1 route may answer besides its success, and why (the OpenAPI page lists them).
-# The only 5xx are these three: 500 only for a file damaged outside bitsift (or a bug).
+# The only 5xx are these (502 and 504 only from /v1/answer with an LLM configured): 500 only for
+# a file damaged outside bitsift (or a bug).
 ERROR_STATUSES = {
     400: "invalid input: the message names the field and what is valid",
     401: "no x-api-key header (the server has API keys)",
@@ -39,7 +40,9 @@ ERROR_STATUSES = {
     413: "request body over the server's limit",
     423: "another process held the namespace's writer lock too long; retry",
     500: "storage_corrupt: a namespace file was damaged outside bitsift (the message names it)",
+    502: "llm_unavailable: the configured LLM failed or did not send an answer (/v1/answer)",
     503: "busy or a shard is unavailable: retry after the Retry-After header's seconds",
+    504: "llm_timeout: the configured LLM did not answer in time (/v1/answer)",
     507: "insufficient_storage: the disk is full; nothing of the write was kept",
 }
 RETRYABLE = {423: 1, 503: 1}  # status -> the Retry-After seconds sent with it

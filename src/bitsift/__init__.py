@@ -17,6 +17,8 @@ from bitsift.core.errors import (
     InvalidInput,
     InvalidName,
     InvalidVector,
+    LLMTimeout,
+    LLMUnavailable,
     NamespaceBusy,
     NamespaceExists,
     NamespaceLocked,
@@ -25,6 +27,8 @@ from bitsift.core.errors import (
     StorageCorrupt,
 )
 from bitsift.core.results import (
+    AnswerResponse,
+    Citation,
     CompactResult,
     DeletedNamespace,
     DeleteResult,
@@ -33,7 +37,9 @@ from bitsift.core.results import (
     Hit,
     Item,
     NamespaceInfo,
+    ScrollPage,
     SearchResponse,
+    Source,
     Timings,
     UploadResult,
 )
@@ -43,8 +49,8 @@ __all__ = [
     "Client", "ClientAPI", "HTTPClient", "AsyncHTTPClient",
     "BitsiftError", "DimensionMismatch", "DiskFull", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
     "InvalidName", "InvalidVector", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
-    "ShardUnavailable", "StorageCorrupt",
-    "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",
+    "ShardUnavailable", "StorageCorrupt", "LLMUnavailable", "LLMTimeout",
+    "AnswerResponse", "Citation", "Source", "ScrollPage", "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",
     "NamespaceInfo", "SearchResponse", "Timings", "UploadResult",
     "BINARIZERS", "NAMESPACE_TYPES", "SEARCH_MODES",
 ]

@@ -170,3 +170,68 @@ def test_async_client(srv, rng, live_app):  # noqa: F811
 
     asyncio.run(flow())
     assert len(flaky.state.calls) == 2
+
+
+# --- expensive writes: bounded requests, never resent blindly -------------------------------
+
+def _documents_app(slow_s: float = 0.0):
+    """A stand-in server for the document route (no model needed): records each request's size,
+    answers as bitsift does, optionally after ``slow_s``."""
+    app, sizes = FastAPI(), []
+
+    @app.post("/v1/namespaces/{name}/documents")
+    async def upload(name: str, body: dict):
+        sizes.append(len(body["documents"]))
+        if slow_s:
+            await asyncio.sleep(slow_s)
+        ids = [str(d["id"]) for d in body["documents"]]
+        return JSONResponse({"status": "success", "uploaded": len(ids), "chunks": 2 * len(ids), "submitted_ids": ids},
+                            status_code=202)
+
+    @app.post("/v1/search")
+    async def search():
+        await asyncio.sleep(slow_s)
+        return JSONResponse({"results": []})
+
+    return app, sizes
+
+
+def test_a_large_document_upload_travels_as_bounded_requests(live_app):
+    from bitsift.api.calls import PART_CHARS, PART_DOCUMENTS
+
+    app, sizes = _documents_app()
+    server = live_app(app)
+    docs = [{"id": i, "text": "short"} for i in range(150)] + [{"id": "big", "text": "x" * (PART_CHARS + 1)}]
+    with HTTPClient(server.url) as c:
+        got = c.upload_documents("n", docs)
+    assert sizes == [PART_DOCUMENTS, PART_DOCUMENTS, 150 - 2 * PART_DOCUMENTS, 1]  # the long one alone
+    assert got == {"status": "success", "uploaded": 151, "chunks": 302, "submitted_ids": [str(d["id"]) for d in docs]}
+
+    async def flow():
+        async with AsyncHTTPClient(server.url) as a:
+            return await a.upload_documents("n", docs[:70])
+
+    assert asyncio.run(flow())["uploaded"] == 70 and sizes[-2:] == [PART_DOCUMENTS, 70 - PART_DOCUMENTS]
+
+
+def test_an_upload_without_an_answer_is_not_sent_again_and_says_so(live_app):
+    from bitsift.api.calls import NoAnswer
+
+    app, sizes = _documents_app(slow_s=1.0)
+    server = live_app(app)
+    with HTTPClient(server.url, timeout=0.3, max_retries=3) as c:
+        with pytest.raises(NoAnswer, match="may still complete") as caught:
+            c.upload_documents("n", [{"id": "a", "text": "hello"}])
+        assert sizes == [1]  # sent once: embedding is too expensive to repeat blindly
+        assert "cannot reach" not in str(caught.value)
+        with pytest.raises(NoAnswer, match=r"\(4 attempts\)"):  # a search is cheap: retried, then the same words
+            c.search("n", [0.0], top_k=1)
+    with HTTPClient(f"http://127.0.0.1:{_free_port()}", timeout=0.3, max_retries=1) as c:
+        with pytest.raises(ServiceUnavailable, match="cannot reach"):
+            c.upload_documents("n", [{"id": "a", "text": "hello"}])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

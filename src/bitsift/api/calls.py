@@ -25,6 +25,14 @@ class ServiceUnavailable(BitsiftError):
     status, name = 503, "service_unavailable"
 
 
+class NoAnswer(BitsiftError):
+    """The server took the request but sent no answer within the client's timeout. For a write
+    that is expensive to repeat (embedding documents) it is not sent again: it may still
+    complete on the server, so look (get, scroll) before resending, or raise ``timeout``."""
+
+    status, name = 504, "no_answer"
+
+
 def _plain(value: Any) -> Any:
     """JSON for what the in-process client also accepts: numpy arrays, rows and scalars."""
     if isinstance(value, np.ndarray):
@@ -50,6 +58,7 @@ class Call:
     body: Any = None
     unwrap: Callable[[Any], Any] = _same
     params: Mapping[str, Any] | None = None  # the URL's query string
+    expensive: bool = False  # a read timeout is not retried: the server may still be doing the work
 
 
 def _ns(name: Any, *rest: str) -> str:
@@ -97,7 +106,7 @@ class Calls:
 
     @staticmethod
     def upload_documents(name: str, documents: Sequence[Mapping[str, Any]]) -> Call:
-        return Call("POST", _ns(name, "documents"), {"documents": documents})
+        return Call("POST", _ns(name, "documents"), {"documents": documents}, expensive=True)
 
     @staticmethod
     def get(name: str, ids: Sequence[Any], include_vectors: bool) -> Call:
@@ -149,6 +158,36 @@ class Calls:
     @staticmethod
     def diagnostics(name: str) -> Call:
         return Call("GET", _ns(name, "diagnostics"))
+
+
+# A large document upload travels as several requests of at most these (each one commit on the
+# server), so that none takes longer to embed than a client's timeout: ~250 chunks, a few seconds
+# of embedding on two cores.
+PART_DOCUMENTS = 64
+PART_CHARS = 250_000
+
+
+def document_parts(documents: Sequence[Mapping[str, Any]]) -> list[Sequence[Mapping[str, Any]]]:
+    """``documents`` cut into consecutive parts of at most PART_DOCUMENTS and PART_CHARS of text
+    (a longer single document is a part of its own)."""
+    parts: list[Sequence[Mapping[str, Any]]] = []
+    start = chars = 0
+    for i, doc in enumerate(documents):
+        text = doc.get("text") if isinstance(doc, Mapping) else None
+        size = len(text) if isinstance(text, str) else 0
+        if i > start and (i - start >= PART_DOCUMENTS or chars + size > PART_CHARS):
+            parts.append(documents[start:i])
+            start, chars = i, 0
+        chars += size
+    parts.append(documents[start:])
+    return parts
+
+
+def merged_upload(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The result of one document upload from its parts' results."""
+    return {"status": "success", "uploaded": sum(r["uploaded"] for r in results),
+            "chunks": sum(r["chunks"] for r in results),
+            "submitted_ids": [i for r in results for i in r["submitted_ids"]]}
 
 
 def _scroll_page(body: Any) -> dict[str, Any]:

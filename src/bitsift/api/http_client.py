@@ -17,7 +17,17 @@ from typing import Any
 
 import httpx
 
-from bitsift.api.calls import ENCODER, Call, Calls, ServiceUnavailable, error_of, retry_after
+from bitsift.api.calls import (
+    ENCODER,
+    Call,
+    Calls,
+    NoAnswer,
+    ServiceUnavailable,
+    document_parts,
+    error_of,
+    merged_upload,
+    retry_after,
+)
 from bitsift.api.protocol import ClientAPI
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.results import (
@@ -55,6 +65,7 @@ class _Base:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
         self.url = url.rstrip("/")
+        self.timeout = timeout
         self.max_retries = max_retries
         self._options: dict[str, Any] = {
             "base_url": self.url, "timeout": timeout,
@@ -89,9 +100,21 @@ class _Base:
             return call.unwrap(response.json())
         raise error_of(response)
 
-    def _unreachable(self, exc: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(f"cannot reach {self.url} after {self.max_retries + 1} attempts: "
-                                  f"{type(exc).__name__}: {exc}")
+    def _retried(self, call: Call, attempt: int, exc: Exception) -> float:
+        """The delay before sending ``call`` again after ``exc``, or the error that ends it: a
+        server that never answered is "cannot reach"; one that took the request and did not
+        answer in time is NoAnswer, at once for a call too expensive to repeat blindly."""
+        took_it = isinstance(exc, (httpx.ReadTimeout, httpx.RemoteProtocolError))
+        delay = None if took_it and call.expensive else self._delay(attempt, None)
+        if delay is not None:
+            return delay
+        if took_it:
+            again = "" if call.expensive else f" ({attempt + 1} attempts)"
+            raise NoAnswer(f"{self.url} took {call.method} {call.path} but sent no answer within "
+                           f"{self.timeout} s{again}; it may still complete: look before sending it again, "
+                           "or give the client a longer timeout") from exc
+        raise ServiceUnavailable(f"cannot reach {self.url} after {attempt + 1} attempts: "
+                                 f"{type(exc).__name__}: {exc}") from exc
 
 
 class HTTPClient(_Base, ClientAPI):
@@ -104,13 +127,12 @@ class HTTPClient(_Base, ClientAPI):
     def _send(self, call: Call) -> Any:
         args = self._request_args(call)
         attempt = 0
+        delay: float | None
         while True:
             try:
                 response = self._http.request(**args)
             except RETRY_ERRORS as exc:
-                delay = self._delay(attempt, None)
-                if delay is None:
-                    raise self._unreachable(exc) from exc
+                delay = self._retried(call, attempt, exc)
             else:
                 delay = self._delay(attempt, response)
                 if delay is None:
@@ -145,7 +167,8 @@ class HTTPClient(_Base, ClientAPI):
         return self._send(Calls.upload_vectors(name, vectors))
 
     def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
-        return self._send(Calls.upload_documents(name, documents))
+        parts = document_parts(documents)  # a large upload: several bounded requests, each one commit
+        return merged_upload([self._send(Calls.upload_documents(name, part)) for part in parts])  # type: ignore[return-value]
 
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._send(Calls.get(name, ids, include_vectors))
@@ -194,13 +217,12 @@ class AsyncHTTPClient(_Base):
     async def _send(self, call: Call) -> Any:
         args = self._request_args(call)
         attempt = 0
+        delay: float | None
         while True:
             try:
                 response = await self._http.request(**args)
             except RETRY_ERRORS as exc:
-                delay = self._delay(attempt, None)
-                if delay is None:
-                    raise self._unreachable(exc) from exc
+                delay = self._retried(call, attempt, exc)
             else:
                 delay = self._delay(attempt, response)
                 if delay is None:
@@ -235,7 +257,8 @@ class AsyncHTTPClient(_Base):
         return await self._send(Calls.upload_vectors(name, vectors))
 
     async def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
-        return await self._send(Calls.upload_documents(name, documents))
+        parts = document_parts(documents)
+        return merged_upload([await self._send(Calls.upload_documents(name, part)) for part in parts])  # type: ignore[return-value]
 
     async def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return await self._send(Calls.get(name, ids, include_vectors))

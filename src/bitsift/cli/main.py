@@ -210,7 +210,7 @@ def ns_delete(ctx: click.Context, name: str, yes: bool) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, chunk_size: int,
            chunk_overlap: int, create: bool) -> None:
-    """Ingest files and folders (.txt .md .pdf .csv .json .jsonl .docx) into a text namespace.
+    """Ingest files and folders (.txt .md .pdf .csv .json .jsonl .docx .xlsx) into a text namespace.
 
     Example: bitsift ingest papers ./docs report.pdf notes.md
     """

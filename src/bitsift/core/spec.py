@@ -22,6 +22,7 @@ DEFAULT_BINARIZER = "mib"
 DEFAULT_MODE = "rescore"  # measured: 100% of exact-float nDCG@10 on all three collections (benchmarks/README.md)
 DEFAULT_OVERSAMPLE = 10
 DEFAULT_TOP_K = 10
+DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP = 1000, 200  # characters of a text namespace's chunks
 
 MAX_DIMENSION = 3072
 MAX_OVERSAMPLE = 1000

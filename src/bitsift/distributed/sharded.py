@@ -28,13 +28,14 @@ from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor
 from bitsift.core.errors import NamespaceExists, NamespaceNotFound
 from bitsift.core.filters import check_filter
 from bitsift.core.results import DocumentsUploaded, NamespaceInfo, ScrollPage, SearchResponse, documents_uploaded
+from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_ids, check_items, check_name
 from bitsift.distributed import cluster
 from bitsift.distributed.routing import group_by_shard
 from bitsift.engine import pipeline
 from bitsift.engine.front import ParsedFront
 from bitsift.engine.llm import ChatCompletions, llm_from_env
-from bitsift.engine.local import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, TRASH_PREFIX, embed_documents, require_type
+from bitsift.engine.local import TRASH_PREFIX, embed_documents, require_type
 from bitsift.engine.request import NamespaceRequest, SearchRequest, new_namespace_manifest
 from bitsift.storage.folder import Row
 from bitsift.storage.manifest import fsync_dir, write_atomic

@@ -26,6 +26,7 @@ from bitsift.core.errors import (
 )
 from bitsift.core.filters import check_filter
 from bitsift.core.results import DocumentsUploaded, NamespaceInfo, ScrollPage, SearchResponse, documents_uploaded
+from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
 from bitsift.engine.coalesce import Coalescer
@@ -39,7 +40,6 @@ from bitsift.storage.manifest import MANIFEST, fsync_dir
 
 TRASH_PREFIX = ".trash-"
 STALE_CREATE_S = 600.0  # a create in progress takes milliseconds; older staging folders are debris
-DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP = 1000, 200
 T = TypeVar("T")
 
 

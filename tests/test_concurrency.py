@@ -162,3 +162,29 @@ def test_a_search_raced_by_a_compaction_at_every_attempt_still_answers(tmp_path,
         for t in compactions:
             t.join(10)
     assert got == want and len(compactions) == 3  # two attempts lost the race, the last one held
+
+
+def test_a_compaction_by_another_process_mid_search_reruns_it(tmp_path):
+    """Another process's compaction shrinks the row files between this handle's refresh and its
+    read of the float rows: the search runs again on the new rows (once seen as a 500)."""
+    from contextlib import closing
+
+    import numpy as np
+
+    from bitsift.engine.local import Engine
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((600, 16)).astype(np.float32)
+    with closing(Engine(tmp_path, coalesce=False)) as a, closing(Engine(tmp_path, coalesce=False)) as b:
+        a.create_namespace("c", dimension=16)
+        a.upsert("c", [{"id": f"i{i}", "vector": x[i]} for i in range(600)])
+        a.search("c", x[5], top_k=5, mode="rescore")  # a's state: 600 rows
+        b.delete("c", [f"i{i}" for i in range(300, 600)])
+        b.compact("c")  # the other process: vectors.f16 now holds 300 rows
+        ns = a.namespace("c")
+        stale = ns.refresh_if_stale
+        calls = []
+        ns.refresh_if_stale = lambda: calls.append(1) if len(calls) == 0 else stale()  # the first one misses it
+        got = a.search("c", x[5], top_k=5, mode="rescore")["results"]
+        want = b.search("c", x[5], top_k=5, mode="rescore")["results"]
+        assert calls and [r["id"] for r in got] == [r["id"] for r in want] and len(got) == 5

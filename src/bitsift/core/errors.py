@@ -76,6 +76,11 @@ class NamespaceBusy(BitsiftError):
     status, name = 503, "namespace_busy"
 
 
+class Renumbered(NamespaceBusy):
+    """A compaction in another process renumbered a namespace's rows while a search read them
+    (its row files shrank under it): the search runs again; after every attempt, 503."""
+
+
 class ShardUnavailable(BitsiftError):
     """A shard of a sharded namespace is down or restarting; retrying shortly is safe.
     The message names the shard, so an operator knows which node to look at."""

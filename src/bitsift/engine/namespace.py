@@ -20,7 +20,7 @@ import numpy as np
 from bitsift.core import candidates, kernel
 from bitsift.core.binarize import bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer
-from bitsift.core.errors import NamespaceGone
+from bitsift.core.errors import NamespaceGone, Renumbered, StorageCorrupt
 from bitsift.core.filters import compile_filter
 from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import check_ids, check_items
@@ -212,8 +212,16 @@ class Namespace:
         return self.binarizer.encode(queries)
 
     def _vector_map(self, rows: int) -> np.ndarray:
-        """A memory map of the float16 rows, reopened only when the file has grown."""
-        self.files.vectors.require(rows)
+        """A memory map of the float16 rows, reopened only when the file has grown. A file shorter
+        than this handle's rows is a compaction by another process since its last refresh
+        (Renumbered: the search runs again) unless the epoch on disk is still this one's."""
+        try:
+            self.files.vectors.require(rows)
+        except StorageCorrupt:
+            if self.files.items.epoch() != self._state.epoch:
+                raise Renumbered(f"namespace {self.name!r} was compacted by another process during the "
+                                 "search; retry") from None
+            raise
         cached = self._vectors_cache
         if cached is None or cached.shape[0] < rows:
             cached = self._vectors_cache = self.files.vectors.read(rows)

@@ -21,7 +21,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from bitsift.core.candidates import Answer
-from bitsift.core.errors import NamespaceBusy, ShardUnavailable
+from bitsift.core.errors import NamespaceBusy, Renumbered, ShardUnavailable
 from bitsift.core.ranking import Ranked, rank
 from bitsift.core.results import SearchResponse
 from bitsift.core.scoring import labels
@@ -80,7 +80,10 @@ def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
 def _attempt(parts: Parts, queries: np.ndarray, request: SearchRequest
              ) -> tuple[list[Answer | None], list[str], float, list[list[dict[str, Any]]]] | None:
     """Candidates, ranking and fetch once; None if a compaction renumbered rows in between."""
-    answers, missing = parts.candidates(queries, request)
+    try:
+        answers, missing = parts.candidates(queries, request)
+    except Renumbered:
+        return None
     live = [i for i, a in enumerate(answers) if a is not None]
     if not live:  # partial results need at least one part to answer
         raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")

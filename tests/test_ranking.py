@@ -75,20 +75,27 @@ def _oracle(parts, k, pool, threshold):
     return [(c[2], c[3]) for c in best if threshold is None or c[0] >= threshold]
 
 
+def _random_queries(rng, nq, nparts):
+    """Per query, one part per namespace of random candidates: few distinct scores, tiebreaks
+    and distances, so ties at every cut; ids unique within a part."""
+    queries = []
+    for _ in range(nq):
+        parts = []
+        for _ in range(nparts):
+            n = int(rng.integers(0, 25))
+            ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]
+            parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
+                              hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
+        queries.append(parts)
+    return queries
+
+
 def test_a_batch_ranks_every_query_as_the_rule_says(rng):
     for trial in range(40):
         nparts, nq = int(rng.integers(1, 4)), int(rng.integers(1, 9))
         k, pool = int(rng.integers(1, 12)), [None, int(rng.integers(1, 30))][trial % 2]
         threshold = [None, 0.5][trial % 3 == 0]
-        queries = []
-        for _ in range(nq):
-            parts = []
-            for _ in range(nparts):
-                n = int(rng.integers(0, 25))
-                ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]  # unique within a part
-                parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
-                                  hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
-            queries.append(parts)
+        queries = _random_queries(rng, nq, nparts)
         # one flat part per namespace, holding every query's candidates
         got = rank([Candidates.stack([queries[q][j] for q in range(nq)]) for j in range(nparts)], k, pool, threshold)
         for q, parts in enumerate(queries):
@@ -105,15 +112,7 @@ def test_each_query_may_have_its_own_k_pool_and_threshold(rng):
         ks = rng.integers(1, 12, nq)
         pools = None if trial % 2 else rng.integers(1, 30, nq)
         floors = np.where(rng.random(nq) < 0.5, -np.inf, 0.5)
-        queries = []
-        for _ in range(nq):
-            parts = []
-            for _ in range(nparts):
-                n = int(rng.integers(0, 25))
-                ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]
-                parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
-                                  hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
-            queries.append(parts)
+        queries = _random_queries(rng, nq, nparts)
         got = rank([Candidates.stack([queries[q][j] for q in range(nq)]) for j in range(nparts)], ks, pools, floors)
         for q, parts in enumerate(queries):
             a, b = got.offsets[q], got.offsets[q + 1]

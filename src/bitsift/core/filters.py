@@ -204,11 +204,10 @@ def query_text_filter(query: str) -> tuple[str, dict[str, Any] | None]:
         else:
             conditions.append({"$text": token})
         words.pop()
-    text = " ".join(words).replace("\\#", "#") if conditions else query.replace("\\#", "#")
     if not conditions:
-        return text, None
+        return query.replace("\\#", "#"), None
     conditions.reverse()  # as written
-    return text, conditions[0] if len(conditions) == 1 else {"$and": conditions}
+    return " ".join(words).replace("\\#", "#"), conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def _token_value(value: str) -> Any:

@@ -172,7 +172,7 @@ class ShardedEngine(ParsedFront):
     def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> DocumentsUploaded:
         sns = self._namespace(name)
         require_type(sns.manifest, name, "text")
-        items, parents, count = embed_documents(documents, sns.manifest["model"], self.chunk_size, self.chunk_overlap)
+        items, parents, _ = embed_documents(documents, sns.manifest["model"], self.chunk_size, self.chunk_overlap)
         self._fit_center(sns, np.stack([it["vector"] for it in items]))
         self._write(sns, items, parents, parents)
         return documents_uploaded(documents, len(items))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.errors import InvalidInput, LLMUnavailable
-from bitsift.core.results import AnswerResponse, Citation, SearchResponse
+from bitsift.core.results import AnswerResponse, Citation, Hit, SearchResponse, Source
 from bitsift.core.validate import check_threshold, check_top_k
 from bitsift.engine.llm import ChatCompletions
 from bitsift.engine.request import embed_queries, get_embedder
@@ -98,22 +98,18 @@ def answer(request: AnswerRequest, search: Search, model_of: Callable[[str], str
                            "configured, so name a text namespace to answer from")
     if request.structured_response is not None:
         raise InvalidInput("structured_response needs an LLM to fill the schema; this server has none configured")
-    hits = search(request.namespace, request.query, request.top_k, request.threshold)["results"]
-    passages = [h for h in hits if h["text"]]
+    hits, passages = _retrieve(request, search)
     quoted = _best_sentences(request.query, passages, model_of(request.namespace))
     body = " ".join(f"{c['sentence']} [{c['id']}]" for c in quoted) if quoted else \
         f"No passage in namespace {request.namespace!r} matches the query."
     text = "\n\n".join(p for p in (request.header_prompt, body, request.footer_prompt) if p)
     return {"answer": text, "model": EXTRACTIVE_MODEL, "context_count": len(passages), "query": request.query,
             "used_context": bool(quoted), "structured_data": None, "citations": quoted,
-            "sources": [{"id": h["id"], "score": h["score"], "label": h["label"], "namespace": h["namespace"]}
-                        for h in hits]}
+            "sources": _sources(hits)}
 
 
 def _generate(request: AnswerRequest, search: Search, llm: ChatCompletions) -> AnswerResponse:
-    hits = search(request.namespace, request.query, request.top_k, request.threshold)["results"] \
-        if request.namespace else []
-    passages = [h for h in hits if h["text"]]
+    hits, passages = _retrieve(request, search) if request.namespace else ([], [])
     model = llm.choose(request.ai_model)
     content = llm.complete(prompt(request, passages), model, request.temperature, request.structured_response)
     structured = None
@@ -126,8 +122,17 @@ def _generate(request: AnswerRequest, search: Search, llm: ChatCompletions) -> A
             raise LLMUnavailable(f"the LLM was asked for a JSON object and sent: {content[:300]}")
     return {"answer": content, "model": model, "context_count": len(passages), "query": request.query,
             "used_context": bool(passages), "structured_data": structured, "citations": [],
-            "sources": [{"id": h["id"], "score": h["score"], "label": h["label"], "namespace": h["namespace"]}
-                        for h in hits]}
+            "sources": _sources(hits)}
+
+
+def _retrieve(request: AnswerRequest, search: Search) -> tuple[list[Hit], list[Hit]]:
+    """The hits of the request's search, and those of them with text to answer from."""
+    hits = search(request.namespace, request.query, request.top_k, request.threshold)["results"]
+    return hits, [h for h in hits if h["text"]]
+
+
+def _sources(hits: Sequence[Hit]) -> list[Source]:
+    return [{"id": h["id"], "score": h["score"], "label": h["label"], "namespace": h["namespace"]} for h in hits]
 
 
 def prompt(request: AnswerRequest, passages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

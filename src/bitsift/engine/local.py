@@ -193,7 +193,7 @@ class Engine(ParsedFront):
         replaces all of its earlier chunks in the same commit."""
         ns = self.namespace(name)
         require_type(ns.manifest, name, "text")
-        items, parents, count = embed_documents(documents, ns.manifest["model"], self.chunk_size, self.chunk_overlap)
+        items, parents, _ = embed_documents(documents, ns.manifest["model"], self.chunk_size, self.chunk_overlap)
         model = ns.manifest["model"]
 
         def write(ns: Namespace) -> None:

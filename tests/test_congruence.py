@@ -20,6 +20,11 @@ from bitsift.core.errors import BitsiftError
 DIMS = 48
 KEY = "congruence-key"
 VOLATILE = {"execution_time", "timings", "created_at"}  # clocks, not results
+MINTED = {"job_id"}  # fresh per call: compared by shape
+
+
+def _minted(value: Any) -> Any:
+    return "<job id>" if isinstance(value, str) and value.startswith("job_") and len(value) > 20 else value
 
 
 def test_http_clients_have_the_local_clients_methods():
@@ -34,7 +39,7 @@ def test_http_clients_have_the_local_clients_methods():
 
 def normalise(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: normalise(v) for k, v in value.items() if k not in VOLATILE}
+        return {k: _minted(v) if k in MINTED else normalise(v) for k, v in value.items() if k not in VOLATILE}
     if isinstance(value, list):
         return [normalise(v) for v in value]
     return value

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import typing
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from moorcheh_sdk import AsyncMoorchehClient, MoorchehClient, NamespaceNotFound, types
@@ -52,7 +54,19 @@ def _vectors(n: int, start: int = 0) -> list[dict]:
     return [{"id": f"v{start + i}", "vector": x[i].tolist(), "metadata": {"n": start + i}} for i in range(n)]
 
 
-def _check_sync(c: MoorchehClient, tmp: Path, suffix: str) -> None:
+def _settled(url: str, namespace: str) -> None:
+    """Wait for the namespace's ingestion jobs (uploads are asynchronous, as the hosted API's)."""
+    deadline = time.monotonic() + 120
+    while True:
+        jobs = httpx.get(f"{url}/v1/jobs", params={"namespace": namespace}, headers={"x-api-key": KEY}).json()["jobs"]
+        if all(j["state"] not in ("queued", "running") for j in jobs):
+            assert all(j["state"] == "done" for j in jobs), jobs
+            return
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def _check_sync(c: MoorchehClient, tmp: Path, suffix: str, url: str) -> None:
     text, vec = f"sdk_text_{suffix}", f"sdk_vec_{suffix}"
     _has(c.namespaces.create(text, type="text"), types.NamespaceCreateResponse)
     _has(c.namespaces.create(vec, type="vector", vector_dimension=DIMS), types.NamespaceCreateResponse)
@@ -72,6 +86,7 @@ def _check_sync(c: MoorchehClient, tmp: Path, suffix: str) -> None:
     docs = c.documents.upload(text, DOCS)
     _has(docs, types.DocumentUploadResponse)
     assert docs["submitted_ids"] == [d["id"] for d in DOCS]  # both batches of 100
+    _settled(url, text)
     got = c.documents.get(text, ["doc-3", "doc-140"])
     _has(got, types.DocumentGetResponse)
     assert {d["metadata"]["document_id"] for d in got["documents"]} == {"doc-3", "doc-140"}
@@ -109,6 +124,7 @@ def _check_sync(c: MoorchehClient, tmp: Path, suffix: str) -> None:
         assert stored["success"] and stored["file_name"] == name
     with (tmp / suffix / "notes.md").open("rb") as handle:  # a file object: the SDK sends its whole path
         assert c.documents.upload_file(text, handle)["success"]
+    _settled(url, text)
     files = c.documents.list_files(text)
     _has(files, types.ListFilesResponse)
     assert [f["file_name"] for f in files["files"]] == ["notes.md", "sheet.xlsx", "table.csv"]
@@ -129,7 +145,7 @@ def _check_sync(c: MoorchehClient, tmp: Path, suffix: str) -> None:
         c.namespaces.delete(text)
 
 
-async def _check_async(c: AsyncMoorchehClient, tmp: Path) -> None:
+async def _check_async(c: AsyncMoorchehClient, tmp: Path, url: str) -> None:
     text, vec = "sdk_text_async", "sdk_vec_async"
     _has(await c.namespaces.create(text, type="text"), types.NamespaceCreateResponse)
     _has(await c.namespaces.create(vec, type="vector", vector_dimension=DIMS), types.NamespaceCreateResponse)
@@ -139,6 +155,7 @@ async def _check_async(c: AsyncMoorchehClient, tmp: Path) -> None:
     _has(await c.vectors.delete(vec, ["v3"]), types.VectorDeleteResponse)
     docs = await c.documents.upload(text, DOCS[:120])
     assert len(docs["submitted_ids"]) == 120
+    _settled(url, text)
     _has(await c.documents.get(text, ["doc-7"]), types.DocumentGetResponse)
     page = await c.documents.fetch_text_data(text, limit=100)
     assert page["pagination"]["has_more"] and len(page["items"]) == 100
@@ -148,6 +165,7 @@ async def _check_async(c: AsyncMoorchehClient, tmp: Path) -> None:
     path = tmp / "async.md"
     path.write_bytes(FILES["notes.md"])
     assert (await c.documents.upload_file(text, path))["success"]
+    _settled(url, text)
     assert (await c.documents.list_files(text))["file_count"] == 1
     assert (await c.documents.delete_files(text, ["async.md"]))["success"]
     _has(await c.documents.delete(text, ["doc-5"]), types.DocumentDeleteResponse)
@@ -159,11 +177,11 @@ async def _check_async(c: AsyncMoorchehClient, tmp: Path) -> None:
 def test_every_sdk_method_sync_and_async_works_unchanged(tmp_path, live_server):
     server = live_server(data_dir=tmp_path / "data", api_keys=[KEY])
     with MoorchehClient(api_key=KEY, base_url=f"{server.url}/v1") as c:
-        _check_sync(c, tmp_path, "sync")
+        _check_sync(c, tmp_path, "sync", server.url)
 
     async def flow() -> None:
         async with AsyncMoorchehClient(api_key=KEY, base_url=f"{server.url}/v1") as c:
-            await _check_async(c, tmp_path)
+            await _check_async(c, tmp_path, server.url)
 
     asyncio.run(flow())
 

@@ -172,21 +172,34 @@ def test_async_client(srv, rng, live_app):  # noqa: F811
     assert len(flaky.state.calls) == 2
 
 
-# --- expensive writes: bounded requests, never resent blindly -------------------------------
+# --- uploads in bounded requests; expensive calls never resent blindly ---------------------
 
 def _documents_app(slow_s: float = 0.0):
-    """A stand-in server for the document route (no model needed): records each request's size,
-    answers as bitsift does, optionally after ``slow_s``."""
+    """A stand-in server for the document and job routes (no model needed): records each
+    upload's size and answers as bitsift does (a job per upload, done when asked about);
+    its answer route takes ``slow_s``."""
     app, sizes = FastAPI(), []
+    jobs: dict[str, int] = {}
 
     @app.post("/v1/namespaces/{name}/documents")
     async def upload(name: str, body: dict):
         sizes.append(len(body["documents"]))
-        if slow_s:
-            await asyncio.sleep(slow_s)
         ids = [str(d["id"]) for d in body["documents"]]
-        return JSONResponse({"status": "success", "uploaded": len(ids), "chunks": 2 * len(ids), "submitted_ids": ids},
-                            status_code=202)
+        job_id = f"job_{len(jobs):032d}"
+        jobs[job_id] = len(ids)
+        return JSONResponse({"status": "queued", "uploaded": len(ids), "chunks": 2 * len(ids), "submitted_ids": ids,
+                             "job_id": job_id}, status_code=202)
+
+    @app.get("/v1/jobs/{job_id}")
+    async def job(job_id: str):
+        n = jobs[job_id]
+        return {"job_id": job_id, "namespace": "n", "state": "done", "documents": n, "documents_done": n,
+                "chunks": 2 * n, "chunks_done": 2 * n, "error": None, "failures": []}
+
+    @app.post("/v1/answer")
+    async def answer():
+        await asyncio.sleep(slow_s)
+        return JSONResponse({"answer": "late"})
 
     @app.post("/v1/search")
     async def search():
@@ -204,8 +217,12 @@ def test_a_large_document_upload_travels_as_bounded_requests(live_app):
     docs = [{"id": i, "text": "short"} for i in range(150)] + [{"id": "big", "text": "x" * (PART_CHARS + 1)}]
     with HTTPClient(server.url) as c:
         got = c.upload_documents("n", docs)
-    assert sizes == [PART_DOCUMENTS, PART_DOCUMENTS, 150 - 2 * PART_DOCUMENTS, 1]  # the long one alone
-    assert got == {"status": "success", "uploaded": 151, "chunks": 302, "submitted_ids": [str(d["id"]) for d in docs]}
+        queued = c.upload_documents("n", docs[:3], wait=False)
+    assert sizes == [PART_DOCUMENTS, PART_DOCUMENTS, 150 - 2 * PART_DOCUMENTS, 1, 3]  # the long one alone
+    parts = [f"job_{i:032d}" for i in range(4)]
+    assert got == {"status": "success", "uploaded": 151, "chunks": 302, "submitted_ids": [str(d["id"]) for d in docs],
+                   "job_id": parts[-1], "job_ids": parts}
+    assert queued["status"] == "queued" and "job_ids" not in queued
 
     async def flow():
         async with AsyncHTTPClient(server.url) as a:
@@ -214,15 +231,14 @@ def test_a_large_document_upload_travels_as_bounded_requests(live_app):
     assert asyncio.run(flow())["uploaded"] == 70 and sizes[-2:] == [PART_DOCUMENTS, 70 - PART_DOCUMENTS]
 
 
-def test_an_upload_without_an_answer_is_not_sent_again_and_says_so(live_app):
+def test_an_answer_without_a_reply_is_not_sent_again_and_says_so(live_app):
     from bitsift.api.calls import NoAnswer
 
     app, sizes = _documents_app(slow_s=1.0)
     server = live_app(app)
     with HTTPClient(server.url, timeout=0.3, max_retries=3) as c:
         with pytest.raises(NoAnswer, match="may still complete") as caught:
-            c.upload_documents("n", [{"id": "a", "text": "hello"}])
-        assert sizes == [1]  # sent once: embedding is too expensive to repeat blindly
+            c.answer("n", "why?")
         assert "cannot reach" not in str(caught.value)
         with pytest.raises(NoAnswer, match=r"\(4 attempts\)"):  # a search is cheap: retried, then the same words
             c.search("n", [0.0], top_k=1)

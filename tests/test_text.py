@@ -42,8 +42,10 @@ def test_text_namespace_records_its_model(client, tmp_path):
 
 
 def test_upload_and_search_text(client):
-    assert client.upload_documents("notes", DOCS) == {"status": "success", "uploaded": 3, "chunks": 3,
-                                                      "submitted_ids": [d["id"] for d in DOCS]}
+    uploaded = client.upload_documents("notes", DOCS)
+    assert uploaded == {"status": "success", "uploaded": 3, "chunks": 3, "submitted_ids": [d["id"] for d in DOCS],
+                        "job_id": uploaded["job_id"]}
+    assert client.job(uploaded["job_id"])["state"] == "done"  # waited for: searchable on return
     res = client.search("notes", "why does an aircraft wing stall?", top_k=3)
     top = res["results"][0]
     assert top["id"] == "wing" and top["metadata"]["topic"] == "aero" and top["metadata"]["document_id"] == "wing"

@@ -17,6 +17,8 @@ from bitsift.core.errors import (
     InvalidInput,
     InvalidName,
     InvalidVector,
+    JobCancelled,
+    JobNotFound,
     LLMTimeout,
     LLMUnavailable,
     NamespaceBusy,
@@ -36,6 +38,7 @@ from bitsift.core.results import (
     DocumentsUploaded,
     Hit,
     Item,
+    JobStatus,
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
@@ -49,9 +52,9 @@ __all__ = [
     "Client", "ClientAPI", "HTTPClient", "AsyncHTTPClient",
     "BitsiftError", "DimensionMismatch", "DiskFull", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
     "InvalidName", "InvalidVector", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
-    "ShardUnavailable", "StorageCorrupt", "LLMUnavailable", "LLMTimeout",
+    "ShardUnavailable", "StorageCorrupt", "LLMUnavailable", "LLMTimeout", "JobCancelled", "JobNotFound",
     "AnswerResponse", "Citation", "Source", "ScrollPage", "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",
-    "NamespaceInfo", "SearchResponse", "Timings", "UploadResult",
+    "JobStatus", "NamespaceInfo", "SearchResponse", "Timings", "UploadResult",
     "BINARIZERS", "NAMESPACE_TYPES", "SEARCH_MODES",
 ]
 __version__ = VERSION

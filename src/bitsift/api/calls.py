@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from bitsift.core.errors import ERRORS_BY_NAME, BitsiftError
+from bitsift.core.errors import BitsiftError, InvalidInput, error_from
 from bitsift.core.validate import check_name
 
 
@@ -26,9 +26,9 @@ class ServiceUnavailable(BitsiftError):
 
 
 class NoAnswer(BitsiftError):
-    """The server took the request but sent no answer within the client's timeout. For a write
-    that is expensive to repeat (embedding documents) it is not sent again: it may still
-    complete on the server, so look (get, scroll) before resending, or raise ``timeout``."""
+    """The server took the request but sent no answer within the client's timeout. A call that
+    is expensive to repeat (an answer written by an LLM) is not sent again: raise ``timeout``,
+    or retry it yourself."""
 
     status, name = 504, "no_answer"
 
@@ -65,6 +65,12 @@ def _ns(name: Any, *rest: str) -> str:
     """URL path of a namespace. The name is checked here, as the engine would, because a name
     such as ``../x`` cannot travel in a URL path without changing which route it reaches."""
     return "/".join(("/v1/namespaces", quote(check_name(name), safe=""), *rest))
+
+
+def _job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not job_id or "/" in job_id:
+        raise InvalidInput(f"job_id must be a job's id (job_...), got {job_id!r}")
+    return job_id
 
 
 def _take(key: str) -> Callable[[Any], Any]:
@@ -106,7 +112,24 @@ class Calls:
 
     @staticmethod
     def upload_documents(name: str, documents: Sequence[Mapping[str, Any]]) -> Call:
-        return Call("POST", _ns(name, "documents"), {"documents": documents}, expensive=True)
+        # Recorded as a job and answered before any embedding: cheap to resend, and a resent
+        # part embeds nothing again (ingestion is idempotent by document id and content).
+        return Call("POST", _ns(name, "documents"), {"documents": documents})
+
+    @staticmethod
+    def job(job_id: str) -> Call:
+        return Call("GET", f"/v1/jobs/{quote(_job_id(job_id), safe='')}")
+
+    @staticmethod
+    def jobs(namespace: str | None, limit: int) -> Call:
+        params: dict[str, Any] = {"limit": limit}
+        if namespace is not None:
+            params["namespace"] = check_name(namespace)
+        return Call("GET", "/v1/jobs", params=params, unwrap=_take("jobs"))
+
+    @staticmethod
+    def cancel_job(job_id: str) -> Call:
+        return Call("POST", f"/v1/jobs/{quote(_job_id(job_id), safe='')}/cancel")
 
     @staticmethod
     def get(name: str, ids: Sequence[Any], include_vectors: bool) -> Call:
@@ -149,7 +172,8 @@ class Calls:
                 "kiosk_mode": kiosk_mode, "chat_history": chat_history,
                 "header_prompt": header_prompt, "footer_prompt": footer_prompt, "temperature": temperature,
                 "ai_model": ai_model, "structured_response": structured_response}
-        return Call("POST", "/v1/answer", body)
+        # An LLM's answer costs the provider a generation: a read timeout is not sent again.
+        return Call("POST", "/v1/answer", body, expensive=True)
 
     @staticmethod
     def compact(name: str) -> Call:
@@ -184,10 +208,13 @@ def document_parts(documents: Sequence[Mapping[str, Any]]) -> list[Sequence[Mapp
 
 
 def merged_upload(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The result of one document upload from its parts' results."""
-    return {"status": "success", "uploaded": sum(r["uploaded"] for r in results),
-            "chunks": sum(r["chunks"] for r in results),
-            "submitted_ids": [i for r in results for i in r["submitted_ids"]]}
+    """The result of one document upload from its parts' results (each part is a job)."""
+    merged = {"status": results[-1]["status"], "uploaded": sum(r["uploaded"] for r in results),
+              "chunks": sum(r["chunks"] for r in results),
+              "submitted_ids": [i for r in results for i in r["submitted_ids"]], "job_id": results[-1]["job_id"]}
+    if len(results) > 1:
+        merged["job_ids"] = [r["job_id"] for r in results]
+    return merged
 
 
 def _scroll_page(body: Any) -> dict[str, Any]:
@@ -216,12 +243,7 @@ def error_of(response: httpx.Response) -> BitsiftError:
         exc = BitsiftError(f"HTTP {response.status_code}: {response.text[:500]}")
         exc.status, exc.name = response.status_code, "http_error"
         return exc
-    cls = ERRORS_BY_NAME.get(name)
-    if cls is not None and cls.status == response.status_code:
-        return cls(message)
-    exc = BitsiftError(message)
-    exc.status, exc.name = response.status_code, name
-    return exc
+    return error_from({"error": name, "message": message, "status": response.status_code})
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -15,6 +15,7 @@ from bitsift.core.results import (
     Diagnostics,
     DocumentsUploaded,
     Item,
+    JobStatus,
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
@@ -99,8 +100,18 @@ class LocalClient(ParsedFront, Client):
         self._engine.upsert(name, vectors)
         return upload_result(vectors)
 
-    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
-        return self._engine.upload_documents(name, documents)
+    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]],
+                         wait: bool = True) -> DocumentsUploaded:
+        return self._engine.upload_documents(name, documents, wait)
+
+    def job(self, job_id: str) -> JobStatus:
+        return self._engine.job(job_id)
+
+    def jobs(self, namespace: str | None = None, limit: int = 100) -> list[JobStatus]:
+        return self._engine.jobs(namespace, limit)
+
+    def cancel_job(self, job_id: str) -> JobStatus:
+        return self._engine.cancel_job(job_id)
 
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._engine.get(name, ids, include_vectors)

@@ -31,6 +31,7 @@ from bitsift.api.calls import (
 from bitsift.api.protocol import ClientAPI
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.results import (
+    FINAL_STATES,
     AnswerResponse,
     CompactResult,
     DeletedNamespace,
@@ -38,15 +39,18 @@ from bitsift.core.results import (
     Diagnostics,
     DocumentsUploaded,
     Item,
+    JobStatus,
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
     UploadResult,
+    check_finished,
 )
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
 from bitsift.engine.answer import DEFAULT_ANSWER_TOP_K
 from bitsift.engine.front import Query
 
+JOB_POLL_S = 0.2  # how often a waiting upload asks for its job's progress
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
@@ -166,9 +170,31 @@ class HTTPClient(_Base, ClientAPI):
     def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
         return self._send(Calls.upload_vectors(name, vectors))
 
-    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
-        parts = document_parts(documents)  # a large upload: several bounded requests, each one commit
-        return merged_upload([self._send(Calls.upload_documents(name, part)) for part in parts])  # type: ignore[return-value]
+    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]],
+                         wait: bool = True) -> DocumentsUploaded:
+        parts = document_parts(documents)  # a large upload: several bounded requests, each one job
+        results = [self._send(Calls.upload_documents(name, part)) for part in parts]
+        if wait:
+            for result in results:
+                self._wait(result["job_id"])
+                result["status"] = "success"
+        return merged_upload(results)  # type: ignore[return-value]
+
+    def _wait(self, job_id: str) -> JobStatus:
+        while True:
+            job = self.job(job_id)
+            if job["state"] in FINAL_STATES:
+                return check_finished(job)
+            time.sleep(JOB_POLL_S)
+
+    def job(self, job_id: str) -> JobStatus:
+        return self._send(Calls.job(job_id))
+
+    def jobs(self, namespace: str | None = None, limit: int = 100) -> list[JobStatus]:
+        return self._send(Calls.jobs(namespace, limit))
+
+    def cancel_job(self, job_id: str) -> JobStatus:
+        return self._send(Calls.cancel_job(job_id))
 
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._send(Calls.get(name, ids, include_vectors))
@@ -256,9 +282,31 @@ class AsyncHTTPClient(_Base):
     async def upload_vectors(self, name: str, vectors: Sequence[Mapping[str, Any]]) -> UploadResult:
         return await self._send(Calls.upload_vectors(name, vectors))
 
-    async def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
+    async def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]],
+                               wait: bool = True) -> DocumentsUploaded:
         parts = document_parts(documents)
-        return merged_upload([await self._send(Calls.upload_documents(name, part)) for part in parts])  # type: ignore[return-value]
+        results = [await self._send(Calls.upload_documents(name, part)) for part in parts]
+        if wait:
+            for result in results:
+                await self._wait(result["job_id"])
+                result["status"] = "success"
+        return merged_upload(results)  # type: ignore[return-value]
+
+    async def _wait(self, job_id: str) -> JobStatus:
+        while True:
+            job = await self.job(job_id)
+            if job["state"] in FINAL_STATES:
+                return check_finished(job)
+            await asyncio.sleep(JOB_POLL_S)
+
+    async def job(self, job_id: str) -> JobStatus:
+        return await self._send(Calls.job(job_id))
+
+    async def jobs(self, namespace: str | None = None, limit: int = 100) -> list[JobStatus]:
+        return await self._send(Calls.jobs(namespace, limit))
+
+    async def cancel_job(self, job_id: str) -> JobStatus:
+        return await self._send(Calls.cancel_job(job_id))
 
     async def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return await self._send(Calls.get(name, ids, include_vectors))

@@ -20,6 +20,7 @@ from bitsift.core.results import (
     Diagnostics,
     DocumentsUploaded,
     Item,
+    JobStatus,
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
@@ -32,7 +33,8 @@ from bitsift.engine.front import Query
 
 class ClientAPI(abc.ABC):
     """One interface in process, over HTTP and on Ray; the same results and typed errors
-    (bitsift.errors) everywhere. Every write is durable and searchable when the call returns."""
+    (bitsift.errors) everywhere. Every write is durable and searchable when the call returns
+    (a document upload with ``wait=False``: when its job is done)."""
 
     @abc.abstractmethod
     def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
@@ -61,9 +63,30 @@ class ClientAPI(abc.ABC):
         writes nothing."""
 
     @abc.abstractmethod
-    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> DocumentsUploaded:
+    def upload_documents(self, name: str, documents: Sequence[Mapping[str, Any]],
+                         wait: bool = True) -> DocumentsUploaded:
         """Upsert ``[{id, text, **fields}]`` into a text namespace: chunked and embedded; extra
-        fields become metadata; re-uploading a document replaces all its chunks."""
+        fields become metadata; re-uploading a document replaces all its chunks.
+
+        The upload is validated whole (a bad batch is refused and nothing is kept), recorded as
+        an ingestion job (``job_id``) that survives a crash, and embedded in the background. With
+        ``wait`` (the default) this returns once every document is searchable, raising the error
+        that stopped the job if any; with ``wait=False`` it returns at once (``status: "queued"``):
+        follow the job with ``job``. Re-sending unchanged documents embeds nothing again."""
+
+    @abc.abstractmethod
+    def job(self, job_id: str) -> JobStatus:
+        """Progress of an ingestion job: its state, documents and chunks done, and why any failed."""
+
+    @abc.abstractmethod
+    def jobs(self, namespace: str | None = None, limit: int = 100) -> list[JobStatus]:
+        """Recent ingestion jobs, newest first, of one namespace or all (finished ones are kept
+        for a bounded time: ``BITSIFT_JOB_RETENTION_S``, default one day)."""
+
+    @abc.abstractmethod
+    def cancel_job(self, job_id: str) -> JobStatus:
+        """Stop a job: its documents not written yet are dropped (a batch being written still
+        lands); a finished job is left as it was."""
 
     @abc.abstractmethod
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:

@@ -60,6 +60,18 @@ class NamespaceGone(NamespaceNotFound):
     caller sees this only when the name is gone for good (a 404)."""
 
 
+class JobNotFound(BitsiftError):
+    """No ingestion job of that id (never made, or finished and past its retention)."""
+
+    status, name = 404, "job_not_found"
+
+
+class JobCancelled(BitsiftError):
+    """The ingestion job was cancelled before all of its documents were written."""
+
+    status, name = 409, "job_cancelled"
+
+
 class NamespaceExists(BitsiftError):
     status, name = 409, "namespace_exists"
 
@@ -118,7 +130,18 @@ ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     cls.name: cls
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
-        EmptyBatch, InvalidFilter, NamespaceNotFound, NamespaceExists, NamespaceLocked,
+        EmptyBatch, InvalidFilter, NamespaceNotFound, JobNotFound, JobCancelled, NamespaceExists, NamespaceLocked,
         NamespaceBusy, ShardUnavailable, DiskFull, StorageCorrupt, LLMUnavailable, LLMTimeout,
     )
 }
+
+
+def error_from(body: dict[str, object]) -> BitsiftError:
+    """The typed exception of an error body (``to_dict``), wherever it was recorded."""
+    name, message, status = str(body.get("error")), str(body.get("message")), body.get("status")
+    cls = ERRORS_BY_NAME.get(name)
+    if cls is not None and cls.status == status:
+        return cls(message)
+    exc = BitsiftError(message)
+    exc.status, exc.name = int(status) if isinstance(status, int) else 500, name
+    return exc

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from typing_extensions import NotRequired, TypedDict  # pydantic reads these on Python 3.11 too
 
+from bitsift.core.errors import BitsiftError, JobCancelled, error_from
 from bitsift.core.spec import BinarizerName, NamespaceType, SearchMode
 
 
@@ -62,10 +63,66 @@ class UploadResult(TypedDict):
 
 
 class DocumentsUploaded(TypedDict):
-    status: str
+    status: str    # "queued" (accepted, being embedded: see job_id) or "success" (written)
     uploaded: int  # documents
-    chunks: int    # items written (a document is split into chunks)
+    chunks: int    # items the documents become (a document is split into chunks)
     submitted_ids: list[str]  # the hosted API's: the document ids, in order
+    job_id: str    # the ingestion job writing them (``job``)
+    job_ids: NotRequired[list[str]]  # an upload a client sent in several parts: every part's job
+
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobFailure(TypedDict):
+    id: str        # the document
+    error: str     # the typed error's name (core.errors)
+    message: str
+    status: int
+
+
+class JobStatus(TypedDict):
+    """An ingestion job: documents accepted by an upload, embedded and written in order by a
+    background worker (engine.ingestion); kept for ``BITSIFT_JOB_RETENTION_S`` once finished."""
+
+    job_id: str
+    namespace: str
+    state: JobState
+    source: str | None      # the file whose documents these are (a file upload), else None
+    created_at: float       # Unix time
+    started_at: float | None
+    finished_at: float | None
+    documents: int
+    documents_done: int
+    documents_failed: int
+    documents_cancelled: int
+    documents_pending: int
+    chunks: int
+    chunks_done: int        # chunks embedded and written (or found already stored) so far
+    error: dict[str, Any] | None   # what stopped the job, as an error body
+    failures: list[JobFailure]     # the first 100 documents that failed, with why
+
+
+OPEN_STATES: tuple[JobState, ...] = ("queued", "running")
+FINAL_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
+
+
+def check_finished(job: JobStatus) -> JobStatus:
+    """A finished job, if it wrote every document; else the error that stopped it, raised."""
+    if job["state"] == "cancelled":
+        raise JobCancelled(f"job {job['job_id']} was cancelled: {job['documents_done']} of {job['documents']} "
+                           "documents were written")
+    if job["state"] == "failed":
+        first = job["error"] or (job["failures"][0] if job["failures"] else None)
+        if first is not None:
+            raise error_from(dict(first))
+        raise BitsiftError(f"job {job['job_id']} failed")
+    return job
+
+
+
+class JobList(TypedDict):
+    jobs: list[JobStatus]
 
 
 class Item(TypedDict):
@@ -203,11 +260,12 @@ class UploadUrl(TypedDict):
 
 
 class FileStored(TypedDict):
-    status: str
+    status: str    # as DocumentsUploaded's
     file_name: str
     file_size: int
     documents: int
     chunks: int
+    job_id: str
 
 
 class SearchBatchResponse(TypedDict):
@@ -236,9 +294,9 @@ def upload_result(items: Sequence[Mapping[str, Any]]) -> UploadResult:
     return {"status": "success", "uploaded": len(ids), "vector_ids_processed": ids, "errors": []}
 
 
-def documents_uploaded(documents: Sequence[Mapping[str, Any]], chunks: int) -> DocumentsUploaded:
-    ids = [str(doc["id"]) for doc in documents]
-    return {"status": "success", "uploaded": len(ids), "chunks": chunks, "submitted_ids": ids}
+def documents_uploaded(ids: Sequence[str], chunks: int, job_id: str, done: bool) -> DocumentsUploaded:
+    return {"status": "success" if done else "queued", "uploaded": len(ids), "chunks": chunks,
+            "submitted_ids": list(ids), "job_id": job_id}
 
 
 def delete_result(requested: list[str], deleted: list[str]) -> DeleteResult:

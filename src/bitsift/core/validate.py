@@ -134,7 +134,7 @@ _JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_numpy_
 _JSON_UNICODE = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_numpy_scalars, ensure_ascii=False)
 
 
-def _check_metadata(meta: Any, where: str) -> str:
+def check_metadata(meta: Any, where: str) -> str:
     if not meta:
         if meta is None or meta == {}:
             return "{}"
@@ -199,7 +199,7 @@ def check_items(items: Any, dims: int) -> Batch:
         if text is not None:
             check_utf8(text, f"items[{i}]: text")
         texts.append(text)
-        metas.append(_check_metadata(item.get("metadata"), f"items[{i}]"))
+        metas.append(check_metadata(item.get("metadata"), f"items[{i}]"))
         raw_vectors.append(item["vector"])
     if len(set(ids)) != len(ids):
         seen: set[str] = set()

@@ -27,18 +27,20 @@ from bitsift.core.candidates import Answer
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
 from bitsift.core.errors import NamespaceExists, NamespaceNotFound
 from bitsift.core.filters import check_filter
-from bitsift.core.results import DocumentsUploaded, NamespaceInfo, ScrollPage, SearchResponse, documents_uploaded
+from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse
 from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_ids, check_items, check_name
 from bitsift.distributed import cluster
 from bitsift.distributed.routing import group_by_shard
 from bitsift.engine import pipeline
 from bitsift.engine.front import ParsedFront
+from bitsift.engine.ingestion import IngestingFront, Ingestion
 from bitsift.engine.llm import ChatCompletions, llm_from_env
-from bitsift.engine.local import TRASH_PREFIX, embed_documents, require_type
+from bitsift.engine.local import TRASH_PREFIX, embed_chunks, require_type
 from bitsift.engine.request import NamespaceRequest, SearchRequest, new_namespace_manifest
 from bitsift.storage.folder import Row
 from bitsift.storage.manifest import fsync_dir, write_atomic
+from bitsift.text.documents import Chunks
 
 SHARDED = "sharded.json"
 
@@ -50,7 +52,7 @@ class _Sharded:
     shards: list[cluster.ShardRef]
 
 
-class ShardedEngine(ParsedFront):
+class ShardedEngine(IngestingFront, ParsedFront):
     """Same methods as :class:`bitsift.engine.local.Engine`; every namespace under ``path`` is sharded.
 
     ``address``: "auto", "local" or "ray://host:port" (see ``cluster.connect``). Writes to a
@@ -73,11 +75,13 @@ class ShardedEngine(ParsedFront):
         self._center_lock = threading.Lock()
         for stale in self.root.glob(TRASH_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
+        self.ingestion = Ingestion(self.root, self, chunk_size, chunk_overlap)  # document uploads are jobs
 
     def _llm(self) -> ChatCompletions | None:
         return self.llm
 
     def close(self) -> None:
+        self.ingestion.close()
         with self._lock:
             for sns in self._open.values():
                 for shard in sns.shards:
@@ -169,13 +173,19 @@ class ShardedEngine(ParsedFront):
         self._write(sns, items, batch.ids, None)
         return len(batch.ids)
 
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> DocumentsUploaded:
+    def _text_identity(self, name: str) -> str | None:
         sns = self._namespace(name)
         require_type(sns.manifest, name, "text")
-        items, parents, _ = embed_documents(documents, sns.manifest["model"], self.chunk_size, self.chunk_overlap)
+        return sns.manifest.get("incarnation")
+
+    def _write_chunks(self, name: str, identity: str | None, chunks: Chunks) -> None:
+        sns = self._namespace(name)
+        require_type(sns.manifest, name, "text")
+        if identity is not None and sns.manifest.get("incarnation") != identity:
+            raise NamespaceNotFound(f"namespace {name!r} was deleted after the upload was accepted")
+        items = embed_chunks(chunks, sns.manifest["model"])
         self._fit_center(sns, np.stack([it["vector"] for it in items]))
-        self._write(sns, items, parents, parents)
-        return documents_uploaded(documents, len(items))
+        self._write(sns, items, chunks.parents, chunks.parents)
 
     def _write(self, sns: _Sharded, items: Sequence[dict[str, Any]], keys: Sequence[str],
                parents: Sequence[str] | None) -> None:

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from bitsift.core.cursor import MAX_SCROLL_LIMIT
 from bitsift.core.errors import InvalidInput
-from bitsift.core.results import DocumentsUploaded, FileDeleted, FileInfo, FileStored, NamespaceInfo, ScrollPage
+from bitsift.core.results import FileDeleted, FileInfo, FileStored, NamespaceInfo, ScrollPage
+from bitsift.engine.ingestion import Ingestion, documents_of_source
 from bitsift.text.parsers import SUPPORTED, read_documents
 
 CONTENT_TYPES = {
@@ -27,7 +28,6 @@ CONTENT_TYPES = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 assert set(CONTENT_TYPES) == SUPPORTED  # every parsed type has its content type
-UPLOAD_BATCH = 256  # documents per upload_documents call (bounded memory per commit)
 
 
 class Front(Protocol):
@@ -36,7 +36,7 @@ class Front(Protocol):
     def describe_namespace(self, name: str) -> NamespaceInfo: ...
     def scroll(self, name: str, limit: int = ..., cursor: str | None = ...,
                filter: dict[str, Any] | None = ...) -> ScrollPage: ...
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> DocumentsUploaded: ...
+    ingestion: Ingestion
     def delete(self, name: str, ids: Sequence[Any]) -> list[str]: ...
 
 
@@ -62,9 +62,10 @@ def require_text(front: Front, namespace: str) -> None:
         raise InvalidInput(f"namespace {namespace!r} holds vectors; files go into a text namespace")
 
 
-def put_file(front: Front, namespace: str, name: str, data: bytes) -> FileStored:
-    """Parse, chunk, embed and store one file's documents; a file of that name uploaded before
-    is replaced (its documents that the new version lacks are deleted after the new ones are
+def put_file(front: Front, namespace: str, name: str, data: bytes, wait: bool = False) -> FileStored:
+    """Parse and chunk one file's documents and accept them as an ingestion job (embedded in
+    the background unless ``wait``). A file of that name uploaded before is replaced: when the
+    job ends, its documents that the new version lacks are deleted (after the new ones are
     written, so a crash in between leaves extra documents, never a gap)."""
     require_text(front, namespace)
     name = file_name(name)
@@ -77,14 +78,9 @@ def put_file(front: Front, namespace: str, name: str, data: bytes) -> FileStored
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for doc in docs:
         doc["metadata"] = {**doc["metadata"], "file_size": len(data), "uploaded_at": stamp}
-    chunks = 0
-    for i in range(0, len(docs), UPLOAD_BATCH):
-        chunks += front.upload_documents(namespace, docs[i : i + UPLOAD_BATCH])["chunks"]
-    kept = {d["id"] for d in docs}
-    stale = [d for d in _documents_of(front, namespace, name) if d not in kept]
-    if stale:
-        front.delete(namespace, stale)
-    return {"status": "success", "file_name": name, "file_size": len(data), "documents": len(docs), "chunks": chunks}
+    accepted = front.ingestion.upload(namespace, docs, wait, source=name)
+    return {"status": accepted["status"], "file_name": name, "file_size": len(data), "documents": len(docs),
+            "chunks": accepted["chunks"], "job_id": accepted["job_id"]}
 
 
 def list_files(front: Front, namespace: str) -> list[FileInfo]:
@@ -108,19 +104,11 @@ def delete_files(front: Front, namespace: str, names: Any) -> list[FileDeleted]:
         if not isinstance(raw, str) or not raw:
             raise InvalidInput("file_names must hold non-empty strings")
         name = PurePosixPath(raw.replace("\\", "/")).name
-        ids = _documents_of(front, namespace, name)
+        ids = documents_of_source(front, namespace, name)
         deleted = front.delete(namespace, ids) if ids else []
         out.append({"file_name": name, "status": "deleted" if deleted else "not_found",
                     "message": f"{len(deleted)} documents deleted" if deleted else "no such file in this namespace"})
     return out
-
-
-def _documents_of(front: Front, namespace: str, name: str) -> list[str]:
-    """The ids of a file's documents (a document's chunks share its id as ``document_id``)."""
-    ids: dict[str, None] = {}
-    for item in _scroll(front, namespace, {"source": name}):
-        ids[str(item["metadata"].get("document_id", item["id"]))] = None
-    return list(ids)
 
 
 def _scroll(front: Front, namespace: str, flt: dict[str, Any]) -> list[Any]:

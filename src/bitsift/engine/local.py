@@ -25,25 +25,27 @@ from bitsift.core.errors import (
     NamespaceNotFound,
 )
 from bitsift.core.filters import check_filter
-from bitsift.core.results import DocumentsUploaded, NamespaceInfo, ScrollPage, SearchResponse, documents_uploaded
+from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse
 from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
 from bitsift.engine.coalesce import Coalescer
 from bitsift.engine.front import ParsedFront
+from bitsift.engine.ingestion import IngestingFront, Ingestion
 from bitsift.engine.llm import ChatCompletions, llm_from_env
 from bitsift.engine.namespace import Namespace, namespace_info
 from bitsift.engine.request import NamespaceRequest, SearchRequest, get_embedder, new_namespace_manifest
 from bitsift.storage.folder import CREATING_PREFIX, LOCK, Row
 from bitsift.storage.lock import writer_lock
 from bitsift.storage.manifest import MANIFEST, fsync_dir
+from bitsift.text.documents import Chunks
 
 TRASH_PREFIX = ".trash-"
 STALE_CREATE_S = 600.0  # a create in progress takes milliseconds; older staging folders are debris
 T = TypeVar("T")
 
 
-class Engine(ParsedFront):
+class Engine(IngestingFront, ParsedFront):
     """Thread-safe; namespaces open lazily and stay open until ``close()``.
 
     Several engines (threads or processes) may share one data directory. A namespace handle
@@ -65,11 +67,14 @@ class Engine(ParsedFront):
         self._open: dict[str, Namespace] = {}
         self._lock = threading.Lock()
         _clear_leftovers(self.root)
+        # Document uploads are jobs, written by a background worker (engine.ingestion).
+        self.ingestion = Ingestion(self.root, self, chunk_size, chunk_overlap)
 
     def _llm(self) -> ChatCompletions | None:
         return self.llm
 
     def close(self) -> None:
+        self.ingestion.close()  # after the batch in flight: its commit needs the namespaces open
         if self.coalescer is not None:
             self.coalescer.close()
         with self._lock:
@@ -188,21 +193,25 @@ class Engine(ParsedFront):
             return ns.upsert(items)
         return self._using(name, write)
 
-    def upload_documents(self, name: str, documents: Sequence[dict[str, Any]]) -> DocumentsUploaded:
-        """Chunk, embed and upsert documents into a text namespace; re-uploading a document
-        replaces all of its earlier chunks in the same commit."""
-        ns = self.namespace(name)
-        require_type(ns.manifest, name, "text")
-        items, parents, _ = embed_documents(documents, ns.manifest["model"], self.chunk_size, self.chunk_overlap)
-        model = ns.manifest["model"]
+    def _text_identity(self, name: str) -> str | None:
+        """The incarnation of a text namespace (ingestion writes only into the one it accepted for)."""
+        def identity(ns: Namespace) -> str | None:
+            require_type(ns.manifest, name, "text")
+            return ns.files.incarnation
+        return self._using(name, identity)
+
+    def _write_chunks(self, name: str, identity: str | None, chunks: Chunks) -> None:
+        """Embed chunks and upsert them; each document's earlier chunks are replaced in the same
+        commit. Only into the incarnation ``identity`` (a namespace re-created since is another)."""
+        model = self.namespace(name).manifest["model"]
+        items = embed_chunks(chunks, model)
 
         def write(ns: Namespace) -> None:
             require_type(ns.manifest, name, "text")
-            if ns.manifest["model"] != model:  # re-created meanwhile with another model
-                raise NamespaceNotFound(f"namespace {name!r} was re-created with another model; upload again")
-            ns.upsert(items, parents=parents)
+            if identity is not None and ns.files.incarnation != identity:
+                raise NamespaceNotFound(f"namespace {name!r} was deleted after the upload was accepted")
+            ns.upsert(items, parents=chunks.parents)
         self._using(name, write)
-        return documents_uploaded(documents, len(items))
 
     def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
                filter: dict[str, Any] | None = None) -> ScrollPage:
@@ -318,13 +327,8 @@ def require_type(manifest: Mapping[str, Any], name: str, wanted: str) -> None:
     raise InvalidInput(f"namespace {name!r} is a vector namespace: upload vectors, not documents")
 
 
-def embed_documents(documents: Sequence[dict[str, Any]], model: str | None, chunk_size: int,
-                    chunk_overlap: int) -> tuple[list[dict[str, Any]], list[str], int]:
-    """Validate, chunk and embed documents: (items to upsert, each item's document id, documents)."""
-    from bitsift.text.documents import chunk_documents
-
-    chunks = chunk_documents(documents, chunk_size, chunk_overlap)
+def embed_chunks(chunks: Chunks, model: str | None) -> list[dict[str, Any]]:
+    """The items of chunked documents (text.documents), embedded with the namespace's model."""
     vectors = get_embedder(model).encode(chunks.texts)
-    items = [{"id": i, "vector": v, "text": t, "metadata": m}
-             for i, v, t, m in zip(chunks.ids, vectors, chunks.texts, chunks.metadata)]
-    return items, chunks.parents, chunks.documents
+    return [{"id": i, "vector": v, "text": t, "metadata": m}
+            for i, v, t, m in zip(chunks.ids, vectors, chunks.texts, chunks.metadata)]

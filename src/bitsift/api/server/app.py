@@ -61,6 +61,8 @@ from bitsift.core.results import (
     FileStored,
     Health,
     ItemList,
+    JobList,
+    JobStatus,
     NamespaceCreated,
     NamespaceInfo,
     NamespaceList,
@@ -198,14 +200,35 @@ def _router(secured: bool) -> APIRouter:
     async def upload_vectors(namespace_name: NamespaceName, body: UploadVectors, request: Request) -> Response:
         return json_response(*await _upload_vectors(body, request))
 
-    # 202, the hosted API's status for a document upload (its SDK accepts nothing else); the
-    # documents are already chunked, embedded and searchable when it is sent.
+    # 202, the hosted API's status for a document upload (its SDK accepts nothing else): the
+    # documents are validated and recorded as a job (durable) when it is sent, and embedded
+    # in the background; ?wait=true answers 200 once they are searchable instead.
     @r.post("/namespaces/{namespace_name}/documents", status_code=202, tags=["data"],
-            summary="Chunk, embed and upsert text documents", response_model=DocumentsUploaded,
-            responses=errors_for(404))
-    def upload_documents(namespace_name: NamespaceName, body: UploadDocuments, request: Request) -> JSONResponse:
+            summary="Chunk, embed and upsert text documents (an ingestion job)", response_model=DocumentsUploaded,
+            responses=errors_for(404, 409))
+    def upload_documents(namespace_name: NamespaceName, body: UploadDocuments, request: Request,
+                         wait: Annotated[bool, Query(description="answer once the job is done")] = False,
+                         ) -> JSONResponse:
         _check_batch(request, body.documents, "documents")
-        return JSONResponse(_engine(request).upload_documents(namespace_name, body.documents), status_code=202)
+        accepted = _engine(request).upload_documents(namespace_name, body.documents, wait)
+        return JSONResponse(accepted, status_code=200 if wait else 202)
+
+    @r.get("/jobs", tags=["jobs"], summary="Recent ingestion jobs, newest first", response_model=JobList,
+           responses=errors_for())
+    def list_jobs(request: Request,
+                  namespace: Annotated[str | None, Query(description="only this namespace's")] = None,
+                  limit: Annotated[int, Query(description="at most this many, 1 to 1000")] = 100) -> JSONResponse:
+        return JSONResponse({"jobs": _engine(request).jobs(namespace, limit)})
+
+    @r.get("/jobs/{job_id}", tags=["jobs"], summary="Progress of an ingestion job", response_model=JobStatus,
+           responses=errors_for(404))
+    def job(job_id: str, request: Request) -> JSONResponse:
+        return JSONResponse(_engine(request).job(job_id))
+
+    @r.post("/jobs/{job_id}/cancel", tags=["jobs"], summary="Cancel an ingestion job", response_model=JobStatus,
+            responses=errors_for(404))
+    def cancel_job(job_id: str, request: Request) -> JSONResponse:
+        return JSONResponse(_engine(request).cancel_job(job_id))
 
     @r.post("/namespaces/{namespace_name}/documents/get", tags=["data"], summary="Get items by id",
             response_model=ItemList, responses=errors_for(404))
@@ -269,11 +292,13 @@ def _router(secured: bool) -> APIRouter:
     @r.put("/namespaces/{namespace_name}/files/{file_name}", tags=["files"],
            summary="Upload a file: parsed, chunked, embedded; one of that name is replaced",
            response_model=FileStored, responses=errors_for(404))
-    async def put_file(namespace_name: NamespaceName, file_name: str, request: Request) -> JSONResponse:
+    async def put_file(namespace_name: NamespaceName, file_name: str, request: Request,
+                       wait: Annotated[bool, Query(description="answer once its documents are searchable")] = False,
+                       ) -> JSONResponse:
         data = await request.body()
         if not data:
             raise InvalidInput("the file is empty: PUT its bytes as the request body")
-        stored = await run_in_threadpool(files.put_file, _engine(request), namespace_name, file_name, data)
+        stored = await run_in_threadpool(files.put_file, _engine(request), namespace_name, file_name, data, wait)
         return JSONResponse(stored)
 
     @r.get("/namespaces/{namespace_name}/list-files", tags=["files"], summary="Files indexed in a namespace",

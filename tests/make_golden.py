@@ -1,4 +1,5 @@
-"""Write the golden namespace of the current format version into tests/data/.
+"""Write the golden namespace of the current format version, and the golden jobs.sqlite of the
+current jobs schema, into tests/data/.
 
 Run once per format version (python tests/make_golden.py) and commit the output;
 test_golden.py then proves every later bitsift still opens it unchanged.
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 import bitsift
+from bitsift.storage.jobs import JOBS_FILE, JobStore
+from bitsift.storage.jobs import SCHEMA_VERSION as JOBS_VERSION
 from bitsift.storage.manifest import FORMAT_VERSION
 
 DIMS, N = 100, 300
@@ -29,7 +32,35 @@ def queries() -> np.ndarray:
     return np.random.default_rng(7).standard_normal((3, DIMS)).astype(np.float32)
 
 
+JOBS_OUT = Path(__file__).parent / "data" / f"jobs-v{JOBS_VERSION}"
+JOBS_NAMESPACE = "notes"
+
+
+def golden_documents() -> list[dict]:
+    return [{"id": f"note-{i}", "text": f"golden note {i} about wings and shocks", "metadata": {"i": i}}
+            for i in range(3)]
+
+
+def make_jobs_golden() -> None:
+    """A data directory's jobs.sqlite of the current schema: one job finished, one accepted and
+    never started (the namespace it names is made by the test; no incarnation is recorded)."""
+    shutil.rmtree(JOBS_OUT, ignore_errors=True)
+    JOBS_OUT.mkdir(parents=True)
+    store = JobStore(JOBS_OUT)
+    docs = golden_documents()
+    done = store.submit(JOBS_NAMESPACE, None, docs[:1], [1], 1000, 200)
+    claimed = store.claim("golden|0|maker")
+    assert claimed is not None and claimed.id == done
+    store.settle(claimed, [0], "done")
+    store.finish(claimed, "golden|0|maker")
+    store.submit(JOBS_NAMESPACE, None, docs[1:], [1, 1], 1000, 200)
+    store.close()
+    for extra in JOBS_OUT.glob(f"{JOBS_FILE}-*"):  # the WAL was checkpointed by the last close
+        extra.unlink()
+
+
 def main() -> None:
+    make_jobs_golden()
     shutil.rmtree(OUT, ignore_errors=True)
     data = OUT / "data"
     items = golden_items()

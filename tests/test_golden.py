@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import bitsift
+from bitsift.storage.jobs import JOBS_FILE
+from bitsift.storage.jobs import SCHEMA_VERSION as JOBS_VERSION
 from bitsift.storage.manifest import FORMAT_VERSION
 from make_golden import DIMS, golden_items, queries
 from model import ModelNamespace, as_pairs, assert_same
@@ -65,3 +67,25 @@ def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy):
         client.upload_vectors("golden", extra)
         assert client.search("golden", extra[0]["vector"], top_k=1)["results"][0]["id"] == "new"
         assert client.compact("golden")["rows_after"] == 271
+
+
+JOBS_VERSIONS = list(range(1, JOBS_VERSION + 1))
+
+
+@pytest.mark.parametrize("jobs_version", JOBS_VERSIONS, ids=[f"jobs-v{v}" for v in JOBS_VERSIONS])
+def test_a_golden_jobs_file_is_read_and_its_unfinished_job_resumed(tmp_path, jobs_version):
+    from counting_embedder import NAME, register
+    from make_golden import JOBS_NAMESPACE, golden_documents
+
+    register()
+    data = tmp_path / "data"
+    with bitsift.Client(path=data) as client:
+        client.create_namespace(JOBS_NAMESPACE, type="text", model=NAME)
+    shutil.copy(DATA / f"jobs-v{jobs_version}" / JOBS_FILE, data / JOBS_FILE)
+    with bitsift.Client(path=data) as client:  # opening resumes the unfinished job
+        finished, older = client.jobs()
+        assert older["state"] == "done" and older["documents_done"] == 1 and older["finished_at"] is not None
+        waited = client._engine.ingestion.wait(finished["job_id"], timeout_s=30)
+        assert waited["state"] == "done" and waited["documents_done"] == 2 and waited["chunks_done"] == 2
+        stored = {i["id"]: i["text"] for i in client.scroll(JOBS_NAMESPACE)["items"]}
+        assert stored == {d["id"]: d["text"] for d in golden_documents()[1:]}

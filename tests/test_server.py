@@ -327,3 +327,21 @@ def test_a_served_engine_opens_every_namespace_before_the_first_request(tmp_path
 
     assert asyncio.run(run()) == {"a", "b"}
     assert engine._open == {}  # closed at shutdown
+
+
+def test_workers_share_the_servers_large_body_slots(tmp_path, monkeypatch):
+    """N worker processes split the large-body slots, so the server as a whole parses no more
+    ~100 MB bodies at once than one process would (the memory bound of benchmarks/memory.py)."""
+    import json
+
+    from bitsift.api.server.app import WORKER_CONFIG, large_body_slots, worker_app
+    from bitsift.api.server.gate import MAX_LARGE_BODIES
+
+    assert large_body_slots(1) == MAX_LARGE_BODIES and large_body_slots(2) == MAX_LARGE_BODIES // 2
+    assert large_body_slots(64) == 1  # never none
+    monkeypatch.setenv(WORKER_CONFIG, json.dumps({"path": str(tmp_path), "api_keys": [], "max_large_bodies": 1}))
+    app = worker_app()
+    try:
+        assert app.gate_options["max_large_bodies"] == 1
+    finally:
+        app.state.engine.close()

@@ -397,12 +397,17 @@ def api_keys_from(flags: Sequence[str], env: str | None) -> list[str]:
     return keys
 
 
-WORKER_CONFIG = "BITSIFT_WORKER_CONFIG"  # serve() -> worker processes: JSON {path, api_keys, public_url}
+WORKER_CONFIG = "BITSIFT_WORKER_CONFIG"  # serve() -> workers: JSON {path, api_keys, public_url, max_large_bodies}
 
 
 def default_workers() -> int:
     """One worker process per core: each has its own interpreter lock, so two cores serve twice."""
     return max(1, os.cpu_count() or 1)
+
+
+def large_body_slots(workers: int) -> int:
+    """Each worker's share of the server's large-body slots (at least one)."""
+    return max(1, MAX_LARGE_BODIES // workers)
 
 
 def worker_count(ray: str | None, workers: int | None) -> int:
@@ -431,7 +436,10 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     # shorter switch interval hands it back to a finished kernel call sooner (measured: +5-10%).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if n > 1:
-        os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys), "public_url": public_url})
+        # The large-body slots are the server's, not each worker's: split between them, so N
+        # workers parse no more ~100 MB bodies at once than one would (the memory bound).
+        os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys), "public_url": public_url,
+                                                "max_large_bodies": large_body_slots(n)})
         # Each worker's embedding model and scans get their share of the cores, not all of them each.
         share = str(max(1, default_workers() // n))
         os.environ.setdefault(THREADS_ENV, share)
@@ -461,7 +469,8 @@ def worker_app() -> FastAPI:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     config = json.loads(os.environ[WORKER_CONFIG])
     engine = Engine(config["path"])
-    app = create_app(engine, api_keys=config["api_keys"], public_url=config.get("public_url"))
+    app = create_app(engine, api_keys=config["api_keys"], public_url=config.get("public_url"),
+                     max_large_bodies=config.get("max_large_bodies", MAX_LARGE_BODIES))
     app.router.lifespan_context = opened(engine, close=True)
     return app
 

@@ -45,6 +45,10 @@ def test_ns_commands(tmp_path):
     assert info["item_count"] == 0 and "effective_bits" in info["diagnostics"]
     again = run("--path", data, "ns", "create", "vecs", "--type", "vector", "--dimension", "8")
     assert again.exit_code == 1 and "namespace_exists" in again.output
+    same = run("--path", data, "ns", "create", "vecs", "--type", "vector", "--dimension", "8", "--exist-ok")
+    assert same.exit_code == 0 and "already exists" in json.loads(same.output)["message"]
+    other = run("--path", data, "ns", "create", "vecs", "--dimension", "9", "--exist-ok")
+    assert other.exit_code == 1 and "vector_dimension is 8, not 9" in other.output
     refused = run("--path", data, "ns", "delete", "vecs", input="n\n")
     assert refused.exit_code == 1 and (tmp_path / "data" / "vecs").exists()
     assert run("--path", data, "ns", "delete", "vecs", "--yes").exit_code == 0
@@ -73,6 +77,10 @@ def test_ingest_every_file_type_then_search(tmp_path):
     # re-ingesting the same tree replaces documents instead of duplicating them
     run("--path", data, "ingest", "kb", str(tmp_path / "docs"))
     assert json.loads(run("--path", data, "ns", "info", "kb").stdout)["item_count"] == 10
+    assert run("--path", data, "count", "kb").stdout.strip() == "10"
+    assert run("--path", data, "count", "kb", "--filter", '{"type": "csv"}').stdout.strip() == str(len(only_csv["results"]))
+    bad = run("--path", data, "count", "kb", "--filter", "{nope")
+    assert bad.exit_code == 2 and "not JSON" in bad.output
 
 
 def test_search_errors_are_clean(tmp_path):

@@ -76,6 +76,12 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
     op("create cent", lambda c: c.create_namespace("cent", dimension=DIMS, binarizer="centered"))
     op("create wide", lambda c: c.create_namespace("wide", dimension=DIMS + 1))
     op("create a again", lambda c: c.create_namespace("a", dimension=DIMS))
+    op("create a again, exist_ok", lambda c: c.create_namespace("a", dimension=DIMS, exist_ok=True))
+    op("create a exist_ok other binarizer", lambda c: c.create_namespace("a", dimension=DIMS, binarizer="sign",
+                                                                         exist_ok=True))
+    op("create a exist_ok other dimension", lambda c: c.create_namespace("a", dimension=DIMS + 2, exist_ok=True))
+    op("create exist_ok not a bool", lambda c: c.create_namespace("a", dimension=DIMS, exist_ok="yes"))
+    op("create new with exist_ok", lambda c: c.create_namespace("fresh", dimension=DIMS, exist_ok=True))
     op("create bad name", lambda c: c.create_namespace("a b", dimension=DIMS))
     op("create dimension 0", lambda c: c.create_namespace("z", dimension=0))
     op("create bad binarizer", lambda c: c.create_namespace("z", dimension=DIMS, binarizer="pca"))
@@ -124,6 +130,11 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
                 return pages
             cursor = page["next_cursor"]
 
+    op("count a", lambda c: c.count("a"))
+    for fi, flt in enumerate(filters):
+        op(f"count a f{fi}", lambda c, flt=flt: c.count("a", filter=flt))
+    op("count bad filter", lambda c: c.count("a", filter={"g": {"$regex": "x"}}))
+    op("count unknown namespace", lambda c: c.count("ghost"))
     op("scroll a by 97", lambda c: scroll_all(c, 97))
     op("scroll a filtered", lambda c: scroll_all(c, 1000, {"g": {"$in": [0, 2]}}))
     op("scroll b at once", lambda c: c.scroll("b", limit=1000))

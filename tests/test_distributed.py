@@ -14,7 +14,7 @@ import ray  # the test extra installs it: these tests never skip
 
 from bitsift.api.client import Client
 from bitsift.api.server import create_app
-from bitsift.core.errors import InvalidInput, NamespaceNotFound, ShardUnavailable
+from bitsift.core.errors import InvalidFilter, InvalidInput, NamespaceExists, NamespaceNotFound, ShardUnavailable
 from bitsift.distributed import ShardedEngine
 from bitsift.distributed.routing import group_by_shard, shard_of
 from bitsift.engine.local import Engine
@@ -83,6 +83,13 @@ def test_three_shards_answer_exactly_like_one_machine(tmp_path, binarizer):
     assert [r["id"] for r in ties][:5] == sorted(r["id"] for r in ties[:5])  # equal scores: by id
     assert one.get("docs", ["d0001", "d0002", "nope"]) == many.get("docs", ["d0001", "d0002", "nope"])
     assert one.describe_namespace("docs")["item_count"] == many.describe_namespace("docs")["item_count"]
+    for flt in (None, {"g": 1}, {"n": {"$gte": 700}, "g": {"$ne": 2}}):
+        assert one.count("docs", flt) == many.count("docs", flt) > 0
+    with pytest.raises(InvalidFilter):
+        many.count("docs", {"g": {"$regex": "x"}})
+    assert many.create_namespace("docs", dimension=DIM, binarizer=binarizer, exist_ok=True)["shards"] == 3
+    with pytest.raises(NamespaceExists, match="binarizer"):
+        many.create_namespace("docs", dimension=DIM, binarizer="sign" if binarizer != "sign" else "mib", exist_ok=True)
     for limit, flt in ((97, None), (1000, {"g": 1})):  # pages across shards equal one machine's
         token_one = token_many = None
         while True:

@@ -82,8 +82,11 @@ def _take(key: str) -> Callable[[Any], Any]:
 class Calls:
     @staticmethod
     def create_namespace(name: str, type: str | None, dimension: int | None, binarizer: str,
-                         center: Sequence[float] | None, model: str | None, shards: int | None) -> Call:
+                         center: Sequence[float] | None, model: str | None, shards: int | None,
+                         exist_ok: bool) -> Call:
         body: dict[str, Any] = {"namespace_name": name, "vector_dimension": dimension, "binarizer": binarizer}
+        if exist_ok is not False:
+            body["exist_ok"] = exist_ok
         if type is not None:
             body["type"] = type
         if center is not None:
@@ -135,6 +138,10 @@ class Calls:
     def get(name: str, ids: Sequence[Any], include_vectors: bool) -> Call:
         body = {"ids": ids, "include_vectors": include_vectors}
         return Call("POST", _ns(name, "documents", "get"), body, _take("documents"))
+
+    @staticmethod
+    def count(name: str, filter: dict[str, Any] | None) -> Call:
+        return Call("POST", _ns(name, "count"), {"filter": filter}, _take("count"))
 
     @staticmethod
     def delete(name: str, ids: Sequence[Any]) -> Call:

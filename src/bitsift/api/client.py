@@ -81,7 +81,10 @@ class LocalClient(ParsedFront, Client):
         return self._engine._llm()
 
     def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
-        return namespace_created(self._engine._create_parsed(request))
+        return self._engine._create_parsed(request)
+
+    def _announce(self, info: NamespaceInfo, existed: bool) -> NamespaceInfo:
+        return namespace_created(info, existed)
 
     def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         return self._engine._search_parsed(request)
@@ -115,6 +118,9 @@ class LocalClient(ParsedFront, Client):
 
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._engine.get(name, ids, include_vectors)
+
+    def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
+        return self._engine.count(name, filter)
 
     def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
         return delete_result(check_ids(ids), self._engine.delete(name, ids))

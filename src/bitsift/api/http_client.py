@@ -155,8 +155,10 @@ class HTTPClient(_Base, ClientAPI):
 
     def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
                          binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
-                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
-        return self._send(Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
+                         model: str | None = None, shards: int | None = None,
+                         exist_ok: bool = False) -> NamespaceInfo:
+        return self._send(Calls.create_namespace(name, type, dimension, binarizer, center, model, shards,
+                                                  exist_ok))
 
     def list_namespaces(self) -> list[NamespaceInfo]:
         return self._send(Calls.list_namespaces())
@@ -198,6 +200,9 @@ class HTTPClient(_Base, ClientAPI):
 
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._send(Calls.get(name, ids, include_vectors))
+
+    def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
+        return self._send(Calls.count(name, filter))
 
     def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
         return self._send(Calls.delete(name, ids))
@@ -267,8 +272,10 @@ class AsyncHTTPClient(_Base):
 
     async def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
                          binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
-                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
-        return await self._send(Calls.create_namespace(name, type, dimension, binarizer, center, model, shards))
+                         model: str | None = None, shards: int | None = None,
+                         exist_ok: bool = False) -> NamespaceInfo:
+        return await self._send(Calls.create_namespace(name, type, dimension, binarizer, center, model, shards,
+                                                  exist_ok))
 
     async def list_namespaces(self) -> list[NamespaceInfo]:
         return await self._send(Calls.list_namespaces())
@@ -310,6 +317,9 @@ class AsyncHTTPClient(_Base):
 
     async def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return await self._send(Calls.get(name, ids, include_vectors))
+
+    async def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
+        return await self._send(Calls.count(name, filter))
 
     async def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
         return await self._send(Calls.delete(name, ids))

@@ -39,11 +39,14 @@ class ClientAPI(abc.ABC):
     @abc.abstractmethod
     def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
                          binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
-                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
+                         model: str | None = None, shards: int | None = None,
+                         exist_ok: bool = False) -> NamespaceInfo:
         """Create a namespace. ``type``: "vector" or "text"; when None, a ``dimension`` means
         vector and no dimension means text (embedded with ``model``, the bundled local model if
         None). ``binarizer``: one of ``core.spec.BINARIZERS``; ``center`` fixes the mean of a
-        centred one. ``shards``: Ray actors that split it (Ray engines only; one per node)."""
+        centred one. ``shards``: Ray actors that split it (Ray engines only; one per node).
+        ``exist_ok``: a namespace of that name made with the same parameters is returned as it
+        is (so a script can run twice); one made with other parameters is still a 409 naming them."""
 
     @abc.abstractmethod
     def list_namespaces(self) -> list[NamespaceInfo]:
@@ -91,6 +94,11 @@ class ClientAPI(abc.ABC):
     @abc.abstractmethod
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         """Live items for the ids that exist, in the order asked (a document id: all its chunks)."""
+
+    @abc.abstractmethod
+    def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
+        """Live items in a namespace, or those matching a metadata ``filter`` (chunks count one
+        each); the same number ``scroll`` with that filter would page through."""
 
     @abc.abstractmethod
     def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:

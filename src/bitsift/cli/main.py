@@ -142,16 +142,18 @@ def ns() -> None:
 @click.option("--binarizer", type=click.Choice(BINARIZERS), default=DEFAULT_BINARIZER, show_default=True)
 @click.option("--model", help="Embedding model of a text namespace (default: the bundled local model).")
 @click.option("--shards", type=click.IntRange(1, 1024), help="Ray shards (with --ray; default one per node).")
+@click.option("--exist-ok", is_flag=True, help="An existing namespace with the same parameters is not an error.")
 @click.pass_context
 def ns_create(ctx: click.Context, name: str, ns_type: str | None, dimension: int | None, binarizer: str,
-              model: str | None, shards: int | None) -> None:
+              model: str | None, shards: int | None, exist_ok: bool) -> None:
     """Create a namespace and print it as JSON.
 
     Example: bitsift ns create papers
-    Example: bitsift ns create embeddings --dimension 384
+    Example: bitsift ns create embeddings --dimension 384 --exist-ok
     """
     with _client(ctx) as client:
-        kwargs: dict[str, Any] = {"type": ns_type, "dimension": dimension, "binarizer": binarizer}
+        kwargs: dict[str, Any] = {"type": ns_type, "dimension": dimension, "binarizer": binarizer,
+                                  "exist_ok": exist_ok}
         if model:
             kwargs["model"] = model
         if shards is not None:
@@ -222,12 +224,22 @@ def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, c
     click.echo(json.dumps(summary, indent=2))
 
 
+def _filter_option(filter_json: str | None) -> Any:
+    try:
+        return json.loads(filter_json) if filter_json else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--filter") from None
+
+
+FILTER_HELP = 'Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.'
+
+
 @main.command()
 @click.argument("names")
 @click.argument("query")
 @click.option("--top-k", type=click.IntRange(1, MAX_TOP_K), default=DEFAULT_TOP_K, show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Drop results scoring below this.")
-@click.option("--filter", "filter_json", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')
+@click.option("--filter", "filter_json", help=FILTER_HELP)
 @click.option("--mode", type=click.Choice(SEARCH_MODES), help=f"Search mode [default: {DEFAULT_MODE}].")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response as JSON.")
 @click.pass_context
@@ -237,10 +249,7 @@ def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: fl
 
     Example: bitsift search papers "boundary layer transition" --top-k 5
     """
-    try:
-        flt = json.loads(filter_json) if filter_json else None
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--filter") from None
+    flt = _filter_option(filter_json)
     with _client(ctx) as client:
         res = client.search([n for n in names.split(",") if n], query, top_k=top_k, threshold=threshold, filter=flt,
                             mode=mode)
@@ -250,6 +259,20 @@ def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: fl
     from bitsift.cli.render import print_results
 
     print_results(query, res)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--filter", "filter_json", help=FILTER_HELP)
+@click.pass_context
+def count(ctx: click.Context, name: str, filter_json: str | None) -> None:
+    """Print how many items a namespace holds, or how many match a filter.
+
+    Example: bitsift count papers --filter '{"source": "notes.md"}'
+    """
+    flt = _filter_option(filter_json)
+    with _client(ctx) as client:
+        click.echo(client.count(name, flt))
 
 
 @main.command("eval")

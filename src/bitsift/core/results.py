@@ -167,6 +167,11 @@ class ItemList(TypedDict):
     documents: list[Item]  # the hosted API's name for items of either kind
 
 
+class CountResult(TypedDict):
+    namespace: str
+    count: int
+
+
 class ScrollPage(TypedDict):
     items: list[Item]  # in id order
     next_cursor: str | None  # pass it back for the next page; None: this was the last
@@ -304,8 +309,9 @@ def delete_result(requested: list[str], deleted: list[str]) -> DeleteResult:
             "actual_deletions": len(deleted), "errors": []}
 
 
-def namespace_created(info: NamespaceInfo) -> NamespaceCreated:
-    return cast(NamespaceCreated, {"message": f"Namespace {info['namespace_name']!r} created", **info})
+def namespace_created(info: NamespaceInfo, existed: bool = False) -> NamespaceCreated:
+    done = "already exists with these parameters" if existed else "created"
+    return cast(NamespaceCreated, {"message": f"Namespace {info['namespace_name']!r} {done}", **info})
 
 
 def text_data_page(name: str, scrolled: ScrollPage, limit: int, seconds: float) -> TextDataPage:

@@ -56,6 +56,9 @@ class Shard:
     def scroll(self, after: str | None, limit: int, filter: dict[str, Any] | None) -> list[dict[str, Any]]:
         return self.ns.scroll(after, limit, filter)
 
+    def count(self, filter: dict[str, Any] | None) -> int:
+        return self.ns.count_matching(filter)
+
     def get_each(self, ids: Sequence[str], include_vectors: bool) -> list[list[dict[str, Any]]]:
         """What ``get`` returns for each id alone: the coordinator merges shards per asked id."""
         return [self.ns.get([i], include_vectors) for i in ids]

@@ -257,6 +257,13 @@ class ShardedEngine(IngestingFront, ParsedFront):
             sns.shards, [lambda a: a.scroll.remote(after, limit + 1, flt)] * len(sns.shards), self.timeout_s)
         return page(list(heapq.merge(*per_shard, key=lambda item: item["id"]))[: limit + 1], limit)
 
+    def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
+        """The shards' counts summed (an id lives on one shard only)."""
+        flt = check_filter(filter)
+        sns = self._namespace(name)
+        counts, _ = cluster.gather(sns.shards, [lambda a: a.count.remote(flt)] * len(sns.shards), self.timeout_s)
+        return sum(counts)
+
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         sns = self._namespace(name)
         wanted = list(dict.fromkeys(check_ids(ids)))

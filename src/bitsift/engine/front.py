@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bitsift.core.errors import InvalidInput, NamespaceExists, NamespaceNotFound
 from bitsift.core.results import AnswerResponse, NamespaceInfo, SearchResponse
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
 from bitsift.engine.answer import DEFAULT_ANSWER_TOP_K, answer, parse_answer
 from bitsift.engine.llm import ChatCompletions
-from bitsift.engine.request import NamespaceRequest, SearchRequest, parse_namespace, parse_search
+from bitsift.engine.request import NamespaceRequest, SearchRequest, namespace_differences, parse_namespace, parse_search
 
 Query = str | Sequence[float]  # a text (text namespaces) or a vector (a list or a numpy array)
 
@@ -35,8 +36,15 @@ class ParsedFront:
 
     def create_namespace(self, name: str, type: str | None = None, dimension: int | None = None,
                          binarizer: str = DEFAULT_BINARIZER, center: Sequence[float] | None = None,
-                         model: str | None = None, shards: int | None = None) -> NamespaceInfo:
-        return self._create_parsed(parse_namespace(name, type, dimension, binarizer, center, model, shards))
+                         model: str | None = None, shards: int | None = None,
+                         exist_ok: bool = False) -> NamespaceInfo:
+        request = parse_namespace(name, type, dimension, binarizer, center, model, shards)
+        info, existed = create_or_get(self, request, exist_ok)
+        return self._announce(info, existed)
+
+    def _announce(self, info: NamespaceInfo, existed: bool) -> NamespaceInfo:
+        """What create_namespace returns (an engine: the namespace; a client adds its message)."""
+        return info
 
     def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
@@ -68,6 +76,29 @@ class ParsedFront:
         return self._search_parsed(parse_search(namespaces, queries, top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
                                                partial=partial, single=False))
+
+
+def create_or_get(front: ParsedFront, request: NamespaceRequest, exist_ok: bool) -> tuple[NamespaceInfo, bool]:
+    """Create the namespace, or with ``exist_ok`` take the existing one of that name if it was
+    made with the same parameters (409 naming the ones that differ otherwise): (info, existed)."""
+    if not isinstance(exist_ok, bool):
+        raise InvalidInput(f"exist_ok must be true or false, got {exist_ok!r}")
+    for _ in range(2):
+        try:
+            return front._create_parsed(request), False
+        except NamespaceExists:
+            if not exist_ok:
+                raise
+        try:
+            info = front.describe_namespace(request.name)
+        except NamespaceNotFound:
+            continue  # deleted in between: create it after all
+        differs = namespace_differences(request, info)
+        if differs:
+            raise NamespaceExists(f"namespace {request.name!r} exists with other parameters ({'; '.join(differs)}): "
+                                  "delete it first or use another name")
+        return info, True
+    raise NamespaceExists(f"namespace {request.name!r} is being created and deleted concurrently; retry")
 
 
 async def search_parsed_async(engine: ParsedFront, request: SearchRequest) -> list[SearchResponse]:

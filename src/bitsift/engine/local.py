@@ -219,6 +219,10 @@ class Engine(IngestingFront, ParsedFront):
         limit, after, flt = check_limit(limit), decode_cursor(cursor), check_filter(filter)
         return page(self._using(name, lambda ns: ns.scroll(after, limit + 1, flt)), limit)
 
+    def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
+        flt = check_filter(filter)
+        return self._using(name, lambda ns: ns.count_matching(flt))
+
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self._using(name, lambda ns: ns.get(ids, include_vectors))
 

@@ -262,6 +262,16 @@ class Namespace:
             found = self.files.items.scroll(after, limit, where, params)
         return [{"id": id_, "text": text, "metadata": json.loads(meta)} for id_, text, meta in found]
 
+    def count_matching(self, filter: dict[str, Any] | None = None) -> int:
+        """Live items matching a metadata filter (all of them without one)."""
+        if filter is None:
+            self.refresh_if_stale()
+            return self.count
+        where, params = compile_filter(filter)
+        self.refresh_if_stale()
+        with self._rw.read():
+            return self.files.items.count(where, params)
+
     def describe(self) -> NamespaceInfo:
         return namespace_info(self.name, self.manifest, self.count)
 

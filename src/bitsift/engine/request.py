@@ -244,6 +244,22 @@ def parse_namespace(name: Any, type: Any, dimension: Any, binarizer: Any, center
                             shards)
 
 
+def namespace_differences(request: NamespaceRequest, info: Mapping[str, Any]) -> list[str]:
+    """How an existing namespace differs from one asked for again (create with exist_ok): every
+    parameter given is compared, an omitted one (dimension, model: the default) as it resolves."""
+    asked: dict[str, Any] = {"type": request.type, "binarizer": request.binarizer}
+    if request.dimension is not None:
+        asked["vector_dimension"] = request.dimension
+    if request.type == "text":
+        from bitsift.text.embed import DEFAULT_MODEL
+
+        asked["model"] = DEFAULT_MODEL if request.model is None else request.model
+    if request.shards is not None:
+        asked["shards"] = request.shards
+    return [f"{key} is {info.get(key, 1 if key == 'shards' else None)!r}, not {value!r}"
+            for key, value in asked.items() if info.get(key, 1 if key == "shards" else None) != value]
+
+
 def _valid_dimension(dimension: Any) -> bool:
     return isinstance(dimension, int) and not isinstance(dimension, bool) and 1 <= dimension <= MAX_DIMENSION
 

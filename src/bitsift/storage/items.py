@@ -253,6 +253,11 @@ class ItemStore:
         query = f"SELECT id, text, metadata FROM items WHERE {' AND '.join(conditions)} ORDER BY id LIMIT ?"
         return self.conn().execute(query, [*args, limit]).fetchall()
 
+    def count(self, where: str | None = None, params: Sequence[Any] = ()) -> int:
+        """Live items, or those whose metadata satisfy a compiled filter."""
+        query = "SELECT COUNT(*) FROM items WHERE alive = 1" + ("" if where is None else f" AND {where}")
+        return int(self.conn().execute(query, list(params)).fetchone()[0])
+
     def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:
         """Asked id -> live [(id, row, text, metadata JSON)]: the item itself, or every chunk of
         the document of that id, in row order."""

@@ -36,6 +36,7 @@ from bitsift.api.server.gate import (
 from bitsift.api.server.lean import Handler, json_response, lean_route
 from bitsift.api.server.models import (
     Answer,
+    Count,
     CreateNamespace,
     DeleteFiles,
     GetDocuments,
@@ -52,6 +53,7 @@ from bitsift.core.kernel import SCAN_THREADS_ENV
 from bitsift.core.results import (
     AnswerResponse,
     CompactResult,
+    CountResult,
     DeletedNamespace,
     DeleteResult,
     Diagnostics,
@@ -79,9 +81,9 @@ from bitsift.core.results import (
 from bitsift.core.spec import NAME_PATTERN, VERSION
 from bitsift.core.validate import check_ids
 from bitsift.engine import files
-from bitsift.engine.front import search_parsed_async
+from bitsift.engine.front import create_or_get, search_parsed_async
 from bitsift.engine.local import Engine
-from bitsift.engine.request import parse_search
+from bitsift.engine.request import parse_namespace, parse_search
 from bitsift.text.embed import THREADS_ENV
 
 MiB = 1 << 20
@@ -169,13 +171,14 @@ def _router(secured: bool) -> APIRouter:
     deps = [Security(_API_KEY_DOC)] if secured else []
     r = APIRouter(prefix="/v1", dependencies=deps)
 
-    @r.post("/namespaces", status_code=201, tags=["namespaces"], summary="Create a namespace",
+    @r.post("/namespaces", status_code=201, tags=["namespaces"],
+            summary="Create a namespace (with exist_ok: 200 and the existing one if its parameters match)",
             response_model=NamespaceCreated, responses=errors_for(409))
     def create_namespace(body: CreateNamespace, request: Request) -> JSONResponse:
-        info = _engine(request).create_namespace(
-            body.namespace_name, type=body.type, dimension=body.vector_dimension, binarizer=body.binarizer,
-            center=body.center, model=body.model, shards=body.shards)
-        return JSONResponse(namespace_created(info), status_code=201)
+        parsed = parse_namespace(body.namespace_name, body.type, body.vector_dimension, body.binarizer, body.center,
+                                 body.model, body.shards)
+        info, existed = create_or_get(_engine(request), parsed, body.exist_ok)
+        return JSONResponse(namespace_created(info, existed), status_code=200 if existed else 201)
 
     @r.get("/namespaces", tags=["namespaces"], summary="List namespaces", response_model=NamespaceList,
            responses=errors_for())
@@ -229,6 +232,11 @@ def _router(secured: bool) -> APIRouter:
             responses=errors_for(404))
     def cancel_job(job_id: str, request: Request) -> JSONResponse:
         return JSONResponse(_engine(request).cancel_job(job_id))
+
+    @r.post("/namespaces/{namespace_name}/count", tags=["data"], summary="Count items, all or matching a filter",
+            response_model=CountResult, responses=errors_for(404))
+    def count(namespace_name: NamespaceName, body: Count, request: Request) -> JSONResponse:
+        return JSONResponse({"namespace": namespace_name, "count": _engine(request).count(namespace_name, body.filter)})
 
     @r.post("/namespaces/{namespace_name}/documents/get", tags=["data"], summary="Get items by id",
             response_model=ItemList, responses=errors_for(404))

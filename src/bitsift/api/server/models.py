@@ -56,6 +56,8 @@ class CreateNamespace(_Body):
     model: Any = _field(None, {"type": "string"}, description="embedding model of a text namespace")
     shards: Any = _field(None, {"type": "integer"},
                          description="Ray shards (bitsift serve --ray only; default one per node)")
+    exist_ok: Any = _field(False, {"type": "boolean"},
+                           description="an existing namespace of that name and these parameters is not an error")
 
 
 class UploadVectors(_Body):
@@ -80,6 +82,10 @@ class UploadDocuments(_Body):
 
 class Ids(_Body):
     ids: Any = _field(schema=_IDS)
+
+
+class Count(_Body):
+    filter: Any = _field(None, {"type": "object"}, description="a metadata filter (none: every item)")
 
 
 class GetDocuments(Ids):

@@ -53,6 +53,53 @@ def test_semantics(spec, want):
     assert matching(spec) == want
 
 
+LISTS = [
+    {"tags": ["red", "blue"], "sizes": [1, 5, 9], "owner": None},
+    {"tags": ["blue"], "sizes": [3], "owner": "ann"},
+    {"tags": "red", "sizes": 5},
+    {"tags": [], "owner": "bob", "nested": {"tags": ["red"]}},
+    {"tags": [["red"]], "flag": [True, False]},
+    {},
+]
+
+
+def matching_lists(spec):
+    import json
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE items (row INTEGER, metadata TEXT)")
+    db.executemany("INSERT INTO items VALUES (?, ?)", [(i, json.dumps(m)) for i, m in enumerate(LISTS)])
+    where, params = compile_filter(spec)
+    return sorted(r for (r,) in db.execute(f"SELECT row FROM items WHERE {where}", params))
+
+
+@pytest.mark.parametrize(
+    "spec, want",
+    [
+        ({"tags": "red"}, [0, 2]),  # a list matches when any element does; a scalar as before
+        ({"tags": {"$in": ["blue", "green"]}}, [0, 1]),
+        ({"tags": {"$nin": ["red"]}}, [1, 3, 4, 5]),
+        ({"tags": {"$ne": "blue"}}, [2, 3, 4, 5]),
+        ({"sizes": {"$gt": 4}}, [0, 2]),
+        ({"sizes": {"$gt": 4, "$lt": 6}}, [0, 2]),  # each bound by some element (Mongo's rule too)
+        ({"sizes": {"$not": {"$gt": 4}}}, [1, 3, 4, 5]),
+        ({"tags": {"$contains": "red"}}, [0]),  # lists only: the scalar "red" of row 2 is not a list
+        ({"tags": {"$all": ["red", "blue"]}}, [0]),
+        ({"tags": {"$all": ["blue"]}}, [0, 1]),
+        ({"flag": True}, [4]),
+        ({"owner": None}, [0, 2, 4, 5]),  # null or missing
+        ({"owner": {"$ne": None}}, [1, 3]),
+        ({"owner": {"$in": [None, "ann"]}}, [0, 1, 2, 4, 5]),
+        ({"owner": {"$exists": True}}, [0, 1, 3]),  # a null value exists
+        ({"nested.tags": "red"}, [3]),
+        ({"$or": [{"tags": {"$contains": "blue"}}, {"sizes": 5}]}, [0, 1, 2]),
+        ({"tags": {"$not": {"$in": ["red", "blue"]}}}, [3, 4, 5]),
+    ],
+)
+def test_list_fields_null_and_the_new_operators(spec, want):
+    assert matching_lists(spec) == want
+
+
 def test_values_are_bound_not_spliced():
     where, params = compile_filter({"genre": "x' OR 1=1 --"})
     assert "OR 1=1" not in where and "x' OR 1=1 --" in params
@@ -72,7 +119,13 @@ def test_values_are_bound_not_spliced():
         ({"bad field!": 1}, "invalid filter field"),
         ({"year": {"$gt": [1]}}, "number or a string"),
         ({"year": {"$exists": 1}}, "true or false"),
-        ({"year": {"$eq": {"a": 1}}}, "strings, numbers or booleans"),
+        ({"year": {"$eq": {"a": 1}}}, "strings, numbers, booleans or null"),
+        ({"tags": {"$all": 3}}, r"\$all on 'tags' needs a non-empty list"),
+        ({"tags": {"$contains": ["x"]}}, r"\$contains on 'tags' needs a string"),
+        ({"tags": {"$all": [None]}}, r"\$all on 'tags' needs a list of string"),
+        ({"year": {"$not": 3}}, r"\$not on 'year' needs an object"),
+        ({"tags": ["x", "y"]}, r"use \$in .* or \$all"),
+        ({"year": {"$lt": None}}, r"\$lt on 'year' needs a number or a string"),
         ({"year": float("nan")}, "finite"),
         ({"year": {}}, "empty condition"),
     ],

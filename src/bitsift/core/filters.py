@@ -1,13 +1,15 @@
 """Metadata filters -> a parameterised SQLite WHERE clause (DESIGN §2).
 
 Grammar: ``{"field": value}`` (equality), ``{"field": {"$op": value}}`` with
-$eq $ne $in $nin $gt $gte $lt $lte $exists, ``{"$and": [...]}`` / ``{"$or": [...]}``, and
-``{"$text": "word"}``: the item's text holds the word, whole and in any case (a function the
-storage layer registers on its SQLite connections, ``WORD_FUNCTION``). Several keys in one
-object are ANDed. Field names and values
-are always bound parameters, never spliced into the SQL text. Comparisons only
-match values of the same JSON kind (number with number, string with string),
-and $ne / $nin also match items that lack the field.
+$eq $ne $in $nin $gt $gte $lt $lte $exists $contains $all $not, ``{"$and": [...]}`` /
+``{"$or": [...]}``, and ``{"$text": "word"}``: the item's text holds the word, whole and in any
+case (a function the storage layer registers on its SQLite connections, ``WORD_FUNCTION``).
+Several keys in one object are ANDed. Field names and values are always bound parameters, never
+spliced into the SQL text. Comparisons only match values of the same JSON kind (number with
+number, string with string). A field holding a list matches when any element does (Mongo's
+rule: ``{"tags": "x"}`` is membership); ``$contains`` is membership in a list field only and
+``$all`` every one of several; ``null`` equals null or a missing field; $ne / $nin / $not also
+match items that lack the field.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bitsift.core.errors import InvalidFilter, InvalidInput
@@ -29,7 +32,7 @@ _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 _FLOAT_MAX = int(sys.float_info.max)
 _FANOUT = 16
-_KINDS = {"number": "('integer', 'real')", "text": "('text')", "bool": "('true', 'false')"}
+_KINDS = {"number": "('integer', 'real')", "text": "('text')", "bool": "('true', 'false')"}  # json_type names
 
 
 def _path(field: str) -> str:
@@ -38,10 +41,48 @@ def _path(field: str) -> str:
     return "$." + ".".join(f'"{part}"' for part in field.split("."))
 
 
+class _Target:
+    """Where a predicate reads a JSON value: the field itself, or one element of it (a row of
+    ``json_each``). Each call appends its bound parameters in the order of the SQL text."""
+
+    def __init__(self, path: str, element: bool) -> None:
+        self.path, self.element = path, element
+
+    def type(self, params: list[Any]) -> str:
+        if self.element:
+            return "e.type"
+        params.append(self.path)
+        return "json_type(metadata, ?)"
+
+    def value(self, params: list[Any]) -> str:
+        if self.element:
+            return "e.value"
+        params.append(self.path)
+        return "json_extract(metadata, ?)"
+
+
+Predicate = Callable[[_Target, list[Any]], str]
+
+
+def _any(path: str, pred: Predicate, params: list[Any], arrays_only: bool = False) -> str:
+    """True when the field's value satisfies ``pred``, or, for an array, any element does
+    (Mongo's rule); never NULL (a missing field gives 0, so NOT works for $ne / $nin / $not)."""
+    params.extend([path, path])
+    each = pred(_Target(path, True), params)
+    whole = "0" if arrays_only else pred(_Target(path, False), params)
+    return (f"COALESCE(CASE json_type(metadata, ?) WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(metadata, ?) "
+            f"AS e WHERE {each}) ELSE {whole} END, 0)")
+
+
+def _missing(path: str, params: list[Any]) -> str:
+    params.append(path)
+    return "(json_type(metadata, ?) IS NULL)"
+
+
 def _kind(value: Any) -> tuple[str, Any]:
-    """SQL type test for a JSON value and the value to bind."""
+    """The JSON kind of a filter value (``_KINDS``' key) and the value to bind."""
     if isinstance(value, bool):
-        return "json_type(metadata, ?) IN ('true', 'false')", int(value)
+        return "bool", int(value)
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidFilter("filter values must be finite numbers")
@@ -49,33 +90,74 @@ def _kind(value: Any) -> tuple[str, Any]:
             if not -_FLOAT_MAX <= value <= _FLOAT_MAX:
                 raise InvalidFilter(f"filter number {str(value)[:20]}... is beyond the range of a double")
             value = float(value)  # beyond SQLite's 64-bit integers, as its JSON functions store them
-        return "json_type(metadata, ?) IN ('integer', 'real')", value
+        return "number", value
     if isinstance(value, str):
-        return "json_type(metadata, ?) = 'text'", check_utf8(value, "filter value")
-    raise InvalidFilter(f"filter values must be strings, numbers or booleans, got {json.dumps(value)[:80]}")
+        return "text", check_utf8(value, "filter value")
+    raise InvalidFilter(f"filter values must be strings, numbers, booleans or null, got {json.dumps(value)[:80]}")
+
+
+def _is(value: Any) -> Predicate:
+    """Equality with a scalar (or null), same JSON kind only."""
+    if value is None:
+        return lambda t, params: f"{t.type(params)} = 'null'"
+    kind, bound = _kind(value)
+
+    def pred(t: _Target, params: list[Any]) -> str:
+        sql = f"({t.type(params)} IN {_KINDS[kind]} AND {t.value(params)} = ?)"
+        params.append(bound)
+        return sql
+    return pred
 
 
 def _equals(path: str, value: Any, params: list[Any]) -> str:
-    type_test, bound = _kind(value)
-    params.extend([path, path, bound])
-    # COALESCE: a missing field gives NULL, and NOT NULL would hide it from $ne / $nin.
-    return f"COALESCE(({type_test} AND json_extract(metadata, ?) = ?), 0)"
+    """``{"f": v}`` / ``$eq``; null also matches a missing field (as in Mongo)."""
+    if value is None:
+        return f"({_missing(path, params)} OR {_any(path, _is(None), params)})"
+    return _any(path, _is(value), params)
 
 
 def _member(path: str, values: list[Any], params: list[Any]) -> str:
     """``$in``: one JSON array per kind of value, read by ``json_each``: the SQL stays the same
     size whatever the list's length (an OR per value overflows SQLite's expression depth)."""
     groups: dict[str, list[Any]] = {}
+    with_null = False
     for v in values:
-        _kind(v)  # validates the value
-        kind = "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "text"
-        groups.setdefault(kind, []).append(_kind(v)[1])
-    parts = []
-    for kind, members in groups.items():
-        params.extend([path, path, json.dumps(members)])
-        parts.append(f"COALESCE((json_type(metadata, ?) IN {_KINDS[kind]} AND json_extract(metadata, ?) IN "
-                     f"(SELECT value FROM json_each(?))), 0)")
-    return "(" + " OR ".join(parts) + ")"
+        if v is None:
+            with_null = True
+            continue
+        kind, bound = _kind(v)
+        groups.setdefault(kind, []).append(bound)
+
+    def pred(t: _Target, params: list[Any]) -> str:
+        parts = []
+        for kind, members in groups.items():
+            sql = f"({t.type(params)} IN {_KINDS[kind]} AND {t.value(params)} IN (SELECT value FROM json_each(?)))"
+            params.append(json.dumps(members))
+            parts.append(sql)
+        if with_null:
+            parts.append(_is(None)(t, params))
+        return "(" + " OR ".join(parts) + ")"
+    if with_null:  # the missing test's parameter comes first, as its SQL does
+        return f"({_missing(path, params)} OR {_any(path, pred, params)})"
+    return _any(path, pred, params)
+
+
+def _compare(op: str, field: str, value: Any) -> Predicate:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidFilter(f"{op} on {field!r} needs a number or a string, got {json.dumps(value)[:40]}")
+    kind, bound = _kind(value)
+
+    def pred(t: _Target, params: list[Any]) -> str:
+        sql = f"({t.type(params)} IN {_KINDS[kind]} AND {t.value(params)} {_COMPARE[op]} ?)"
+        params.append(bound)
+        return sql
+    return pred
+
+
+def _values(op: str, field: str, value: Any) -> list[Any]:
+    if not isinstance(value, list) or not value or len(value) > MAX_FILTER_IN:
+        raise InvalidFilter(f"{op} on {field!r} needs a non-empty list of at most {MAX_FILTER_IN} values")
+    return value
 
 
 def _balanced(parts: list[str], joiner: str) -> str:
@@ -86,9 +168,14 @@ def _balanced(parts: list[str], joiner: str) -> str:
     return "(" + joiner.join(parts) + ")"
 
 
+OPERATORS = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$contains", "$all", "$not")
+
+
 def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
     path = _path(field)
     if not isinstance(cond, dict):
+        if isinstance(cond, list):
+            raise InvalidFilter(f"{field!r}: a list is not a value to equal; use $in (any of) or $all (every one)")
         return _equals(path, cond, params)
     if not cond:
         raise InvalidFilter(f"empty condition for field {field!r}")
@@ -99,25 +186,28 @@ def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
         elif op == "$ne":
             parts.append(f"NOT {_equals(path, value, params)}")
         elif op in ("$in", "$nin"):
-            if not isinstance(value, list) or not value or len(value) > MAX_FILTER_IN:
-                raise InvalidFilter(f"{op} on {field!r} needs a non-empty list of at most {MAX_FILTER_IN} values")
-            anyof = _member(path, value, params)
+            anyof = _member(path, _values(op, field, value), params)
             parts.append(anyof if op == "$in" else f"NOT {anyof}")
         elif op in _COMPARE:
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise InvalidFilter(f"{op} on {field!r} needs a number or a string")
-            type_test, bound = _kind(value)
-            params.extend([path, path, bound])
-            parts.append(f"({type_test} AND json_extract(metadata, ?) {_COMPARE[op]} ?)")
+            parts.append(_any(path, _compare(op, field, value), params))
         elif op == "$exists":
             if not isinstance(value, bool):
                 raise InvalidFilter(f"$exists on {field!r} needs true or false")
             params.append(path)
             parts.append(f"(json_type(metadata, ?) IS {'NOT ' if value else ''}NULL)")
+        elif op in ("$contains", "$all"):
+            wanted = [value] if op == "$contains" else _values(op, field, value)
+            for v in wanted:
+                if isinstance(v, (list, dict)) or v is None:
+                    raise InvalidFilter(f"{op} on {field!r} needs {'a' if op == '$contains' else 'a list of'} "
+                                        f"string, number or boolean, got {json.dumps(value)[:40]}")
+                parts.append(_any(path, _is(v), params, arrays_only=True))
+        elif op == "$not":
+            if not isinstance(value, dict) or not value:
+                raise InvalidFilter(f"$not on {field!r} needs an object of operators, e.g. {{\"$gt\": 5}}")
+            parts.append(f"NOT {_field_clause(field, value, params)}")
         else:
-            raise InvalidFilter(
-                f"unknown operator {op!r} on {field!r}; valid: $eq $ne $in $nin $gt $gte $lt $lte $exists"
-            )
+            raise InvalidFilter(f"unknown operator {op!r} on {field!r}; valid: {' '.join(OPERATORS)}")
     return "(" + " AND ".join(parts) + ")"
 
 

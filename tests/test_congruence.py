@@ -130,6 +130,11 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
                 return pages
             cursor = page["next_cursor"]
 
+    op("delete b by filter", lambda c: c.delete("b", filter={"g": 2, "n": {"$lt": 700}}))
+    op("delete b by filter again", lambda c: c.delete("b", filter={"g": 2, "n": {"$lt": 700}}))
+    op("delete with ids and filter", lambda c: c.delete("b", ["e800"], filter={"g": 1}))
+    op("delete with neither", lambda c: c.delete("b"))
+    op("delete bad filter", lambda c: c.delete("b", filter={"g": {"$all": 1}}))
     op("count a", lambda c: c.count("a"))
     for fi, flt in enumerate(filters):
         op(f"count a f{fi}", lambda c, flt=flt: c.count("a", filter=flt))

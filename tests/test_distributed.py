@@ -85,6 +85,9 @@ def test_three_shards_answer_exactly_like_one_machine(tmp_path, binarizer):
     assert one.describe_namespace("docs")["item_count"] == many.describe_namespace("docs")["item_count"]
     for flt in (None, {"g": 1}, {"n": {"$gte": 700}, "g": {"$ne": 2}}):
         assert one.count("docs", flt) == many.count("docs", flt) > 0
+    gone = one.delete("docs", filter={"g": 3, "n": {"$lt": 300}})
+    assert gone == many.delete("docs", filter={"g": 3, "n": {"$lt": 300}}) and gone == sorted(gone) and gone
+    assert one.count("docs", {"g": 3, "n": {"$lt": 300}}) == many.count("docs", {"g": 3, "n": {"$lt": 300}}) == 0
     with pytest.raises(InvalidFilter):
         many.count("docs", {"g": {"$regex": "x"}})
     assert many.create_namespace("docs", dimension=DIM, binarizer=binarizer, exist_ok=True)["shards"] == 3

@@ -144,8 +144,11 @@ class Calls:
         return Call("POST", _ns(name, "count"), {"filter": filter}, _take("count"))
 
     @staticmethod
-    def delete(name: str, ids: Sequence[Any]) -> Call:
-        return Call("POST", _ns(name, "documents", "delete"), {"ids": ids})
+    def delete(name: str, ids: Sequence[Any] | None, filter: dict[str, Any] | None) -> Call:
+        body: dict[str, Any] = {} if ids is None else {"ids": ids}
+        if filter is not None:
+            body["filter"] = filter
+        return Call("POST", _ns(name, "documents", "delete"), body)
 
     @staticmethod
     def scroll(name: str, limit: int, cursor: str | None, filter: dict[str, Any] | None) -> Call:

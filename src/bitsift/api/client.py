@@ -122,8 +122,10 @@ class LocalClient(ParsedFront, Client):
     def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         return self._engine.count(name, filter)
 
-    def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
-        return delete_result(check_ids(ids), self._engine.delete(name, ids))
+    def delete(self, name: str, ids: Sequence[str | int] | None = None,
+               filter: dict[str, Any] | None = None) -> DeleteResult:
+        deleted = self._engine.delete(name, ids, filter)
+        return delete_result(deleted if ids is None else check_ids(ids), deleted)
 
     def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
                filter: dict[str, Any] | None = None) -> ScrollPage:

@@ -204,8 +204,9 @@ class HTTPClient(_Base, ClientAPI):
     def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         return self._send(Calls.count(name, filter))
 
-    def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
-        return self._send(Calls.delete(name, ids))
+    def delete(self, name: str, ids: Sequence[str | int] | None = None,
+               filter: dict[str, Any] | None = None) -> DeleteResult:
+        return self._send(Calls.delete(name, ids, filter))
 
     def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
@@ -321,8 +322,9 @@ class AsyncHTTPClient(_Base):
     async def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         return await self._send(Calls.count(name, filter))
 
-    async def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
-        return await self._send(Calls.delete(name, ids))
+    async def delete(self, name: str, ids: Sequence[str | int] | None = None,
+                     filter: dict[str, Any] | None = None) -> DeleteResult:
+        return await self._send(Calls.delete(name, ids, filter))
 
     async def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,

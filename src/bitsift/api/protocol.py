@@ -101,8 +101,11 @@ class ClientAPI(abc.ABC):
         each); the same number ``scroll`` with that filter would page through."""
 
     @abc.abstractmethod
-    def delete(self, name: str, ids: Sequence[str | int]) -> DeleteResult:
-        """Delete items (or every chunk of documents) by id."""
+    def delete(self, name: str, ids: Sequence[str | int] | None = None,
+               filter: dict[str, Any] | None = None) -> DeleteResult:
+        """Delete items (or every chunk of documents) by id, or every item whose metadata match
+        ``filter`` (found and deleted in one commit; in a text namespace a filter matches chunks:
+        ``{"document_id": ...}`` takes a whole document). Exactly one of the two."""
 
     @abc.abstractmethod
     def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,

@@ -266,6 +266,13 @@ def check_filter(spec: Any) -> dict[str, Any] | None:
     return spec
 
 
+def deletion_filter(ids: Any, filter: Any) -> dict[str, Any] | None:
+    """What a delete asks for: exactly one of ids and a filter; the filter (checked) or None."""
+    if (ids is None) == (filter is None):
+        raise InvalidInput("delete needs either ids or a filter (not both)")
+    return None if filter is None else check_filter(filter)
+
+
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
     """Return (SQL boolean expression over column ``metadata``, bound parameters)."""
     params: list[Any] = []

@@ -53,6 +53,9 @@ class Shard:
     def delete(self, ids: Sequence[str]) -> list[str]:
         return self.ns.delete(ids)
 
+    def delete_matching(self, filter: dict[str, Any]) -> list[str]:
+        return self.ns.delete_matching(filter)
+
     def scroll(self, after: str | None, limit: int, filter: dict[str, Any] | None) -> list[dict[str, Any]]:
         return self.ns.scroll(after, limit, filter)
 

@@ -26,7 +26,7 @@ from bitsift.core.binarize import Centered, make_binarizer
 from bitsift.core.candidates import Answer
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
 from bitsift.core.errors import NamespaceExists, NamespaceNotFound
-from bitsift.core.filters import check_filter
+from bitsift.core.filters import check_filter, deletion_filter
 from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse
 from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_ids, check_items, check_name
@@ -224,10 +224,16 @@ class ShardedEngine(IngestingFront, ParsedFront):
             write_atomic(self.root / sns.name / SHARDED,
                          (json.dumps(sns.manifest, indent=2, sort_keys=True) + "\n").encode())
 
-    def delete(self, name: str, ids: Sequence[Any]) -> list[str]:
+    def delete(self, name: str, ids: Sequence[Any] | None = None, filter: dict[str, Any] | None = None) -> list[str]:
         """Ids go to their owners; in a text namespace a document id's chunks live with the
-        document but a chunk id may be asked for too, so every shard is asked."""
+        document but a chunk id may be asked for too, so every shard is asked. A filter goes to
+        every shard; the ids each deleted are merged in id order, as one machine returns them."""
         sns = self._namespace(name)
+        flt = deletion_filter(ids, filter)
+        if flt is not None:
+            per_shard = [cluster.call_with_retry(shard, _remote("delete_matching", flt), self.write_retry_s,
+                                                 self.timeout_s) for shard in sns.shards]
+            return list(heapq.merge(*per_shard))
         wanted = check_ids(ids)
         if sns.manifest["type"] == "text":
             targets = {i: wanted for i in range(len(sns.shards))}

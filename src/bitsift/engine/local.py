@@ -24,7 +24,7 @@ from bitsift.core.errors import (
     NamespaceGone,
     NamespaceNotFound,
 )
-from bitsift.core.filters import check_filter
+from bitsift.core.filters import check_filter, deletion_filter
 from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse
 from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_name
@@ -226,8 +226,13 @@ class Engine(IngestingFront, ParsedFront):
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self._using(name, lambda ns: ns.get(ids, include_vectors))
 
-    def delete(self, name: str, ids: Sequence[Any]) -> list[str]:
-        return self._using(name, lambda ns: ns.delete(ids))
+    def delete(self, name: str, ids: Sequence[Any] | None = None, filter: dict[str, Any] | None = None) -> list[str]:
+        """Delete by ids (an id of a text namespace's document: all its chunks) or every item
+        matching a metadata filter; returns the ids deleted."""
+        flt = deletion_filter(ids, filter)
+        if flt is not None:
+            return self._using(name, lambda ns: ns.delete_matching(flt))
+        return self._using(name, lambda ns: ns.delete(ids))  # type: ignore[arg-type]
 
     def _search_parsed(self, request: SearchRequest) -> list[SearchResponse]:
         """One response per query: the top-k over the request's namespaces, merged as if they

@@ -157,12 +157,28 @@ class Namespace:
         with self.files.writing():
             self._refresh_locked()
             self.files.upgrade()
-            state = self._state
-            found, matched = self.files.items.kill(wanted, state.rows, state.generation + 1)
-            if found:
-                state.packed.set_valid(np.fromiter(found.values(), np.int64), False)
-            state.generation += 1
+            matched = self._kill_locked(wanted)
         return [i for i in dict.fromkeys(wanted) if i in matched]
+
+    def delete_matching(self, filter: dict[str, Any]) -> list[str]:
+        """Delete every live item whose metadata match ``filter``, found and deleted under one
+        writer lock (no write of another process lands in between); returns their ids in id order."""
+        where, params = compile_filter(filter)
+        with self.files.writing():
+            self._refresh_locked()
+            self.files.upgrade()
+            ids = self.files.items.matching_ids(where, params)
+            if ids:
+                self._kill_locked(ids)
+        return ids
+
+    def _kill_locked(self, ids: list[str]) -> set[str]:
+        state = self._state
+        found, matched = self.files.items.kill(ids, state.rows, state.generation + 1)
+        if found:
+            state.packed.set_valid(np.fromiter(found.values(), np.int64), False)
+        state.generation += 1
+        return matched
 
     def compact(self) -> dict[str, int]:
         """Rewrite the row files without dead rows; crash-safe by roll-forward. Waits for the

@@ -258,6 +258,11 @@ class ItemStore:
         query = "SELECT COUNT(*) FROM items WHERE alive = 1" + ("" if where is None else f" AND {where}")
         return int(self.conn().execute(query, list(params)).fetchone()[0])
 
+    def matching_ids(self, where: str, params: Sequence[Any]) -> list[str]:
+        """Ids of the live items whose metadata satisfy a compiled filter, in id order."""
+        query = f"SELECT id FROM items WHERE alive = 1 AND {where} ORDER BY id"
+        return [i for (i,) in self.conn().execute(query, list(params))]
+
     def fetch_ids(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int, str | None, str]]]:
         """Asked id -> live [(id, row, text, metadata JSON)]: the item itself, or every chunk of
         the document of that id, in row order."""

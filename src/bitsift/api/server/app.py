@@ -39,8 +39,8 @@ from bitsift.api.server.models import (
     Count,
     CreateNamespace,
     DeleteFiles,
+    DeleteItems,
     GetDocuments,
-    Ids,
     Search,
     SearchBatch,
     UploadDocuments,
@@ -257,9 +257,10 @@ def _router(secured: bool) -> APIRouter:
         scrolled = _engine(request).scroll(namespace_name, limit, next_token, flt)
         return JSONResponse(text_data_page(namespace_name, scrolled, limit, time.perf_counter() - t0))
 
-    def delete_items(namespace_name: NamespaceName, body: Ids, request: Request) -> JSONResponse:
+    def delete_items(namespace_name: NamespaceName, body: DeleteItems, request: Request) -> JSONResponse:
         _check_batch(request, body.ids, "ids")
-        return JSONResponse(delete_result(check_ids(body.ids), _engine(request).delete(namespace_name, body.ids)))
+        deleted = _engine(request).delete(namespace_name, body.ids, body.filter)
+        return JSONResponse(delete_result(deleted if body.ids is None else check_ids(body.ids), deleted))
 
     for kind in ("documents", "vectors"):
         r.add_api_route(f"/namespaces/{{namespace_name}}/{kind}/delete", delete_items, methods=["POST"], tags=["data"],

@@ -88,6 +88,11 @@ class Count(_Body):
     filter: Any = _field(None, {"type": "object"}, description="a metadata filter (none: every item)")
 
 
+class DeleteItems(_Body):
+    ids: Any = _field(None, _IDS, description="the items (or documents) to delete")
+    filter: Any = _field(None, {"type": "object"}, description="or: delete every item matching this metadata filter")
+
+
 class GetDocuments(Ids):
     include_vectors: StrictBool = False
 

@@ -79,6 +79,11 @@ def test_ingest_every_file_type_then_search(tmp_path):
     assert json.loads(run("--path", data, "ns", "info", "kb").stdout)["item_count"] == 10
     assert run("--path", data, "count", "kb").stdout.strip() == "10"
     assert run("--path", data, "count", "kb", "--filter", '{"type": "csv"}').stdout.strip() == str(len(only_csv["results"]))
+    updated = run("--path", data, "update", "kb", "soup.docx", "--metadata", '{"reviewed": true}', "--unset", "type")
+    assert updated.exit_code == 0 and json.loads(updated.stdout)["updated"] == ["soup.docx"], updated.output
+    assert run("--path", data, "count", "kb", "--filter", '{"reviewed": true}').stdout.strip() == "1"
+    assert "type" not in json.loads(run("--path", data, "search", "kb", "onion soup", "--json").stdout)[
+        "results"][0]["metadata"]
     bad = run("--path", data, "count", "kb", "--filter", "{nope")
     assert bad.exit_code == 2 and "not JSON" in bad.output
 

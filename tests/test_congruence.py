@@ -130,6 +130,12 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
                 return pages
             cursor = page["next_cursor"]
 
+    op("update a", lambda c: c.update("a", ["d20", "d21", "ghost", 22], metadata={"g": 7, "extra": [1]}, unset=["n"]))
+    op("update a text", lambda c: c.update("a", ["d20"], text="renamed"))
+    op("update nothing", lambda c: c.update("a", ["d20"]))
+    op("update bad unset", lambda c: c.update("a", ["d20"], unset="n"))
+    op("get updated", lambda c: c.get("a", ["d20", "d21", "d22"], include_vectors=True))
+    op("search updated", lambda c: c.search("a", x[20], top_k=5, filter={"g": 7}))
     op("delete b by filter", lambda c: c.delete("b", filter={"g": 2, "n": {"$lt": 700}}))
     op("delete b by filter again", lambda c: c.delete("b", filter={"g": 2, "n": {"$lt": 700}}))
     op("delete with ids and filter", lambda c: c.delete("b", ["e800"], filter={"g": 1}))
@@ -230,6 +236,11 @@ def text_session(c: Any) -> list[tuple[str, Any]]:
     op("search text", lambda c: c.search("notes", "why does a wing stall?", top_k=5))
     op("search filtered", lambda c: c.search("notes", "wings", top_k=20, filter={"topic": "aero"}))
     op("get by document", lambda c: c.get("notes", ["long", "soup"]))
+    op("update document metadata", lambda c: c.update("notes", ["long", "soup"], metadata={"seen": True}))
+    op("update a text", lambda c: c.update("notes", ["soup"], text="Onion soup, slowly simmered."))
+    op("search updated", lambda c: c.search("notes", "onion soup", top_k=2, filter={"seen": True}))
+    op("update a document's text", lambda c: c.update("notes", ["long"], text="no"))
+    op("update bookkeeping", lambda c: c.update("notes", ["soup"], unset=["chunk_count"]))
     op("replace document", lambda c: c.upload_documents("notes", [{"id": "long", "text": "Now a short text."}]))
     op("get replaced", lambda c: c.get("notes", ["long"]))
     op("vectors on text", lambda c: c.upload_vectors("notes", [{"id": "v", "vector": [0.1] * 384}]))

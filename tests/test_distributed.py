@@ -85,6 +85,11 @@ def test_three_shards_answer_exactly_like_one_machine(tmp_path, binarizer):
     assert one.describe_namespace("docs")["item_count"] == many.describe_namespace("docs")["item_count"]
     for flt in (None, {"g": 1}, {"n": {"$gte": 700}, "g": {"$ne": 2}}):
         assert one.count("docs", flt) == many.count("docs", flt) > 0
+    asked = ["d0003", "d0700", "d1499", "never-written"]
+    assert one.update("docs", asked, metadata={"g": 8}, unset=["n"]) == many.update("docs", asked, metadata={"g": 8},
+                                                                                     unset=["n"])
+    assert one.get("docs", asked, include_vectors=True) == many.get("docs", asked, include_vectors=True)
+    _same(one, many, "docs", queries[0], top_k=10, filter={"g": 8})
     gone = one.delete("docs", filter={"g": 3, "n": {"$lt": 300}})
     assert gone == many.delete("docs", filter={"g": 3, "n": {"$lt": 300}}) and gone == sorted(gone) and gone
     assert one.count("docs", {"g": 3, "n": {"$lt": 300}}) == many.count("docs", {"g": 3, "n": {"$lt": 300}}) == 0

@@ -140,6 +140,15 @@ class Calls:
         return Call("POST", _ns(name, "documents", "get"), body, _take("documents"))
 
     @staticmethod
+    def update(name: str, ids: Sequence[Any], metadata: dict[str, Any] | None, text: str | None,
+               unset: Sequence[str] | None) -> Call:
+        body: dict[str, Any] = {"ids": ids}
+        for key, value in (("metadata", metadata), ("text", text), ("unset", unset)):
+            if value is not None:
+                body[key] = value
+        return Call("POST", _ns(name, "documents", "update"), body)
+
+    @staticmethod
     def count(name: str, filter: dict[str, Any] | None) -> Call:
         return Call("POST", _ns(name, "count"), {"filter": filter}, _take("count"))
 

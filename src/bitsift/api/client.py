@@ -19,9 +19,11 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    UpdateResult,
     UploadResult,
     delete_result,
     namespace_created,
+    update_result,
     upload_result,
 )
 from bitsift.core.validate import check_ids
@@ -118,6 +120,11 @@ class LocalClient(ParsedFront, Client):
 
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._engine.get(name, ids, include_vectors)
+
+    def update(self, name: str, ids: Sequence[str | int], metadata: dict[str, Any] | None = None,
+               text: str | None = None, unset: Sequence[str] | None = None) -> UpdateResult:
+        updated = self._engine.update(name, ids, metadata, text, unset)
+        return update_result(check_ids(ids), updated)
 
     def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         return self._engine.count(name, filter)

@@ -43,6 +43,7 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    UpdateResult,
     UploadResult,
     check_finished,
 )
@@ -201,6 +202,10 @@ class HTTPClient(_Base, ClientAPI):
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return self._send(Calls.get(name, ids, include_vectors))
 
+    def update(self, name: str, ids: Sequence[str | int], metadata: dict[str, Any] | None = None,
+               text: str | None = None, unset: Sequence[str] | None = None) -> UpdateResult:
+        return self._send(Calls.update(name, ids, metadata, text, unset))
+
     def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         return self._send(Calls.count(name, filter))
 
@@ -318,6 +323,10 @@ class AsyncHTTPClient(_Base):
 
     async def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         return await self._send(Calls.get(name, ids, include_vectors))
+
+    async def update(self, name: str, ids: Sequence[str | int], metadata: dict[str, Any] | None = None,
+                     text: str | None = None, unset: Sequence[str] | None = None) -> UpdateResult:
+        return await self._send(Calls.update(name, ids, metadata, text, unset))
 
     async def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         return await self._send(Calls.count(name, filter))

@@ -24,6 +24,7 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    UpdateResult,
     UploadResult,
 )
 from bitsift.core.spec import DEFAULT_BINARIZER, DEFAULT_TOP_K
@@ -94,6 +95,15 @@ class ClientAPI(abc.ABC):
     @abc.abstractmethod
     def get(self, name: str, ids: Sequence[str | int], include_vectors: bool = False) -> list[Item]:
         """Live items for the ids that exist, in the order asked (a document id: all its chunks)."""
+
+    @abc.abstractmethod
+    def update(self, name: str, ids: Sequence[str | int], metadata: dict[str, Any] | None = None,
+               text: str | None = None, unset: Sequence[str] | None = None) -> UpdateResult:
+        """Change items without their vectors: ``metadata`` keys merged into each item's,
+        ``unset`` keys removed, ``text`` replacing the text (in a text namespace the new text is
+        embedded, one item at a time; an unchanged text is not embedded again). A document id of
+        a text namespace changes every chunk of it. Ids that do not exist are skipped (compare
+        ``updated`` with ``requested_ids``); one commit for all."""
 
     @abc.abstractmethod
     def count(self, name: str, filter: dict[str, Any] | None = None) -> int:

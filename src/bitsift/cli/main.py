@@ -275,6 +275,28 @@ def count(ctx: click.Context, name: str, filter_json: str | None) -> None:
         click.echo(client.count(name, flt))
 
 
+@main.command()
+@click.argument("name")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--metadata", "metadata_json", help='Keys to set, as a JSON object, e.g. \'{"reviewed": true}\'.')
+@click.option("--unset", multiple=True, help="A metadata key to remove (repeatable).")
+@click.option("--text", help="The new text (a text namespace embeds it again).")
+@click.pass_context
+def update(ctx: click.Context, name: str, ids: tuple[str, ...], metadata_json: str | None, unset: tuple[str, ...],
+           text: str | None) -> None:
+    """Change items' metadata or text, vectors untouched, and print the result as JSON.
+
+    Example: bitsift update papers doc-7 --metadata '{"reviewed": true}' --unset draft
+    """
+    try:
+        metadata = json.loads(metadata_json) if metadata_json else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.update(name, list(ids), metadata=metadata, text=text, unset=list(unset) or None),
+                              indent=2))
+
+
 @main.command("eval")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows as JSON.")

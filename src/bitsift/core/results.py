@@ -167,6 +167,12 @@ class ItemList(TypedDict):
     documents: list[Item]  # the hosted API's name for items of either kind
 
 
+class UpdateResult(TypedDict):
+    status: str
+    updated: list[str]        # the items changed (a document id: each of its chunks), as asked
+    requested_ids: list[str]
+
+
 class CountResult(TypedDict):
     namespace: str
     count: int
@@ -302,6 +308,10 @@ def upload_result(items: Sequence[Mapping[str, Any]]) -> UploadResult:
 def documents_uploaded(ids: Sequence[str], chunks: int, job_id: str, done: bool) -> DocumentsUploaded:
     return {"status": "success" if done else "queued", "uploaded": len(ids), "chunks": chunks,
             "submitted_ids": list(ids), "job_id": job_id}
+
+
+def update_result(requested: list[str], updated: list[str]) -> UpdateResult:
+    return {"status": "success", "updated": updated, "requested_ids": requested}
 
 
 def delete_result(requested: list[str], deleted: list[str]) -> DeleteResult:

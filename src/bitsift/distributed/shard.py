@@ -20,7 +20,7 @@ from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.results import NamespaceInfo
 from bitsift.engine.coalesce import Coalescer
 from bitsift.engine.namespace import Namespace
-from bitsift.engine.request import SearchRequest
+from bitsift.engine.request import ItemChange, SearchRequest
 from bitsift.storage.folder import Row
 from bitsift.storage.manifest import MANIFEST
 
@@ -52,6 +52,9 @@ class Shard:
 
     def delete(self, ids: Sequence[str]) -> list[str]:
         return self.ns.delete(ids)
+
+    def update(self, ids: Sequence[str], change: ItemChange) -> list[str]:
+        return self.ns.update(ids, change)
 
     def delete_matching(self, filter: dict[str, Any]) -> list[str]:
         return self.ns.delete_matching(filter)

@@ -36,8 +36,8 @@ from bitsift.engine import pipeline
 from bitsift.engine.front import ParsedFront
 from bitsift.engine.ingestion import IngestingFront, Ingestion
 from bitsift.engine.llm import ChatCompletions, llm_from_env
-from bitsift.engine.local import TRASH_PREFIX, embed_chunks, require_type
-from bitsift.engine.request import NamespaceRequest, SearchRequest, new_namespace_manifest
+from bitsift.engine.local import TRASH_PREFIX, embed_chunks, require_type, with_new_vector
+from bitsift.engine.request import NamespaceRequest, SearchRequest, new_namespace_manifest, parse_change
 from bitsift.storage.folder import Row
 from bitsift.storage.manifest import fsync_dir, write_atomic
 from bitsift.text.documents import Chunks
@@ -262,6 +262,28 @@ class ShardedEngine(IngestingFront, ParsedFront):
         per_shard, _ = cluster.gather(
             sns.shards, [lambda a: a.scroll.remote(after, limit + 1, flt)] * len(sns.shards), self.timeout_s)
         return page(list(heapq.merge(*per_shard, key=lambda item: item["id"]))[: limit + 1], limit)
+
+    def update(self, name: str, ids: Sequence[Any], metadata: dict[str, Any] | None = None, text: str | None = None,
+               unset: Sequence[str] | None = None) -> list[str]:
+        """As ``Engine.update``: the coordinator embeds a changed text once; ids go to their
+        owners (every shard in a text namespace, where a chunk lives with its document)."""
+        sns = self._namespace(name)
+        text_ns = sns.manifest["type"] == "text"
+        change = with_new_vector(self, name, sns.manifest, parse_change(metadata, text, unset, text_ns), ids)
+        wanted = check_ids(ids)
+        if text_ns:
+            targets = {i: wanted for i in range(len(sns.shards))}
+        else:
+            targets = {i: [wanted[j] for j in at] for i, at in group_by_shard(wanted, len(sns.shards)).items()}
+        updated: set[str] = set()
+        for index, part in targets.items():
+            updated.update(cluster.call_with_retry(sns.shards[index], _remote("update", part, change),
+                                                   self.write_retry_s, self.timeout_s))
+        order: dict[str, None] = {}
+        for item in self.get(name, wanted):  # the order one machine answers in: as asked, chunks by row
+            if item["id"] in updated:
+                order[item["id"]] = None
+        return list(order)
 
     def count(self, name: str, filter: dict[str, Any] | None = None) -> int:
         """The shards' counts summed (an id lives on one shard only)."""

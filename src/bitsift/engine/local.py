@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,7 +35,14 @@ from bitsift.engine.front import ParsedFront
 from bitsift.engine.ingestion import IngestingFront, Ingestion
 from bitsift.engine.llm import ChatCompletions, llm_from_env
 from bitsift.engine.namespace import Namespace, namespace_info
-from bitsift.engine.request import NamespaceRequest, SearchRequest, get_embedder, new_namespace_manifest
+from bitsift.engine.request import (
+    ItemChange,
+    NamespaceRequest,
+    SearchRequest,
+    get_embedder,
+    new_namespace_manifest,
+    parse_change,
+)
 from bitsift.storage.folder import CREATING_PREFIX, LOCK, Row
 from bitsift.storage.lock import writer_lock
 from bitsift.storage.manifest import MANIFEST, fsync_dir
@@ -226,6 +234,15 @@ class Engine(IngestingFront, ParsedFront):
     def get(self, name: str, ids: Sequence[Any], include_vectors: bool = False) -> list[dict[str, Any]]:
         return self._using(name, lambda ns: ns.get(ids, include_vectors))
 
+    def update(self, name: str, ids: Sequence[Any], metadata: dict[str, Any] | None = None, text: str | None = None,
+               unset: Sequence[str] | None = None) -> list[str]:
+        """Merge metadata keys, remove ``unset`` ones, replace the text, vectors untouched
+        (a text namespace embeds a changed text again); returns the ids updated."""
+        manifest = self.namespace(name).manifest
+        change = with_new_vector(self, name, manifest, parse_change(metadata, text, unset, manifest["type"] == "text"),
+                                 ids)
+        return self._using(name, lambda ns: ns.update(ids, change))
+
     def delete(self, name: str, ids: Sequence[Any] | None = None, filter: dict[str, Any] | None = None) -> list[str]:
         """Delete by ids (an id of a text namespace's document: all its chunks) or every item
         matching a metadata filter; returns the ids deleted."""
@@ -334,6 +351,17 @@ def require_type(manifest: Mapping[str, Any], name: str, wanted: str) -> None:
     if wanted == "vector":
         raise InvalidInput(f"namespace {name!r} is a text namespace: upload documents, not vectors")
     raise InvalidInput(f"namespace {name!r} is a vector namespace: upload vectors, not documents")
+
+
+def with_new_vector(front: Any, name: str, manifest: Mapping[str, Any], change: ItemChange,
+                    ids: Sequence[Any]) -> ItemChange:
+    """In a text namespace, a change of text carries the new text's embedding, computed before
+    any lock is taken, unless every item asked for holds that text already."""
+    if change.text is None or manifest["type"] != "text":
+        return change
+    if all(item["text"] == change.text for item in front.get(name, ids)):
+        return change
+    return replace(change, vector=get_embedder(manifest["model"]).encode([change.text])[0])
 
 
 def embed_chunks(chunks: Chunks, model: str | None) -> list[dict[str, Any]]:

@@ -20,12 +20,12 @@ import numpy as np
 from bitsift.core import candidates, kernel
 from bitsift.core.binarize import bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer
-from bitsift.core.errors import NamespaceGone, Renumbered, StorageCorrupt
+from bitsift.core.errors import InvalidInput, NamespaceGone, Renumbered, StorageCorrupt
 from bitsift.core.filters import compile_filter
 from bitsift.core.results import NamespaceInfo
-from bitsift.core.validate import check_ids, check_items
+from bitsift.core.validate import Batch, check_ids, check_items, check_metadata
 from bitsift.engine.masks import MaskCache
-from bitsift.engine.request import SearchRequest
+from bitsift.engine.request import ItemChange, SearchRequest
 from bitsift.storage.folder import NamespaceFolder, Row, just_created
 from bitsift.storage.lock import ReadWriteLock
 
@@ -123,20 +123,61 @@ class Namespace:
             self.files.upgrade()
             if not self.binarizer.fitted:
                 self._set_binarizer(self.binarizer.fit(batch.vectors))  # type: ignore[attr-defined]
-            codes = self.binarizer.encode(batch.vectors)
-            pops = kernel.popcount_rows(codes)
-            state = self._state
-            start = state.rows
-            replaced = self.files.append(start, codes, batch, pops, state.generation + 1, parents)
-            # The columns a search indexes by row first, the codes last: a search (which takes
-            # no lock against an upsert) snapshots the codes, then reads the columns, so every
-            # row it can see already has its popcount and id (the mixed-load test found this).
-            state.popcounts = _put(state.popcounts, start, pops)
-            state.ids = _put(state.ids, start, batch.ids)
-            state.packed.append(codes, np.asarray(replaced, np.int64))
-            state.rows = start + len(pops)
-            state.generation += 1
+            self._append_locked(self.binarizer.encode(batch.vectors), batch, parents)
         return len(batch.ids)
+
+    def _append_locked(self, codes: np.ndarray, batch: Batch, parents: Sequence[str | None] | None,
+                       siblings_die: bool = True) -> None:
+        """Commit rows (inside ``files.writing()``) and bring the scan state up to date."""
+        pops = kernel.popcount_rows(codes)
+        state = self._state
+        start = state.rows
+        replaced = self.files.append(start, codes, batch, pops, state.generation + 1, parents, siblings_die)
+        # The columns a search indexes by row first, the codes last: a search (which takes
+        # no lock against an upsert) snapshots the codes, then reads the columns, so every
+        # row it can see already has its popcount and id (the mixed-load test found this).
+        state.popcounts = _put(state.popcounts, start, pops)
+        state.ids = _put(state.ids, start, batch.ids)
+        state.packed.append(codes, np.asarray(replaced, np.int64))
+        state.rows = start + len(pops)
+        state.generation += 1
+
+    def update(self, ids: Sequence[Any], change: ItemChange) -> list[str]:
+        """Change items in place of their vectors: metadata keys merged (and ``unset`` removed),
+        the text replaced, each item rewritten as a new row with its old code and float16 vector
+        (rows never change within an epoch: the filter masks rely on it), or with
+        ``change.vector`` where the text changed and the caller re-embedded it. A document id of a
+        text namespace updates every chunk of it. Returns the ids updated, in the order asked."""
+        wanted = check_ids(ids)
+        with self.files.writing():
+            self._refresh_locked()
+            self.files.upgrade()
+            found = self.files.items.fetch_ids(wanted)
+            seen: dict[str, tuple[int, str | None, str]] = {}
+            for asked in dict.fromkeys(wanted):
+                for id_, row, text, meta in found.get(asked, ()):
+                    seen.setdefault(id_, (row, text, meta))
+            if not seen:
+                return []
+            rows = [r for r, _, _ in seen.values()]
+            if change.text is not None and self.manifest["type"] == "text" and len(rows) > 1:
+                raise InvalidInput("a new text goes to one item at a time in a text namespace (it is embedded "
+                                   "again); to change a whole document, upload it again")
+            parents = self.files.items.parents_of(rows)
+            texts = [change.text if change.text is not None else text for _, text, _ in seen.values()]
+            metas = [check_metadata(change.applied(json.loads(meta)), f"ids[{id_!r}]")
+                     for id_, (_, _, meta) in seen.items()]
+            state = self._state
+            self.files.codes.require(state.rows)
+            codes = np.asarray(self.files.codes.read(state.rows))[rows]
+            vectors = self._vector_map(state.rows)[rows].astype(np.float32)
+            new_text = np.array([change.vector is not None and text != change.text for _, text, _ in seen.values()])
+            if new_text.any():  # only an item whose text changed gets the new vector
+                vectors[new_text] = change.vector
+                codes[new_text] = self.binarizer.encode(vectors[new_text])
+            batch = Batch(list(seen), vectors, texts, metas)
+            self._append_locked(np.ascontiguousarray(codes), batch, [parents.get(r) for r in rows], siblings_die=False)
+        return list(seen)
 
     def adopt_center(self, params: dict[str, Any]) -> None:
         """Take a center fitted elsewhere, unless one is already set: the shards of one

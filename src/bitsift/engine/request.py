@@ -23,8 +23,9 @@ from bitsift.core.spec import (
     SEARCH_MODES,
     resolve_type,
 )
-from bitsift.core.validate import check_name, check_threshold, check_top_k, check_vectors
+from bitsift.core.validate import MAX_TEXT_CHARS, check_name, check_threshold, check_top_k, check_utf8, check_vectors
 from bitsift.storage.folder import new_manifest
+from bitsift.text.documents import RESERVED
 
 
 def get_embedder(name: str | None) -> Any:  # imported on first use: vector-only users never load ONNX
@@ -242,6 +243,48 @@ def parse_namespace(name: Any, type: Any, dimension: Any, binarizer: Any, center
         raise InvalidInput(f"shards must be an integer from 1 to {MAX_SHARDS}, got {shards!r}")
     return NamespaceRequest(name, ns_type, dimension, binarizer, None if center is None else tuple(center), model,
                             shards)
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """What ``update`` changes: metadata keys merged, keys removed, a new text (and, where the
+    text is embedded, its new vector, added by the engine)."""
+
+    metadata: dict[str, Any] | None
+    unset: tuple[str, ...]
+    text: str | None
+    vector: np.ndarray | None = None
+
+    def applied(self, meta: dict[str, Any]) -> dict[str, Any]:
+        merged = {**meta, **(self.metadata or {})}
+        for key in self.unset:
+            merged.pop(key, None)
+        return merged
+
+
+def parse_change(metadata: Any, text: Any, unset: Any, text_namespace: bool) -> ItemChange:
+    """Check an update before anything is read: something to change, of the right types, and no
+    key of a text namespace's chunk bookkeeping."""
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be an object of the keys to set")
+    if unset is None:
+        unset = []
+    if isinstance(unset, str) or not isinstance(unset, (list, tuple)) or not all(
+            isinstance(k, str) and k for k in unset):
+        raise InvalidInput("unset must be a list of metadata keys")
+    if text is not None and (not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS):
+        raise InvalidInput(f"text must be a non-empty string of at most {MAX_TEXT_CHARS} characters")
+    if text is not None:
+        check_utf8(text, "text")
+    if not metadata and not unset and text is None:
+        raise InvalidInput("update needs metadata, unset or text: nothing to change")
+    clash = (set(metadata or {}) | set(unset)) & set(RESERVED) if text_namespace else set()
+    if clash:
+        raise InvalidInput(f"keys {sorted(clash)} are the chunks' bookkeeping in a text namespace")
+    both_ways = set(metadata or {}) & set(unset)
+    if both_ways:
+        raise InvalidInput(f"keys {sorted(both_ways)} are both set and unset")
+    return ItemChange(None if metadata is None else dict(metadata), tuple(unset), text)
 
 
 def namespace_differences(request: NamespaceRequest, info: Mapping[str, Any]) -> list[str]:

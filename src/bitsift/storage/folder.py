@@ -212,7 +212,7 @@ class NamespaceFolder:
                          rows, generation, self.items.epoch())
 
     def append(self, start: int, codes: np.ndarray, batch: Batch, popcounts: np.ndarray, generation: int,
-               parents: Sequence[str] | None) -> list[int]:
+               parents: Sequence[str | None] | None, siblings_die: bool = True) -> list[int]:
         """Write a batch's rows after row ``start``, then commit; returns the rows it replaced."""
         # Both files are written and fsynced on the I/O pool while SQLite stages the rows;
         # the commit waits for them (fsync releases the GIL and dominates small batches).
@@ -225,7 +225,7 @@ class NamespaceFolder:
 
         try:
             return self.items.commit_rows(start, batch.ids, batch.texts, batch.metadata_json, popcounts, generation,
-                                          rows_durable=rows_durable, parents=parents)
+                                          rows_durable=rows_durable, parents=parents, siblings_die=siblings_die)
         finally:
             wait(pending)  # never leave a file append running past the writer lock
 

@@ -157,8 +157,11 @@ class ItemStore:
         generation: int,
         rows_durable: Callable[[], None] = lambda: None,
         parents: Sequence[str | None] | None = None,
+        siblings_die: bool = True,
     ) -> list[int]:
-        """Record appended rows in one transaction; earlier rows of the same ids die.
+        """Record appended rows in one transaction; earlier rows of the same ids die, and with
+        ``parents`` every earlier chunk of those documents too unless not ``siblings_die`` (a
+        chunk rewritten alone: its document's other chunks stay).
 
         ``rows_durable`` is called just before COMMIT and must return only once the
         row files are fsynced (or raise, which rolls back): the statements run while
@@ -167,7 +170,7 @@ class ItemStore:
         c = self.conn()
         c.execute("BEGIN IMMEDIATE")
         try:
-            parent_ids = sorted({p for p in parents or () if p is not None})
+            parent_ids = sorted({p for p in parents or () if p is not None}) if siblings_die else []
             replaced = list(self.live_rows(ids, parent_ids).values())
             for part in _chunks(replaced):
                 c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
@@ -257,6 +260,14 @@ class ItemStore:
         """Live items, or those whose metadata satisfy a compiled filter."""
         query = "SELECT COUNT(*) FROM items WHERE alive = 1" + ("" if where is None else f" AND {where}")
         return int(self.conn().execute(query, list(params)).fetchone()[0])
+
+    def parents_of(self, rows: Sequence[int]) -> dict[int, str | None]:
+        """row -> the document a chunk belongs to (None for an item that is no chunk)."""
+        out: dict[int, str | None] = {}
+        for part in _chunks(list(rows)):
+            marks = ",".join("?" * len(part))
+            out.update(self.conn().execute(f"SELECT row, parent FROM items WHERE row IN ({marks})", part))
+        return out
 
     def matching_ids(self, where: str, params: Sequence[Any]) -> list[str]:
         """Ids of the live items whose metadata satisfy a compiled filter, in id order."""

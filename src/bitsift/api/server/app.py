@@ -43,6 +43,7 @@ from bitsift.api.server.models import (
     GetDocuments,
     Search,
     SearchBatch,
+    Update,
     UploadDocuments,
     UploadUrlRequest,
     UploadVectors,
@@ -71,11 +72,13 @@ from bitsift.core.results import (
     SearchBatchResponse,
     SearchResponse,
     TextDataPage,
+    UpdateResult,
     UploadResult,
     UploadUrl,
     delete_result,
     namespace_created,
     text_data_page,
+    update_result,
     upload_result,
 )
 from bitsift.core.spec import NAME_PATTERN, VERSION
@@ -232,6 +235,14 @@ def _router(secured: bool) -> APIRouter:
             responses=errors_for(404))
     def cancel_job(job_id: str, request: Request) -> JSONResponse:
         return JSONResponse(_engine(request).cancel_job(job_id))
+
+    @r.post("/namespaces/{namespace_name}/documents/update", tags=["data"],
+            summary="Change items' metadata or text without their vectors", response_model=UpdateResult,
+            responses=errors_for(404))
+    def update_items(namespace_name: NamespaceName, body: Update, request: Request) -> JSONResponse:
+        _check_batch(request, body.ids, "ids")
+        updated = _engine(request).update(namespace_name, body.ids, body.metadata, body.text, body.unset)
+        return JSONResponse(update_result(check_ids(body.ids), updated))
 
     @r.post("/namespaces/{namespace_name}/count", tags=["data"], summary="Count items, all or matching a filter",
             response_model=CountResult, responses=errors_for(404))

@@ -84,6 +84,12 @@ class Ids(_Body):
     ids: Any = _field(schema=_IDS)
 
 
+class Update(Ids):
+    metadata: Any = _field(None, {"type": "object"}, description="keys to set (merged into each item's)")
+    text: Any = _field(None, {"type": "string"}, description="the new text (a text namespace embeds it)")
+    unset: Any = _field(None, {"type": "array", "items": {"type": "string"}}, description="keys to remove")
+
+
 class Count(_Body):
     filter: Any = _field(None, {"type": "object"}, description="a metadata filter (none: every item)")
 

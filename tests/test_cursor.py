@@ -12,6 +12,7 @@ import pytest
 from bitsift.core import cursor
 from bitsift.core.errors import InvalidFilter, InvalidInput, NamespaceNotFound
 from bitsift.engine.local import Engine
+from livesrv import live_server  # noqa: F401 - fixture
 
 DIMS = 8
 
@@ -88,3 +89,52 @@ def test_an_item_present_throughout_is_returned_exactly_once_under_writes(tmp_pa
             t.join()
         assert seen == sorted(seen) and len(seen) == len(set(seen))
         assert [i for i in seen if i.startswith("s")] == stable
+
+
+def test_20k_items_scrolled_over_http_while_another_client_writes_and_deletes(tmp_path, live_server):  # noqa: F811
+    """Two clients of a real server: one scrolls 20,000 items (filtered and not) while the other
+    updates some of them, adds items with ids between theirs and deletes those again."""
+    import bitsift
+
+    server = live_server(data_dir=tmp_path / "data")
+    stable = [f"s{n:05d}" for n in range(20_000)]
+    with bitsift.Client(url=server.url) as writer_client, bitsift.Client(url=server.url) as reader:
+        writer_client.create_namespace("big", dimension=DIMS)
+        rng = np.random.default_rng(4)
+        for i in range(0, len(stable), 5_000):
+            writer_client.upload_vectors("big", _items(rng, stable[i : i + 5_000], kind="stable"))
+        stop, writes = threading.Event(), [0]
+
+        def writer() -> None:
+            wrng, n = np.random.default_rng(5), 0
+            while not stop.is_set():
+                picked = [stable[int(v)] for v in wrng.choice(len(stable), 50)]
+                writer_client.upload_vectors("big", _items(wrng, picked, kind="stable", v=n))  # updates
+                fresh = [f"s{int(v):05d}x{n}" for v in wrng.choice(len(stable), 20)]  # ids between stable ones
+                writer_client.upload_vectors("big", _items(wrng, fresh, kind="new"))
+                writer_client.delete("big", fresh[:10])
+                writer_client.update("big", picked[:5], metadata={"touched": n})
+                n += 1
+                writes[0] = n
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            pages = {}
+            for name, flt in (("all", None), ("stable", {"kind": "stable"})):
+                seen, token = [], None
+                while True:
+                    page = reader.scroll("big", limit=400, cursor=token, filter=flt)
+                    seen += [item["id"] for item in page["items"]]
+                    token = page["next_cursor"]
+                    if token is None:
+                        break
+                pages[name] = seen
+        finally:
+            stop.set()
+            t.join()
+    assert writes[0] >= 3, "the writer should have run during the scrolls"
+    for seen in pages.values():
+        assert seen == sorted(seen) and len(seen) == len(set(seen))
+        assert [i for i in seen if "x" not in i] == stable  # every item present throughout, once
+    assert all("x" not in i for i in pages["stable"])

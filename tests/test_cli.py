@@ -79,6 +79,13 @@ def test_ingest_every_file_type_then_search(tmp_path):
     assert json.loads(run("--path", data, "ns", "info", "kb").stdout)["item_count"] == 10
     assert run("--path", data, "count", "kb").stdout.strip() == "10"
     assert run("--path", data, "count", "kb", "--filter", '{"type": "csv"}').stdout.strip() == str(len(only_csv["results"]))
+    listed = run("--path", data, "jobs", "list", "--namespace", "kb").stdout.splitlines()
+    assert listed and all(" kb  done " in line for line in listed)  # the ingests' jobs, finished
+    job_id = listed[0].split()[0]
+    assert json.loads(run("--path", data, "jobs", "show", job_id).stdout)["state"] == "done"
+    assert json.loads(run("--path", data, "jobs", "cancel", job_id).stdout)["state"] == "done"
+    missing = run("--path", data, "jobs", "show", "job_nope")
+    assert missing.exit_code == 1 and "job_not_found" in missing.output
     updated = run("--path", data, "update", "kb", "soup.docx", "--metadata", '{"reviewed": true}', "--unset", "type")
     assert updated.exit_code == 0 and json.loads(updated.stdout)["updated"] == ["soup.docx"], updated.output
     assert run("--path", data, "count", "kb", "--filter", '{"reviewed": true}').stdout.strip() == "1"

@@ -130,6 +130,50 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
 
 
 @main.group(cls=_Group)
+def jobs() -> None:
+    """Follow and cancel ingestion jobs (document and file uploads, embedded in the background)."""
+
+
+@jobs.command("list")
+@click.option("--namespace", help="Only this namespace's jobs.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.pass_context
+def jobs_list(ctx: click.Context, namespace: str | None, limit: int) -> None:
+    """Recent jobs, newest first: id, namespace, state, chunks done of all.
+
+    Example: bitsift --url http://127.0.0.1:8080 jobs list --namespace papers
+    """
+    with _client(ctx) as client:
+        for job in client.jobs(namespace, limit):
+            click.echo(f"{job['job_id']}  {job['namespace']}  {job['state']:9}  "
+                       f"{job['chunks_done']}/{job['chunks']} chunks  {job['documents_failed']} failed")
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.pass_context
+def jobs_show(ctx: click.Context, job_id: str) -> None:
+    """One job's progress and failures, as JSON.
+
+    Example: bitsift jobs show job_0123...
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.job(job_id), indent=2))
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@click.pass_context
+def jobs_cancel(ctx: click.Context, job_id: str) -> None:
+    """Cancel a job: its documents not written yet are dropped; prints the job as JSON.
+
+    Example: bitsift jobs cancel job_0123...
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.cancel_job(job_id), indent=2))
+
+
+@main.group(cls=_Group)
 def ns() -> None:
     """Create, list, inspect and delete namespaces."""
 

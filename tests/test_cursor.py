@@ -103,19 +103,23 @@ def test_20k_items_scrolled_over_http_while_another_client_writes_and_deletes(tm
         rng = np.random.default_rng(4)
         for i in range(0, len(stable), 5_000):
             writer_client.upload_vectors("big", _items(rng, stable[i : i + 5_000], kind="stable"))
-        stop, writes = threading.Event(), [0]
+        stop, writes, failed = threading.Event(), [0], []
 
         def writer() -> None:
             wrng, n = np.random.default_rng(5), 0
-            while not stop.is_set():
-                picked = [stable[int(v)] for v in wrng.choice(len(stable), 50)]
-                writer_client.upload_vectors("big", _items(wrng, picked, kind="stable", v=n))  # updates
-                fresh = [f"s{int(v):05d}x{n}" for v in wrng.choice(len(stable), 20)]  # ids between stable ones
-                writer_client.upload_vectors("big", _items(wrng, fresh, kind="new"))
-                writer_client.delete("big", fresh[:10])
-                writer_client.update("big", picked[:5], metadata={"touched": n})
-                n += 1
-                writes[0] = n
+            try:
+                while not stop.is_set():
+                    picked = [stable[int(v)] for v in wrng.choice(len(stable), 50, replace=False)]
+                    writer_client.upload_vectors("big", _items(wrng, picked, kind="stable", v=n))  # updates
+                    between = wrng.choice(len(stable), 20, replace=False)
+                    fresh = [f"s{int(v):05d}x{n}" for v in between]  # ids between the stable ones
+                    writer_client.upload_vectors("big", _items(wrng, fresh, kind="new"))
+                    writer_client.delete("big", fresh[:10])
+                    writer_client.update("big", picked[:5], metadata={"touched": n})
+                    n += 1
+                    writes[0] = n
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                failed.append(exc)
 
         t = threading.Thread(target=writer)
         t.start()
@@ -133,6 +137,7 @@ def test_20k_items_scrolled_over_http_while_another_client_writes_and_deletes(tm
         finally:
             stop.set()
             t.join()
+    assert not failed, failed
     assert writes[0] >= 3, "the writer should have run during the scrolls"
     for seen in pages.values():
         assert seen == sorted(seen) and len(seen) == len(set(seen))

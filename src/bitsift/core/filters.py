@@ -96,17 +96,22 @@ def _kind(value: Any) -> tuple[str, Any]:
     raise InvalidFilter(f"filter values must be strings, numbers, booleans or null, got {json.dumps(value)[:80]}")
 
 
+def _typed(value: Any, sql_op: str) -> Predicate:
+    """``target <sql_op> value``, for a target of the value's JSON kind only."""
+    kind, bound = _kind(value)
+
+    def pred(t: _Target, params: list[Any]) -> str:
+        sql = f"({t.type(params)} IN {_KINDS[kind]} AND {t.value(params)} {sql_op} ?)"
+        params.append(bound)
+        return sql
+    return pred
+
+
 def _is(value: Any) -> Predicate:
     """Equality with a scalar (or null), same JSON kind only."""
     if value is None:
         return lambda t, params: f"{t.type(params)} = 'null'"
-    kind, bound = _kind(value)
-
-    def pred(t: _Target, params: list[Any]) -> str:
-        sql = f"({t.type(params)} IN {_KINDS[kind]} AND {t.value(params)} = ?)"
-        params.append(bound)
-        return sql
-    return pred
+    return _typed(value, "=")
 
 
 def _equals(path: str, value: Any, params: list[Any]) -> str:
@@ -145,13 +150,7 @@ def _member(path: str, values: list[Any], params: list[Any]) -> str:
 def _compare(op: str, field: str, value: Any) -> Predicate:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidFilter(f"{op} on {field!r} needs a number or a string, got {json.dumps(value)[:40]}")
-    kind, bound = _kind(value)
-
-    def pred(t: _Target, params: list[Any]) -> str:
-        sql = f"({t.type(params)} IN {_KINDS[kind]} AND {t.value(params)} {_COMPARE[op]} ?)"
-        params.append(bound)
-        return sql
-    return pred
+    return _typed(value, _COMPARE[op])
 
 
 def _values(op: str, field: str, value: Any) -> list[Any]:

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from bitsift.core.cursor import MAX_SCROLL_LIMIT
 from bitsift.core.errors import InvalidInput
 from bitsift.core.results import FileDeleted, FileInfo, FileStored, NamespaceInfo, ScrollPage
-from bitsift.engine.ingestion import Ingestion, documents_of_source
+from bitsift.engine.ingestion import Ingestion, documents_of_source, scroll_all
 from bitsift.text.parsers import SUPPORTED, read_documents
 
 CONTENT_TYPES = {
@@ -86,7 +85,7 @@ def put_file(front: Front, namespace: str, name: str, data: bytes, wait: bool = 
 def list_files(front: Front, namespace: str) -> list[FileInfo]:
     """Every file with documents in the namespace, by name."""
     found: dict[str, FileInfo] = {}
-    for item in _scroll(front, namespace, {"source": {"$exists": True}}):
+    for item in scroll_all(front, namespace, {"source": {"$exists": True}}):
         meta = item["metadata"]
         seen = found.setdefault(str(meta["source"]), {"file_name": str(meta["source"]), "size": 0, "last_modified": ""})
         if isinstance(meta.get("file_size"), int):
@@ -109,14 +108,3 @@ def delete_files(front: Front, namespace: str, names: Any) -> list[FileDeleted]:
         out.append({"file_name": name, "status": "deleted" if deleted else "not_found",
                     "message": f"{len(deleted)} documents deleted" if deleted else "no such file in this namespace"})
     return out
-
-
-def _scroll(front: Front, namespace: str, flt: dict[str, Any]) -> list[Any]:
-    items, cursor = [], None
-    while True:
-        page = front.scroll(namespace, MAX_SCROLL_LIMIT, cursor, flt)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
-

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -94,23 +94,28 @@ def normalised(documents: Sequence[Mapping[str, Any]], chunks: Chunks) -> list[d
     assert len(ids) == len(documents), "every document is at least one chunk"
     out = []
     for i, (doc_id, doc) in enumerate(zip(ids, documents)):
-        meta = {k: v for k, v in fields[doc_id].items() if k not in RESERVED}
-        out.append({"id": doc_id, "text": doc["text"],
-                    "metadata": json.loads(check_metadata(meta, f"documents[{i}]"))})
+        # Checked once per document, with its chunks' bookkeeping keys (what each chunk stores).
+        meta = json.loads(check_metadata(fields[doc_id], f"documents[{i}]"))
+        out.append({"id": doc_id, "text": doc["text"], "metadata": {k: v for k, v in meta.items() if k not in RESERVED}})
     return out
+
+
+def scroll_all(front: Scrolls, namespace: str, flt: dict[str, Any]) -> Iterator[Any]:
+    """Every item matching ``flt``, page after page."""
+    cursor = None
+    while True:
+        page = front.scroll(namespace, MAX_SCROLL_LIMIT, cursor, flt)
+        yield from page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
 
 
 def documents_of_source(writer: Scrolls, namespace: str, source: str) -> list[str]:
     """The ids of the documents read from one file (``source`` in their metadata)."""
-    ids: dict[str, None] = {}
-    cursor = None
-    while True:
-        page = writer.scroll(namespace, MAX_SCROLL_LIMIT, cursor, {"source": source})
-        for item in page["items"]:
-            ids[str(item["metadata"].get("document_id", item["id"]))] = None
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return list(ids)
+    ids = {str(item["metadata"].get("document_id", item["id"])): None
+           for item in scroll_all(writer, namespace, {"source": source})}
+    return list(ids)
 
 
 def _key(items: Sequence[tuple[str, str | None, Any]]) -> frozenset[tuple[str, str | None, str]]:
@@ -160,8 +165,6 @@ class Ingestion:
         """Validate and record an upload as a job (durable on return), then wake the worker."""
         identity = self.writer._text_identity(name)
         chunks = chunk_documents(documents, self.chunk_size, self.chunk_overlap)
-        for i, meta in enumerate(chunks.metadata):
-            check_metadata(meta, f"documents[{chunks.ids[i]!r}]")
         docs = normalised(documents, chunks)
         per_doc = Counter(chunks.parents)
         job_id = self.store.submit(name, identity, docs, [per_doc[d["id"]] for d in docs], self.chunk_size,

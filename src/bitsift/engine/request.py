@@ -299,8 +299,8 @@ def namespace_differences(request: NamespaceRequest, info: Mapping[str, Any]) ->
         asked["model"] = DEFAULT_MODEL if request.model is None else request.model
     if request.shards is not None:
         asked["shards"] = request.shards
-    return [f"{key} is {info.get(key, 1 if key == 'shards' else None)!r}, not {value!r}"
-            for key, value in asked.items() if info.get(key, 1 if key == "shards" else None) != value]
+    have = {key: info.get(key, 1 if key == "shards" else None) for key in asked}  # one shard: no key
+    return [f"{key} is {have[key]!r}, not {value!r}" for key, value in asked.items() if have[key] != value]
 
 
 def _valid_dimension(dimension: Any) -> bool:

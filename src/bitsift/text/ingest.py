@@ -47,18 +47,17 @@ class _Jobs:
             self.open.append(j)
 
     def done(self, force: bool = False) -> int:
-        """Chunks embedded so far over every job (asks the open jobs at most every POLL_S)."""
+        """Chunks embedded so far over every job (asks at most every POLL_S). One namespace's jobs
+        run in the order accepted, so only the jobs up to the first unfinished one are asked."""
         if self.open and (force or time.monotonic() - self.asked >= POLL_S):
             self.asked = time.monotonic()
-            still = []
-            for j in self.open:
-                job = self.client.job(j)
-                self.chunks[j] = job["chunks_done"]
-                if job["state"] in FINAL_STATES:
-                    self.finished.append(job)
-                else:
-                    still.append(j)
-            self.open = still
+            while self.open:
+                job = self.client.job(self.open[0])
+                self.chunks[self.open[0]] = job["chunks_done"]
+                if job["state"] not in FINAL_STATES:
+                    break
+                self.finished.append(job)
+                self.open.pop(0)
         return sum(self.chunks.values())
 
 

@@ -7,7 +7,7 @@ import errno
 import os
 import resource
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,12 +45,18 @@ def _space_is_short(where: Path) -> bool:
 
 
 @contextmanager
-def disk_errors(where: Path) -> Iterator[None]:
-    """Turn a disk-full failure of the enclosed write into :class:`DiskFull` naming ``where``."""
+def disk_errors(where: Path, release: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Turn a disk-full failure of the enclosed write into :class:`DiskFull` naming ``where``;
+    ``release`` then gives back what the failed write still holds (SQLite's WAL keeps the frames
+    of a rolled-back transaction, so the space would stay used until the next checkpoint)."""
     try:
         yield
     except (OSError, sqlite3.OperationalError) as exc:
         if is_disk_full(exc, where):
+            try:
+                release()
+            except (OSError, sqlite3.Error):
+                pass  # best effort: the 507 stands either way
             raise DiskFull(f"no space left for {where.name}: free disk space (or raise the file-size limit) "
                            f"and retry; nothing of this write was kept") from exc
         raise

@@ -12,7 +12,8 @@ BATCH, DIMS = 200, 64
 
 def batch_items(b: int) -> list[dict]:
     x = np.random.default_rng(b).standard_normal((BATCH, DIMS)).astype(np.float32)
-    return [{"id": f"b{b}-{i}", "vector": x[i], "metadata": {"batch": b}} for i in range(BATCH)]
+    return [{"id": f"b{b}-{i}", "vector": x[i], "text": f"batch{b} item{i}", "metadata": {"batch": b}}
+            for i in range(BATCH)]
 
 
 if __name__ == "__main__":

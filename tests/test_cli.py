@@ -74,6 +74,11 @@ def test_ingest_every_file_type_then_search(tmp_path):
     only_csv = json.loads(run("--path", data, "search", "kb", "football", "--json",
                               "--filter", '{"type": "csv"}').stdout)
     assert {r["metadata"]["type"] for r in only_csv["results"]} == {"csv"}
+    hybrid = run("--path", data, "search", "kb", "which bird hunts at night", "--mode", "hybrid", "--top-k", "3")
+    assert hybrid.exit_code == 0 and "birds.jsonl#owl" in hybrid.output and " bm25 " in hybrid.output, hybrid.output
+    words = json.loads(run("--path", data, "search", "kb", "a bird", "--mode", "keyword", "--keywords", "onion",
+                           "--json").stdout)
+    assert words["results"][0]["id"] == "soup.docx" and words["results"][0]["keyword_score"] > 0
     # re-ingesting the same tree replaces documents instead of duplicating them
     run("--path", data, "ingest", "kb", str(tmp_path / "docs"))
     assert json.loads(run("--path", data, "ns", "info", "kb").stdout)["item_count"] == 10

@@ -64,6 +64,14 @@ def meta(i: int) -> dict[str, Any]:
     return {"g": i % 3, "n": i, "tag": ("red", "green", "blue")[i % 3], "even": i % 2 == 0}
 
 
+VOCABULARY = "wing shock flow heat lift drag boundary layer nozzle plate stall wave".split()
+
+
+def words(i: int) -> str:
+    """An item's text: a few words of a small vocabulary, so terms are common and rare."""
+    return f"doc {i} " + " ".join(VOCABULARY[(i * k) % len(VOCABULARY)] for k in range(1, 2 + i % 4))
+
+
 def vector_session(c: Any) -> list[tuple[str, Any]]:
     """Every vector-namespace operation, good and bad, in one fixed order."""
     rng = np.random.default_rng(2024)
@@ -89,7 +97,7 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
     op("create bad type", lambda c: c.create_namespace("z", type="image", dimension=4))
 
     for start in range(0, 600, 150):  # numpy rows in half of the batches, plain lists in the others
-        batch = [{"id": f"d{i}", "vector": x[i] if start % 300 == 0 else x[i].tolist(), "text": f"doc {i}",
+        batch = [{"id": f"d{i}", "vector": x[i] if start % 300 == 0 else x[i].tolist(), "text": words(i),
                   "metadata": meta(i)} for i in range(start, start + 150)]
         op(f"upload a {start}", lambda c, batch=batch: c.upload_vectors("a", batch))
     # b shares ten ids with a (d0..d9, other vectors) so the merge order across namespaces shows
@@ -118,6 +126,21 @@ def vector_session(c: Any) -> list[tuple[str, Any]]:
             op(f"{stage} q{qi} a+b filtered", lambda c, q=q: c.search(("b", "a"), q, top_k=30, filter={"g": 1}))
             op(f"{stage} q{qi} all rows", lambda c, q=q: c.search("b", q, top_k=1000))
             op(f"{stage} q{qi} cent", lambda c, q=q: c.search("cent", q + 3.0, top_k=5))
+            for mode in ("keyword", "hybrid"):
+                op(f"{stage} q{qi} {mode}", lambda c, q=q, m=mode: c.search("a", q, mode=m, keywords="shock wave", top_k=15))
+                op(f"{stage} q{qi} {mode} filtered", lambda c, q=q, m=mode: c.search(
+                    "a", q, mode=m, keywords="nozzle stall", top_k=20, filter={"g": {"$in": [0, 2]}}, threshold=0.45))
+                op(f"{stage} q{qi} {mode} a+b", lambda c, q=q, m=mode: c.search(["a", "b"], q, mode=m, keywords="heat",
+                                                                                top_k=30))
+            op(f"{stage} q{qi} hybrid weighted", lambda c, q=q: c.search(
+                "a", q, mode="hybrid", keywords="lift drag", fusion="weighted", keyword_weight=0.6, top_k=12))
+            op(f"{stage} q{qi} $text", lambda c, q=q: c.search("a", q, top_k=12, filter={"$text": "plate"}))
+        op(f"{stage} keyword batch", lambda c: c.search_batch("a", queries[:3], mode="hybrid", top_k=8,
+                                                              keywords=["wing", "flow layer", "nothing"]))
+        op(f"{stage} keyword without words", lambda c: c.search("a", queries[0], mode="keyword"))
+        op(f"{stage} keywords in rescore", lambda c: c.search("a", queries[0], keywords="wing"))
+        op(f"{stage} bad keyword weight", lambda c: c.search("a", queries[0], mode="hybrid", keywords="wing",
+                                                            keyword_weight=2))
 
     searches("before compact")
 
@@ -215,8 +238,11 @@ def test_vector_operations_congruent(tmp_path, live_server):  # noqa: F811
     errors = [o for o in outcomes if o[0] == "error"]
     # the session is meant to hit both paths: make sure it did, with several distinct error types
     assert len(errors) >= 30 and len({o[1] for o in errors}) >= 7
-    hits = [o[1]["results"] for label, o in expected if label.startswith("before compact") and o[0] == "ok"]
+    hits = [o[1]["results"] for label, o in expected if label.startswith("before compact") and o[0] == "ok"
+            and isinstance(o[1], dict)]
     assert sum(len(h) for h in hits) > 1000 and any(r["namespace"] == "b" for h in hits for r in h)
+    fused = [o[1]["results"] for label, o in expected if label.endswith(" hybrid") and o[0] == "ok"]
+    assert fused and all(h and "fusion_score" in h[0] and "keyword_score" in h[0] for h in fused)
 
 
 DOCS = [
@@ -235,6 +261,9 @@ def text_session(c: Any) -> list[tuple[str, Any]]:
     op("upload documents", lambda c: c.upload_documents("notes", DOCS))
     op("search text", lambda c: c.search("notes", "why does a wing stall?", top_k=5))
     op("search filtered", lambda c: c.search("notes", "wings", top_k=20, filter={"topic": "aero"}))
+    op("search keyword", lambda c: c.search("notes", "shock waves on wings", mode="keyword", top_k=5))
+    op("search hybrid", lambda c: c.search("notes", "why does a wing stall?", mode="hybrid", top_k=5))
+    op("search hybrid other words", lambda c: c.search("notes", "stall", mode="hybrid", keywords="onions", top_k=3))
     op("get by document", lambda c: c.get("notes", ["long", "soup"]))
     op("update document metadata", lambda c: c.update("notes", ["long", "soup"], metadata={"seen": True}))
     op("update a text", lambda c: c.update("notes", ["soup"], text="Onion soup, slowly simmered."))

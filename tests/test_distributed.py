@@ -311,3 +311,46 @@ def test_search_batch_over_shards_answers_like_one_machine_and_like_single_searc
         assert key == [[(r["id"], r["score"]) for r in many.search("bt", q, **params)["results"]] for q in queries]
         assert all(res["shards"] == 3 for res in b)
     many.close()
+
+
+def _same_hits(one, many, *args, **kwargs):
+    """Every field of every hit equal, BM25 and fusion scores included (to the bit)."""
+    a, b = one.search(*args, **kwargs)["results"], many.search(*args, **kwargs)["results"]
+    assert a == b
+    return a
+
+
+def test_keyword_and_hybrid_over_shards_answer_like_one_machine(tmp_path):
+    """BM25 needs collection-wide statistics: each shard alone sees other document frequencies and
+    lengths, so without them the sharded scores (and orders) would differ from one machine's."""
+    one, many = Client(path=tmp_path / "one"), Client(ray="auto", path=tmp_path / "sharded")  # the public clients
+    one.create_namespace("kw", dimension=DIM)
+    many.create_namespace("kw", dimension=DIM, shards=3)
+    rng = np.random.default_rng(12)
+    vocab = [f"w{i}" for i in range(30)] + ["nozzle", "shock", "wing"]
+    p = 1 / np.arange(1, len(vocab) + 1)
+    x = rng.standard_normal((900, DIM)).astype(np.float32)
+    texts = [" ".join(rng.choice(vocab, size=int(rng.integers(1, 25)), p=p / p.sum())) for _ in range(900)]
+    items = [{"id": f"k{i:03d}", "vector": x[i], "text": texts[i], "metadata": {"g": i % 3}} for i in range(900)]
+    for e in (one, many):
+        e.upload_vectors("kw", items)
+        e.delete("kw", [f"k{i:03d}" for i in range(0, 900, 13)])
+        e.update("kw", ["k005", "k006"], text="nozzle shock wing nozzle")
+    queries = ("nozzle shock", "w0 w1 w2 wing", "w29", "absent words")
+    for mode in ("keyword", "hybrid"):
+        for words, q in zip(queries, x[[5, 100, 200, 300]]):
+            hits = _same_hits(one, many, "kw", q, mode=mode, keywords=words, top_k=20)
+            assert words == "absent words" or hits
+            _same_hits(one, many, "kw", q, mode=mode, keywords=words, top_k=10, filter={"g": 1}, threshold=0.4)
+        _same_hits(one, many, "kw", x[7], mode=mode, keywords="w3 w4", top_k=150)  # deeper than the fusion depth
+    _same_hits(one, many, "kw", x[8], mode="hybrid", keywords="shock", fusion="weighted", keyword_weight=0.7)
+    _same_hits(one, many, "kw", x[9], top_k=30, filter={"$text": "nozzle"})
+    words = ["nozzle", "w1 w5", "wing shock"]
+    a = one.search_batch("kw", x[:3], mode="hybrid", keywords=words, top_k=9)
+    b = many.search_batch("kw", x[:3], mode="hybrid", keywords=words, top_k=9)
+    assert [r["results"] for r in a] == [r["results"] for r in b]
+    without = [[dict(h, score=None) for h in many.search("kw", x[5], mode="keyword", keywords="nozzle")["results"]]]
+    assert without[0][0]["id"] in ("k005", "k006")
+    one.compact("kw"), many.compact("kw")
+    _same_hits(one, many, "kw", x[5], mode="hybrid", keywords="nozzle shock", top_k=20)
+    one.close(), many.close()

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 import bitsift
+from bitsift.core.errors import KeywordIndexMissing
 from bitsift.storage.jobs import JOBS_FILE
 from bitsift.storage.jobs import SCHEMA_VERSION as JOBS_VERSION
 from bitsift.storage.manifest import FORMAT_VERSION
-from make_golden import DIMS, golden_items, queries
+from make_golden import DIMS, golden_items, keyword_searches, queries
 from model import ModelNamespace, as_pairs, assert_same
 
 DATA = Path(__file__).parent / "data"
@@ -54,6 +55,35 @@ def test_golden_namespace_answers_as_recorded(golden_copy, version):
                 [[{**r, "score": None} for r in run] for run in runs]
             assert [[r["score"] for r in run] for run in got] == \
                 [pytest.approx([r["score"] for r in run], rel=1e-12, abs=1e-12) for run in runs]
+
+
+def _without_scores(runs):
+    return [[{k: v for k, v in r.items() if not k.endswith("score")} for r in run] for run in runs]
+
+
+def _scores(runs):
+    return [[(r["score"], r["keyword_score"], r.get("fusion_score", 0.0)) for r in run] for run in runs]
+
+
+def test_keyword_index_is_recorded_or_built_on_the_first_write(golden_copy, version):
+    """Format 3 answers keyword and hybrid searches as recorded; an older folder refuses them (a
+    read never changes a folder) until its first write, a compaction here, builds the index
+    from its texts: then it answers exactly what the version-3 golden recorded."""
+    recorded = json.loads((DATA / f"golden-v{FORMAT_VERSION}" / "expected-keyword.json").read_text())
+    with bitsift.Client(path=golden_copy) as client:
+        for name, runs in recorded.items():
+            manifest = json.loads((golden_copy / name / "manifest.json").read_text())
+            if version < 3:
+                with pytest.raises(KeywordIndexMissing, match="compact"):
+                    client.search(name, queries()[0].tolist(), mode="keyword", keywords="item 7")
+                words = client.search(name, queries()[0].tolist(), top_k=300, filter={"$text": "7"})["results"]
+                assert [r["id"] for r in words] == ["g7"]  # $text needs no index
+                assert json.loads((golden_copy / name / "manifest.json").read_text()) == manifest  # untouched
+                client.compact(name)
+            got = keyword_searches(client, name)
+            assert _without_scores(got) == _without_scores(runs)
+            assert _scores(got) == [[pytest.approx(s, rel=1e-12, abs=1e-12) for s in run] for run in _scores(runs)]
+            assert json.loads((golden_copy / name / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
 
 
 def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy):

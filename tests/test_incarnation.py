@@ -16,6 +16,7 @@ import pytest
 import bitsift
 from bitsift.core.errors import NamespaceGone, NamespaceNotFound
 from bitsift.engine.local import Engine
+from bitsift.storage.manifest import FORMAT_VERSION
 
 DIMS = 16
 
@@ -43,7 +44,7 @@ def test_each_create_gets_a_new_incarnation_in_manifest_and_sqlite(tmp_path):
         engine.create_namespace("r", dimension=DIMS)
         second = incarnation(tmp_path / "r")
     assert first[0] == first[1] and second[0] == second[1] and first[0] != second[0]
-    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["format_version"] == 2
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
 
 
 def test_two_engines_on_one_folder_after_delete_and_recreate(tmp_path):
@@ -145,7 +146,7 @@ def test_a_format_1_folder_is_migrated_on_its_first_write_only(tmp_path):
         assert (folder / "manifest.json").read_bytes() == before  # never silently on a read
         engine.delete("golden", ["g1"])
     manifest, stored = incarnation(folder)
-    assert manifest == stored and json.loads((folder / "manifest.json").read_text())["format_version"] == 2
+    assert manifest == stored and json.loads((folder / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
     with closing(Engine(tmp_path / "data")) as engine:
         assert engine.describe_namespace("golden")["item_count"] == 269
 

@@ -19,6 +19,7 @@ from bitsift.core.errors import (
     InvalidVector,
     JobCancelled,
     JobNotFound,
+    KeywordIndexMissing,
     LLMTimeout,
     LLMUnavailable,
     NamespaceBusy,
@@ -51,7 +52,7 @@ from bitsift.core.spec import BINARIZERS, NAMESPACE_TYPES, SEARCH_MODES, VERSION
 __all__ = [
     "Client", "ClientAPI", "HTTPClient", "AsyncHTTPClient",
     "BitsiftError", "DimensionMismatch", "DiskFull", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
-    "InvalidName", "InvalidVector", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
+    "InvalidName", "InvalidVector", "KeywordIndexMissing", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
     "ShardUnavailable", "StorageCorrupt", "LLMUnavailable", "LLMTimeout", "JobCancelled", "JobNotFound",
     "AnswerResponse", "Citation", "Source", "ScrollPage", "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",
     "JobStatus", "NamespaceInfo", "SearchResponse", "Timings", "UploadResult",

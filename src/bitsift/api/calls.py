@@ -171,15 +171,19 @@ class Calls:
     @staticmethod
     def search(namespaces: Sequence[str] | str, query: Any, top_k: int, threshold: float | None,
                filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
-               oversample: int | None, partial: bool) -> Call:
-        body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial)
+               oversample: int | None, partial: bool, keywords: str | None = None, fusion: str | None = None,
+               keyword_weight: float | None = None) -> Call:
+        body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial,
+                            keywords, fusion, keyword_weight)
         return Call("POST", "/v1/search", dict(body, query=query))
 
     @staticmethod
     def search_batch(namespaces: Sequence[str] | str, queries: Any, top_k: int, threshold: float | None,
                      filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
-                     oversample: int | None, partial: bool) -> Call:
-        body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial)
+                     oversample: int | None, partial: bool, keywords: Sequence[str] | None = None,
+                     fusion: str | None = None, keyword_weight: float | None = None) -> Call:
+        body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial,
+                            keywords, fusion, keyword_weight)
         return Call("POST", "/v1/search/batch", dict(body, queries=queries), _take("responses"))
 
     @staticmethod
@@ -243,13 +247,20 @@ def _scroll_page(body: Any) -> dict[str, Any]:
 
 
 def _search_body(namespaces: Sequence[str] | str, top_k: int, threshold: float | None, filter: dict[str, Any] | None,
-                 kiosk_mode: bool, mode: str | None, oversample: int | None, partial: bool) -> dict[str, Any]:
-    """The parameters a search and a batch share, as the server's models name them."""
+                 kiosk_mode: bool, mode: str | None, oversample: int | None, partial: bool,
+                 keywords: Any = None, fusion: str | None = None, keyword_weight: float | None = None) -> dict[str, Any]:
+    """The parameters a search and a batch share, as the server's models name them (the keyword
+    ones only when given, so a body stays what the hosted API knows)."""
     names = namespaces if isinstance(namespaces, str) else list(namespaces)
     body = {"namespaces": names, "top_k": top_k, "threshold": threshold, "filter": filter,
             "kiosk_mode": kiosk_mode, "mode": mode, "oversample": oversample}
     if partial:
         body["partial"] = True
+    extra = {"keywords": None if keywords is None or isinstance(keywords, str) else list(keywords),
+             "fusion": fusion, "keyword_weight": keyword_weight}
+    if isinstance(keywords, str):
+        extra["keywords"] = keywords
+    body.update({k: v for k, v in extra.items() if v is not None})
     return body
 
 

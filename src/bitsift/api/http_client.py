@@ -215,16 +215,19 @@ class HTTPClient(_Base, ClientAPI):
 
     def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
-               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+               mode: str | None = None, oversample: int | None = None, partial: bool = False,
+               keywords: str | None = None, fusion: str | None = None,
+               keyword_weight: float | None = None) -> SearchResponse:
         return self._send(Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode, oversample,
-                                       partial))
+                                       partial, keywords, fusion, keyword_weight))
 
     def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
-                     partial: bool = False) -> list[SearchResponse]:
+                     partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
+                     keyword_weight: float | None = None) -> list[SearchResponse]:
         return self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
-                                             oversample, partial))
+                                             oversample, partial, keywords, fusion, keyword_weight))
 
     def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
                filter: dict[str, Any] | None = None) -> ScrollPage:
@@ -337,16 +340,19 @@ class AsyncHTTPClient(_Base):
 
     async def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
-               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+               mode: str | None = None, oversample: int | None = None, partial: bool = False,
+               keywords: str | None = None, fusion: str | None = None,
+               keyword_weight: float | None = None) -> SearchResponse:
         return await self._send(Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode,
-                                             oversample, partial))
+                                             oversample, partial, keywords, fusion, keyword_weight))
 
     async def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
-                     partial: bool = False) -> list[SearchResponse]:
+                     partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
+                     keyword_weight: float | None = None) -> list[SearchResponse]:
         return await self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
-                                             oversample, partial))
+                                             oversample, partial, keywords, fusion, keyword_weight))
 
     async def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
                      filter: dict[str, Any] | None = None) -> ScrollPage:

@@ -127,11 +127,18 @@ class ClientAPI(abc.ABC):
     @abc.abstractmethod
     def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
-               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+               mode: str | None = None, oversample: int | None = None, partial: bool = False,
+               keywords: str | None = None, fusion: str | None = None,
+               keyword_weight: float | None = None) -> SearchResponse:
         """Exact top-k over one or more namespaces, merged as if they were one.
 
-        ``mode``: "binary" (bit codes only) or "rescore" (float re-scoring of the
-        ``top_k * oversample`` best binary candidates; the default). ``threshold`` drops results
+        ``mode``: "binary" (bit codes only), "rescore" (float re-scoring of the
+        ``top_k * oversample`` best binary candidates; the default), "keyword" (BM25 over the item
+        texts) or "hybrid" (rescore fused with keyword: ``fusion`` "rrf", the default, or
+        "weighted", with ``keyword_weight`` in [0, 1]). ``keywords``: the words the last two look
+        for (by default a text query itself; needed with a vector query). In every mode ``score``
+        is the ITS of the hit's vector; keyword and hybrid hits also carry ``keyword_score`` (and
+        ``fusion_score``), which decide their order. ``threshold`` drops results
         scoring below it in every mode; ``kiosk_mode`` is accepted for compatibility and changes
         nothing. ``filter``: a metadata filter (core.filters). ``partial``: on a sharded
         namespace, answer from the live shards when some are down (flagged ``partial: true``
@@ -142,11 +149,12 @@ class ClientAPI(abc.ABC):
     def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
-                     partial: bool = False) -> list[SearchResponse]:
+                     partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
+                     keyword_weight: float | None = None) -> list[SearchResponse]:
         """``search`` for up to ``core.spec.MAX_BATCH_QUERIES`` queries sharing the other
         parameters, in one pass over the codes: one response per query, in query order, each
-        identical to what ``search`` returns for it. One invalid query rejects the whole batch
-        (the error names ``queries[i]``)."""
+        identical to what ``search`` returns for it (``keywords``: one text per query). One
+        invalid query rejects the whole batch (the error names ``queries[i]``)."""
 
     @abc.abstractmethod
     def answer(self, namespace: str, query: str, top_k: int = DEFAULT_ANSWER_TOP_K, threshold: float | None = None,

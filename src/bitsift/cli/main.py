@@ -18,8 +18,11 @@ from bitsift.core.errors import BitsiftError
 from bitsift.core.spec import (
     BINARIZERS,
     DEFAULT_BINARIZER,
+    DEFAULT_FUSION,
+    DEFAULT_KEYWORD_WEIGHT,
     DEFAULT_MODE,
     DEFAULT_TOP_K,
+    FUSIONS,
     MAX_DIMENSION,
     MAX_TOP_K,
     NAMESPACE_TYPES,
@@ -285,18 +288,23 @@ FILTER_HELP = 'Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.'
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Drop results scoring below this.")
 @click.option("--filter", "filter_json", help=FILTER_HELP)
 @click.option("--mode", type=click.Choice(SEARCH_MODES), help=f"Search mode [default: {DEFAULT_MODE}].")
+@click.option("--keywords", help="keyword, hybrid: the words to look for [default: the query].")
+@click.option("--fusion", type=click.Choice(FUSIONS), help=f"hybrid: how rankings fuse [default: {DEFAULT_FUSION}].")
+@click.option("--keyword-weight", type=click.FloatRange(0, 1),
+              help=f"hybrid: the keyword ranking's weight [default: {DEFAULT_KEYWORD_WEIGHT}].")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response as JSON.")
 @click.pass_context
 def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: float | None,
-           filter_json: str | None, mode: str | None, as_json: bool) -> None:
+           filter_json: str | None, mode: str | None, keywords: str | None, fusion: str | None,
+           keyword_weight: float | None, as_json: bool) -> None:
     """Search one or more comma-separated text namespaces with a text query.
 
-    Example: bitsift search papers "boundary layer transition" --top-k 5
+    Example: bitsift search papers "boundary layer transition" --top-k 5 --mode hybrid
     """
     flt = _filter_option(filter_json)
     with _client(ctx) as client:
         res = client.search([n for n in names.split(",") if n], query, top_k=top_k, threshold=threshold, filter=flt,
-                            mode=mode)
+                            mode=mode, keywords=keywords, fusion=fusion, keyword_weight=keyword_weight)
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return

@@ -25,7 +25,9 @@ def print_results(query: str, response: dict[str, Any], judged: dict[str, int] |
         if judged is not None:
             grade = judged.get(str(r.get("metadata", {}).get("document_id", r["id"])))
             note = "  [judged relevant, grade %d]" % grade if grade else ""
-        click.echo(f"  {rank:>2}. {r['score']:.3f}  {r['label']:<19}  {r['id']}{note}")
+        fused = "".join(f"  {name} {r[key]:.3g}" for key, name in (("keyword_score", "bm25"), ("fusion_score", "fused"))
+                        if key in r)  # keyword and hybrid modes: what the order is by
+        click.echo(f"  {rank:>2}. {r['score']:.3f}  {r['label']:<19}  {r['id']}{fused}{note}")
         text = " ".join((r.get("text") or "").split())
         if text:
             click.echo("      " + (text if len(text) <= width - 6 else text[: width - 9] + "..."))

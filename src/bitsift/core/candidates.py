@@ -36,12 +36,15 @@ class Candidates:
     tiebreak: np.ndarray  # float64: Hamming distance (binary) or -rho (rescore); smaller first
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # object: each candidate's item id
     offsets: np.ndarray | None = None  # int64[Q + 1]
+    keyword: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 BM25 (keyword, hybrid modes)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ids, np.ndarray) or self.ids.dtype != object:
             ids = np.empty(len(self.ids), object)
             ids[:] = list(self.ids)
             object.__setattr__(self, "ids", ids)
+        if self.keyword.size != self.rows.size:  # vector modes: no keyword scores
+            object.__setattr__(self, "keyword", np.zeros(self.rows.size))
 
     @property
     def bounds(self) -> np.ndarray:
@@ -55,7 +58,8 @@ class Candidates:
         if not -len(self) <= q < len(self):
             raise IndexError(q)
         a, b = self.bounds[q % len(self) : q % len(self) + 2].tolist()
-        return Candidates(self.hamming[a:b], self.rows[a:b], self.scores[a:b], self.tiebreak[a:b], self.ids[a:b])
+        return Candidates(self.hamming[a:b], self.rows[a:b], self.scores[a:b], self.tiebreak[a:b], self.ids[a:b],
+                          keyword=self.keyword[a:b])
 
     def __iter__(self) -> Iterator[Candidates]:
         return (self[q] for q in range(len(self)))
@@ -70,7 +74,7 @@ class Candidates:
             return np.concatenate([getattr(c, col) for c in per_query]).astype(dtype, copy=False) \
                 if per_query else np.zeros(0, dtype)
         return cls(cat("hamming", np.uint32), cat("rows", np.int64), cat("scores", np.float64),
-                   cat("tiebreak", np.float64), cat("ids", object), offsets)
+                   cat("tiebreak", np.float64), cat("ids", object), offsets, cat("keyword", np.float64))
 
 
 @dataclass(frozen=True)

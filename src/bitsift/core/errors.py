@@ -76,6 +76,13 @@ class NamespaceExists(BitsiftError):
     status, name = 409, "namespace_exists"
 
 
+class KeywordIndexMissing(BitsiftError):
+    """A namespace written by an older bitsift (format 2) has no keyword index yet: it is built
+    on the namespace's next write or compaction (a read never changes a folder)."""
+
+    status, name = 409, "keyword_index_missing"
+
+
 class NamespaceLocked(BitsiftError):
     """Another process is writing to the namespace right now."""
 
@@ -130,7 +137,8 @@ ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     cls.name: cls
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
-        EmptyBatch, InvalidFilter, NamespaceNotFound, JobNotFound, JobCancelled, NamespaceExists, NamespaceLocked,
+        EmptyBatch, InvalidFilter, NamespaceNotFound, JobNotFound, JobCancelled, NamespaceExists,
+        KeywordIndexMissing, NamespaceLocked,
         NamespaceBusy, ShardUnavailable, DiskFull, StorageCorrupt, LLMUnavailable, LLMTimeout,
     )
 }

@@ -223,14 +223,20 @@ def has_word(text: str | None, word: str) -> int:
     return int(text is not None and _word_pattern(word).search(text) is not None)
 
 
-def _text_clause(word: Any, params: list[Any]) -> str:
+def _text_clause(word: Any, params: list[Any], index: str | None) -> str:
+    """``has_word`` decides; with a keyword index (storage.keywords) its phrase query first narrows
+    the rows to those holding the word's tokens, a superset of the word's whole-word matches."""
     if not isinstance(word, str) or not word.strip() or any(c.isspace() for c in word.strip()):
         raise InvalidFilter(f"$text needs one word (no spaces), got {word!r}")
-    params.append(word.strip())
-    return f"{WORD_FUNCTION}(text, ?)"
+    word = word.strip()
+    if index is None or not any(c.isalnum() for c in word):
+        params.append(word)
+        return f"{WORD_FUNCTION}(text, ?)"
+    params.extend(['"' + word.replace('"', '""') + '"', word])
+    return f"(row IN (SELECT rowid FROM {index} WHERE {index} MATCH ?) AND {WORD_FUNCTION}(text, ?))"
 
 
-def _clause(spec: Any, params: list[Any], depth: int, counter: list[int]) -> str:
+def _clause(spec: Any, params: list[Any], depth: int, counter: list[int], index: str | None) -> str:
     if depth > MAX_FILTER_DEPTH:
         raise InvalidFilter(f"filter nested deeper than {MAX_FILTER_DEPTH} levels")
     if not isinstance(spec, dict) or not spec:
@@ -241,9 +247,9 @@ def _clause(spec: Any, params: list[Any], depth: int, counter: list[int]) -> str
             if not isinstance(value, list) or not value:
                 raise InvalidFilter(f"{key} needs a non-empty list of filters")
             joiner = " AND " if key == "$and" else " OR "
-            parts.append(_balanced([_clause(v, params, depth + 1, counter) for v in value], joiner))
+            parts.append(_balanced([_clause(v, params, depth + 1, counter, index) for v in value], joiner))
         elif key == "$text":
-            parts.append(_text_clause(value, params))
+            parts.append(_text_clause(value, params, index))
             counter[0] += 1
         elif key.startswith("$"):
             raise InvalidFilter(f"unknown operator {key!r} at the top of a filter; valid: $and, $or, $text")
@@ -272,10 +278,11 @@ def deletion_filter(ids: Any, filter: Any) -> dict[str, Any] | None:
     return None if filter is None else check_filter(filter)
 
 
-def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
-    """Return (SQL boolean expression over column ``metadata``, bound parameters)."""
+def compile_filter(spec: dict[str, Any], keyword_index: str | None = None) -> tuple[str, list[Any]]:
+    """Return (SQL boolean expression over the columns ``metadata``, ``text`` and ``row``, bound
+    parameters); ``keyword_index``: the FTS5 table that backs ``$text``, where the file has one."""
     params: list[Any] = []
-    return _clause(spec, params, 0, [0]), params
+    return _clause(spec, params, 0, [0], keyword_index), params
 
 
 # --- filters written in the query text, as the hosted API reads them ------------------------

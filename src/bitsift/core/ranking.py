@@ -35,6 +35,8 @@ class Part(Protocol):
     @property
     def ids(self) -> np.ndarray: ...  # object: the item id of each candidate
     @property
+    def keyword(self) -> np.ndarray: ...  # float64: BM25 (keyword and hybrid modes; 0: no query term)
+    @property
     def bounds(self) -> np.ndarray: ...  # int64[Q + 1]
 
 
@@ -48,6 +50,13 @@ class Ranked:
     rows: np.ndarray
     ids: list[str]
     offsets: np.ndarray
+    keyword: np.ndarray | None = None  # keyword and hybrid modes: each hit's BM25 (core.fusion)
+    fusion: np.ndarray | None = None   # hybrid mode: each hit's fusion score
+
+    @property
+    def final_order(self) -> bool:
+        """Keyword and hybrid hits are in their fused order, which is not the score order."""
+        return self.keyword is not None
 
 
 def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:

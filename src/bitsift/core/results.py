@@ -13,11 +13,13 @@ from bitsift.core.spec import BinarizerName, NamespaceType, SearchMode
 
 class Hit(TypedDict):
     id: str
-    score: float  # ITS in [0, 1] (rescore mode: the expected ITS from the float vectors)
+    score: float  # ITS in [0, 1] (rescore, keyword, hybrid modes: the expected ITS from the float vectors)
     label: str    # relevance band of the score (core.scoring.LABELS)
     text: str | None
     metadata: dict[str, Any]
     namespace: str
+    keyword_score: NotRequired[float]  # keyword, hybrid modes: BM25 of the text (0: no query term)
+    fusion_score: NotRequired[float]   # hybrid mode: what the order is by (core.fusion)
 
 
 class Timings(TypedDict):
@@ -29,7 +31,7 @@ class Timings(TypedDict):
 
 
 class SearchResponse(TypedDict):
-    results: list[Hit]  # best first: score, then id, then namespace order
+    results: list[Hit]  # best first: score, then id, then namespace order (keyword, hybrid: BM25, fusion score)
     execution_time: float  # seconds
     mode: SearchMode
     timings: Timings

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bitsift.core.bm25 import TermStats
 from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.results import NamespaceInfo
 from bitsift.engine.coalesce import Coalescer
@@ -80,6 +81,9 @@ class Shard:
         """One pass for the queries (vectors) of ``request``: one single-query Answer each."""
         answer = self.ns.candidates(np.stack(request.queries), request)
         return [Answer(c, answer.epoch) for c in answer.candidates]
+
+    def term_stats(self, terms: Sequence[str]) -> TermStats:
+        return self.ns.term_stats(terms)
 
     def fetch(self, rows: Sequence[int], epoch: int) -> dict[int, Row] | None:
         return self.ns.fetch(rows, epoch)

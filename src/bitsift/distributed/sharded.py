@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.binarize import Centered, make_binarizer
+from bitsift.core.bm25 import TermStats, sum_stats
 from bitsift.core.candidates import Answer
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
 from bitsift.core.errors import NamespaceExists, NamespaceNotFound
@@ -328,6 +329,13 @@ class _ShardParts:
         return cluster.gather([ref for _, ref in self.shards],
                               [lambda a: a.candidates.remote(queries, request)] * len(self.shards),
                               self.timeout_s, allow_missing=request.partial)
+
+    def term_stats(self, terms: Sequence[str], request: SearchRequest) -> TermStats:
+        """Every shard's statistics, summed: the collection-wide ones (DFS, as distributed search
+        engines call it), so each shard's BM25 equals what one machine would compute."""
+        got, _ = cluster.gather([ref for _, ref in self.shards], [_remote("term_stats", list(terms))] * len(self.shards),
+                                self.timeout_s, allow_missing=request.partial)
+        return sum_stats([g for g in got if g is not None])
 
     def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, dict[int, Row] | None]:
         used = sorted(asks)

@@ -41,9 +41,14 @@ T = TypeVar("T")  # what a pass answers per query: a response (engines), an Answ
 def group_key(request: SearchRequest) -> tuple[object, ...]:
     """Searches with equal keys can share a pass: same namespaces and mask (a top-k cannot be
     filtered afterwards), same mode (binary and rescore candidates differ) and partial flag;
-    top_k, threshold and oversample may differ (``engine.request.merge_requests``)."""
+    top_k, threshold and oversample may differ (``engine.request.merge_requests``), except in the
+    keyword and hybrid modes, whose rankings are cut at a depth per query: there the oversample
+    and the fusion are part of the key."""
     flt = None if request.filter is None else json.dumps(request.filter, sort_keys=True)
-    return (request.names, flt, request.mode, request.partial)
+    key: tuple[object, ...] = (request.names, flt, request.mode, request.partial)
+    if request.keyword_mode:
+        key += (request.oversample, request.fusion, request.keyword_weight)
+    return key
 
 
 @dataclass(eq=False)

@@ -48,10 +48,13 @@ class ParsedFront:
 
     def search(self, namespaces: Sequence[str] | str, query: Query, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
-               mode: str | None = None, oversample: int | None = None, partial: bool = False) -> SearchResponse:
+               mode: str | None = None, oversample: int | None = None, partial: bool = False,
+               keywords: str | None = None, fusion: str | None = None,
+               keyword_weight: float | None = None) -> SearchResponse:
         return self._search_parsed(parse_search(namespaces, [query], top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
-                                               partial=partial, single=True))[0]
+                                               partial=partial, single=True, keywords=keywords, fusion=fusion,
+                                               keyword_weight=keyword_weight))[0]
 
     def describe_namespace(self, name: str) -> NamespaceInfo:
         raise NotImplementedError
@@ -72,10 +75,12 @@ class ParsedFront:
     def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
-                     partial: bool = False) -> list[SearchResponse]:
+                     partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
+                     keyword_weight: float | None = None) -> list[SearchResponse]:
         return self._search_parsed(parse_search(namespaces, queries, top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
-                                               partial=partial, single=False))
+                                               partial=partial, single=False, keywords=keywords, fusion=fusion,
+                                               keyword_weight=keyword_weight))
 
 
 def create_or_get(front: ParsedFront, request: NamespaceRequest, exist_ok: bool) -> tuple[NamespaceInfo, bool]:

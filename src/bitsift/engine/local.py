@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from bitsift.core.bm25 import TermStats, sum_stats
 from bitsift.core.candidates import Answer
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
 from bitsift.core.errors import (
@@ -327,6 +328,9 @@ class _LocalParts:
 
     def candidates(self, queries: np.ndarray, request: SearchRequest) -> tuple[list[Answer | None], list[str]]:
         return [ns.candidates(queries, request) for ns in self.spaces], []
+
+    def term_stats(self, terms: Sequence[str], request: SearchRequest) -> TermStats:
+        return sum_stats([ns.term_stats(terms) for ns in self.spaces])
 
     def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, dict[int, Row] | None]:
         return {i: self.spaces[i].fetch(rows, epoch) for i, (rows, epoch) in asks.items()}

@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core.filters import compile_filter
-
 MASKS_KEPT = 16  # filter masks kept per namespace (1 byte per row each)
 # (SQL where clause, parameters, first row) -> the live rows from that row on that match
 RowsMatching = Callable[[str, list[Any], int], np.ndarray]
+Compile = Callable[[dict[str, Any]], tuple[str, list[Any]]]  # a filter -> (SQL where clause, parameters)
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,9 @@ class MaskCache:
     appended since. Rows killed since are not cleared here: the scan's validity bitmap already
     excludes them. A compaction (new epoch) renumbers rows: the mask is then built again."""
 
-    def __init__(self, rows_matching: RowsMatching, kept: int = MASKS_KEPT) -> None:
+    def __init__(self, rows_matching: RowsMatching, compile: Compile, kept: int = MASKS_KEPT) -> None:
         self._rows_matching = rows_matching
+        self._compile = compile
         self._kept = kept
         self._masks: OrderedDict[str, _Mask] = OrderedDict()
         self._lock = threading.Lock()
@@ -44,7 +44,7 @@ class MaskCache:
         """Boolean mask over ``rows`` rows (read-only), or None for no filter."""
         if spec is None:
             return None
-        where, params = compile_filter(spec)  # validates even when cached
+        where, params = self._compile(spec)  # validates even when cached
         key = json.dumps(spec, sort_keys=True)
         with self._lock:
             cached = self._masks.get(key)

@@ -9,6 +9,7 @@ candidates for Q queries, then the text and metadata of the winners.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core import candidates, kernel
+from bitsift.core import bm25, candidates, kernel, rescore
 from bitsift.core.binarize import bit_entropy, make_binarizer
-from bitsift.core.candidates import Answer
-from bitsift.core.errors import InvalidInput, NamespaceGone, Renumbered, StorageCorrupt
+from bitsift.core.candidates import Answer, Candidates
+from bitsift.core.errors import InvalidInput, KeywordIndexMissing, NamespaceGone, Renumbered, StorageCorrupt
 from bitsift.core.filters import compile_filter
 from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import Batch, check_ids, check_items, check_metadata
@@ -40,6 +41,10 @@ class _State:
     rows: int
     generation: int
     epoch: int  # bumped by every compaction: row numbers are valid within one epoch
+    tokens: np.ndarray | None = None  # int64 per row: its text's tokens (-1: not indexed); read on first use
+
+
+NOT_NEAR = np.iinfo(np.uint32).max  # the Hamming distance of a keyword candidate the vector scan did not offer
 
 
 class Namespace:
@@ -48,7 +53,8 @@ class Namespace:
         self.name = path.name
         self.dimension: int = self.files.manifest["dimension"]
         self.words: int = self.files.manifest["words"]
-        self.masks = MaskCache(self.files.items.rows_matching)
+        self.masks = MaskCache(self.files.items.rows_matching, self._compile)
+        self._tokens_lock = threading.Lock()
         self._rw = ReadWriteLock()  # in this process, a compaction waits for searches and vice versa
         # Separate from _rw (a refresh inside a search takes _rw for write): searches on their last
         # attempt share it, a compaction takes it alone, before the writer lock.
@@ -204,7 +210,7 @@ class Namespace:
     def delete_matching(self, filter: dict[str, Any]) -> list[str]:
         """Delete every live item whose metadata match ``filter``, found and deleted under one
         writer lock (no write of another process lands in between); returns their ids in id order."""
-        where, params = compile_filter(filter)
+        where, params = self._compile(filter)
         with self.files.writing():
             self._refresh_locked()
             self.files.upgrade()
@@ -244,13 +250,88 @@ class Namespace:
             snap = state.packed.snapshot()
             mask = self.masks.mask(request.filter, state.epoch, snap.rows)
             qcodes = self._encode_queries(queries)
-            if mode == "rescore":
+            if request.keyword_mode:
+                found = self._keyword_candidates(queries, qcodes, snap, state, mask, request)
+            elif mode == "rescore":
                 found = candidates.rescored(queries, qcodes, snap, self._vector_map(snap.rows), state.ids, mask, k,
                                             request.oversample)
             else:
                 found = candidates.binary(qcodes, snap, state.popcounts, state.ids, self.dimension, k, mask,
                                           self.binarizer.balanced)
             return Answer(found, state.epoch)
+
+    def _compile(self, spec: dict[str, Any]) -> tuple[str, list[Any]]:
+        """A filter as SQL over this file (``$text`` backed by its keyword index where it has one)."""
+        return compile_filter(spec, self.files.items.keyword_table)
+
+    # --- the keyword part of a search (core.bm25) ------------------------------------------
+
+    def _require_keyword_index(self) -> None:
+        if not self.files.items.keyword_table:
+            raise KeywordIndexMissing(
+                f"namespace {self.name!r} was written by an older bitsift (format "
+                f"{self.manifest.get('format_version')}) and has no keyword index yet: it is built on the "
+                f"namespace's next write, or now with `bitsift compact {self.name}`")
+
+    def _lengths(self, state: _State, rows: int) -> np.ndarray:
+        """Tokens of each of the first ``rows`` rows' texts, read from SQLite once per row."""
+        with self._tokens_lock:
+            have = state.tokens if state.tokens is not None else np.zeros(0, np.int64)
+            if have.size < rows:
+                have = state.tokens = np.concatenate([have, self.files.items.token_counts(have.size, rows)])
+        return have[:rows]
+
+    def term_stats(self, terms: Sequence[str]) -> bm25.TermStats:
+        """This namespace's share of the collection's statistics for ``terms``."""
+        self.refresh_if_stale()
+        self._require_keyword_index()
+        with self._rw.read():
+            state = self._state
+            lengths = self._lengths(state, state.rows)
+            live = (lengths >= 0) & state.packed.valid_mask()[: state.rows]
+            return bm25.TermStats(tuple(terms), int(live.sum()), int(lengths[live].sum()),
+                                  tuple(self.files.items.term_frequencies(terms)))
+
+    def _keyword_candidates(self, queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapshot,
+                            state: _State, mask: np.ndarray | None, request: SearchRequest) -> Candidates:
+        """Keyword and hybrid modes: each query's ``depth`` best rows by BM25 (ties whole) and, in
+        hybrid mode, rescore mode's candidates for ``depth`` hits too; every candidate re-scored
+        (ITS of its float16 row) and given its BM25 (0 where it holds no query term)."""
+        self._require_keyword_index()
+        rows, depth = snap.rows, request.depth
+        lengths = self._lengths(state, rows)
+        allowed = state.packed.valid_mask()[:rows] if mask is None else state.packed.valid_mask()[:rows] & mask
+        keywords = request.keywords or ()
+        postings = {t: self.files.items.postings(t, rows) for t in sorted({t for kq in keywords for t in kq.terms})}
+        vectors = self._vector_map(rows)
+        near = candidates.rescored(queries, qcodes, snap, vectors, state.ids, mask, depth, request.oversample) \
+            if request.mode == "hybrid" else None
+        parts, fresh = [], []  # per query: (rows, hamming, keyword); the rows to re-score
+        for q, kq in enumerate(keywords):
+            found, scores = bm25.score(kq, postings, lengths, allowed)
+            top = bm25.best(found, scores, depth)
+            mine = found[top]
+            if near is not None:
+                v = near[q]
+                mine = mine[~np.isin(mine, v.rows)]
+                pos = np.minimum(np.searchsorted(found, v.rows), max(found.size - 1, 0))
+                held = np.zeros(v.rows.size) if not found.size else np.where(found[pos] == v.rows, scores[pos], 0.0)
+                parts.append((np.concatenate([v.rows, mine]), np.concatenate([v.hamming, np.full(mine.size, NOT_NEAR)]),
+                              np.concatenate([held, scores[np.searchsorted(found, mine)]])))
+            else:
+                parts.append((mine, np.full(mine.size, NOT_NEAR), scores[top]))
+            fresh.append(mine)
+        offsets = np.zeros(len(fresh) + 1, np.int64)
+        np.cumsum([f.size for f in fresh], out=offsets[1:])
+        rho_new = kernel.correlation_f16_flat(vectors, np.concatenate(fresh) if fresh else np.zeros(0, np.int64),
+                                              offsets, queries)
+        per_query = []
+        for q, (got, ham, kw) in enumerate(parts):
+            new_rho = rho_new[offsets[q] : offsets[q + 1]]
+            rho = new_rho if near is None else np.concatenate([-near[q].tiebreak, new_rho])
+            per_query.append(Candidates(ham.astype(np.uint32), got, rescore.its_from_correlation(rho), -rho,
+                                        state.ids[got], keyword=kw))
+        return Candidates.stack(per_query)
 
     def steady(self) -> AbstractContextManager[None]:
         """No compaction of this handle starts while held (it waits for the one running); searches
@@ -313,7 +394,7 @@ class Namespace:
 
     def scroll(self, after: str | None, limit: int, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` live items with an id above ``after``, in id order (core.cursor)."""
-        where, params = compile_filter(filter) if filter is not None else (None, [])
+        where, params = self._compile(filter) if filter is not None else (None, [])
         self.refresh_if_stale()
         with self._rw.read():
             found = self.files.items.scroll(after, limit, where, params)
@@ -324,7 +405,7 @@ class Namespace:
         if filter is None:
             self.refresh_if_stale()
             return self.count
-        where, params = compile_filter(filter)
+        where, params = self._compile(filter)
         self.refresh_if_stale()
         with self._rw.read():
             return self.files.items.count(where, params)

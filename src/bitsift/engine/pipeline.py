@@ -16,17 +16,21 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
 import numpy as np
 
-from bitsift.core.candidates import Answer
+from bitsift.core import bm25, fusion
+from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.errors import NamespaceBusy, Renumbered, ShardUnavailable
 from bitsift.core.ranking import Ranked, rank
 from bitsift.core.results import SearchResponse
 from bitsift.core.scoring import labels
+from bitsift.core.spec import FUSION_DEPTH
 from bitsift.engine.request import SearchRequest, query_matrix
 from bitsift.storage.folder import Row
+from bitsift.storage.keywords import TOKENIZER_OF_QUERIES
 
 SEARCH_ATTEMPTS = 3
 
@@ -42,6 +46,10 @@ class Parts(Protocol):
     def candidates(self, queries: np.ndarray, request: SearchRequest) -> tuple[list[Answer | None], list[str]]:
         """Every part's answer (None for a part that is down, only if ``request.partial``) and
         the names of the parts that did not answer."""
+        ...
+
+    def term_stats(self, terms: Sequence[str], request: SearchRequest) -> bm25.TermStats:
+        """The statistics of ``terms`` over every part, summed (keyword and hybrid modes)."""
         ...
 
     def fetch(self, asks: Mapping[int, tuple[list[int], int]]) -> dict[int, dict[int, Row] | None]:
@@ -60,6 +68,8 @@ class Parts(Protocol):
 def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
     """One response per query of ``request``, in query order."""
     queries = query_matrix(request, parts.manifests)
+    if request.keyword_mode and request.keywords is None:
+        request = with_keywords(request, parts)
     t1 = time.perf_counter()
     for attempt in range(SEARCH_ATTEMPTS):
         with parts.steady() if attempt == SEARCH_ATTEMPTS - 1 else nullcontext():
@@ -77,6 +87,26 @@ def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
                                   "timings": dict(timings), **extra}) for hits in results]
 
 
+def with_keywords(request: SearchRequest, parts: Parts) -> SearchRequest:
+    """The request with each query's terms (tokenized as the index is) and the collection's
+    statistics for them: every part then scores as one machine holding all items would."""
+    terms = TOKENIZER_OF_QUERIES.terms(list(request.keyword_texts or ()))
+    stats = parts.term_stats(sorted({t for ts in terms for t in ts}), request)
+    return replace(request, keywords=bm25.keyword_queries(terms, stats))
+
+
+def _rank(request: SearchRequest, found: list[Candidates]) -> Ranked:
+    """The mode's ranking of every part's candidates (core.ranking, or core.fusion)."""
+    k, pool, threshold = request.ranking()
+    if not request.keyword_mode:
+        return rank(found, k, pool, threshold)
+    depth = np.maximum(k, FUSION_DEPTH) if np.ndim(k) else max(int(k), FUSION_DEPTH)
+    if request.mode == "keyword":
+        return fusion.keyword_rank(found, k, depth, threshold)
+    vector = rank(found, depth, depth * request.oversample)
+    return fusion.hybrid_rank(found, vector, k, depth, threshold, request.fusion, request.keyword_weight)
+
+
 def _attempt(parts: Parts, queries: np.ndarray, request: SearchRequest
              ) -> tuple[list[Answer | None], list[str], float, list[list[dict[str, Any]]]] | None:
     """Candidates, ranking and fetch once; None if a compaction renumbered rows in between."""
@@ -88,7 +118,7 @@ def _attempt(parts: Parts, queries: np.ndarray, request: SearchRequest
     if not live:  # partial results need at least one part to answer
         raise ShardUnavailable(f"every shard is down: {', '.join(missing)}; retry shortly")
     t2 = time.perf_counter()
-    ranked = rank([a.candidates for a in answers if a is not None], *request.ranking())
+    ranked = _rank(request, [a.candidates for a in answers if a is not None])
     results = _fetch(parts, answers, live, ranked)
     return None if results is None else (answers, missing, t2, results)
 
@@ -109,8 +139,16 @@ def _fetch(parts: Parts, answers: Sequence[Answer | None], live: list[int],
              "namespace": names[p]}
             for score, name, p, (text, meta), id_ in zip(ranked.scores.tolist(), labels(ranked.scores),
                                                          owners.tolist(), rows, ranked.ids)]
+    if ranked.keyword is not None:
+        for hit, kw in zip(hits, ranked.keyword.tolist()):
+            hit["keyword_score"] = kw
+    if ranked.fusion is not None:
+        for hit, fused in zip(hits, ranked.fusion.tolist()):
+            hit["fusion_score"] = fused
     bounds = ranked.offsets.tolist()
     out = [hits[a:b] for a, b in zip(bounds, bounds[1:])]
+    if ranked.final_order:
+        return out
     # Display order: score, then id, then namespace. The ranking's order (score, tiebreak, ...) is
     # already that wherever no two hits of a query share a score: only those queries are sorted.
     tied = np.flatnonzero(ranked.scores[1:] == ranked.scores[:-1])

@@ -10,11 +10,17 @@ from typing import Any
 import numpy as np
 
 from bitsift.core.binarize import make_binarizer
+from bitsift.core.bm25 import KeywordQuery
 from bitsift.core.errors import DimensionMismatch, InvalidInput
 from bitsift.core.filters import both, check_filter, query_text_filter
 from bitsift.core.spec import (
+    DEFAULT_FUSION,
+    DEFAULT_KEYWORD_WEIGHT,
     DEFAULT_MODE,
     DEFAULT_OVERSAMPLE,
+    FUSION_DEPTH,
+    FUSIONS,
+    KEYWORD_MODES,
     MAX_BATCH_QUERIES,
     MAX_DIMENSION,
     MAX_OVERSAMPLE,
@@ -70,10 +76,25 @@ class SearchRequest:
     single: bool
     started: float = field(default_factory=time.perf_counter, compare=False)
     per_query: tuple[QueryParams, ...] | None = None  # each query's own parameters (a merged pass)
+    keyword_texts: tuple[str, ...] | None = None  # keyword and hybrid modes: each query's words
+    fusion: str = DEFAULT_FUSION                # hybrid mode (core.fusion)
+    keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
+    keywords: tuple[KeywordQuery, ...] | None = None  # keyword_texts with the collection's statistics
+
+    @property
+    def keyword_mode(self) -> bool:
+        return self.mode in KEYWORD_MODES
+
+    @property
+    def depth(self) -> int:
+        """Candidates each ranking offers: top_k, or for a fusion max(top_k, FUSION_DEPTH)."""
+        return max(self.top_k, FUSION_DEPTH) if self.keyword_mode else self.top_k
 
     @property
     def pool(self) -> int | None:
-        """Rescore mode re-scores whole distance groups of at least this many nearest codes."""
+        """Rescore (and hybrid) mode re-scores whole distance groups of at least this many nearest codes."""
+        if self.mode == "hybrid":
+            return self.depth * self.oversample
         return self.top_k * self.oversample if self.mode == "rescore" else None
 
     def ranking(self) -> tuple[int | np.ndarray, int | np.ndarray | None, float | np.ndarray | None]:
@@ -95,9 +116,11 @@ class SearchRequest:
 
 def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top_k: Any, threshold: Any,
                  filter: Any, kiosk_mode: Any, mode: Any, oversample: Any, partial: Any,
-                 single: bool) -> SearchRequest:
+                 single: bool, keywords: Any = None, fusion: Any = None, keyword_weight: Any = None) -> SearchRequest:
     """Validate everything that does not need the namespaces opened. ``kiosk_mode`` is accepted
-    for compatibility and changes nothing: ``threshold`` gates in every mode."""
+    for compatibility and changes nothing: ``threshold`` gates in every mode. ``keywords`` (one
+    text, or a list of one per query in a batch) are the words the keyword and hybrid modes look
+    for; a text query is its own by default."""
     del kiosk_mode
     names = [namespaces] if isinstance(namespaces, str) else namespaces
     if isinstance(names, (bytes, Mapping)) or not isinstance(names, Sequence) or not names:
@@ -118,8 +141,54 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
         queries = _batch(queries)
     queries, filter = _with_text_filters(list(queries), filter)
     filter = check_filter(filter)  # a malformed filter fails here, before any scan
+    texts = _keyword_texts(mode, queries, keywords, single)
+    fused = _fusion(mode, fusion, keyword_weight)
     return SearchRequest(tuple(dict.fromkeys(names)), tuple(queries), k, threshold, filter, mode, oversample,
-                         bool(partial), single)
+                         bool(partial), single, keyword_texts=texts, fusion=fused[0], keyword_weight=fused[1])
+
+
+def _keyword_texts(mode: str, queries: list[Any], keywords: Any, single: bool) -> tuple[str, ...] | None:
+    """Each query's words for the keyword index: ``keywords``, or the query's own text."""
+    if mode not in KEYWORD_MODES:
+        if keywords is not None:
+            raise InvalidInput(f"keywords apply to the {' and '.join(KEYWORD_MODES)} modes; this search is {mode!r}")
+        return None
+    if keywords is None:
+        given: list[Any] = [None] * len(queries)
+    elif single:
+        given = [keywords]
+    elif isinstance(keywords, (str, bytes, Mapping)) or not isinstance(keywords, Sequence) \
+            or len(keywords) != len(queries):
+        raise InvalidInput(f"keywords must be a list of {len(queries)} texts, one per query")
+    else:
+        given = list(keywords)
+    out = []
+    for i, (query, words) in enumerate(zip(queries, given)):
+        where = "keywords" if single else f"keywords[{i}]"
+        if words is None:
+            if not isinstance(query, str):
+                raise InvalidInput(f"mode {mode!r} looks words up in the item texts: give keywords= with a "
+                                   "vector query (or search with a text query)")
+            words = query
+        if not isinstance(words, str):
+            raise InvalidInput(f"{where} must be a text, got {type(words).__name__}")
+        check_utf8(words, where)
+        if len(words) > MAX_TEXT_CHARS:
+            raise InvalidInput(f"{where} holds {len(words):,} characters; at most {MAX_TEXT_CHARS:,}")
+        out.append(words)
+    return tuple(out)
+
+
+def _fusion(mode: str, fusion: Any, keyword_weight: Any) -> tuple[str, float]:
+    if mode != "hybrid" and (fusion is not None or keyword_weight is not None):
+        raise InvalidInput(f"fusion and keyword_weight apply to the hybrid mode; this search is {mode!r}")
+    fusion = DEFAULT_FUSION if fusion is None else fusion
+    if fusion not in FUSIONS:
+        raise InvalidInput(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    weight = DEFAULT_KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise InvalidInput(f"keyword_weight must be a number from 0 to 1, got {keyword_weight!r}")
+    return fusion, float(weight)
 
 
 def merge_requests(requests: Sequence[SearchRequest]) -> SearchRequest:
@@ -129,6 +198,9 @@ def merge_requests(requests: Sequence[SearchRequest]) -> SearchRequest:
     queries = tuple(q for r in requests for q in r.queries)
     started = min(r.started for r in requests)
     own = [p for r in requests for p in (r.per_query or (r.params(),) * len(r.queries))]
+    texts = tuple(t for r in requests for t in r.keyword_texts or ()) if first.keyword_texts is not None else None
+    words = tuple(w for r in requests for w in r.keywords or ()) if first.keywords is not None else None
+    first = replace(first, keyword_texts=texts, keywords=words)
     if all(p == own[0] for p in own):
         return replace(first, queries=queries, single=False, started=started)
     top_k = max(p.top_k for p in own)

@@ -2,8 +2,9 @@
 
 For each collection: embed corpus and queries with the local model (cached on disk,
 keyed by model and file contents, so reruns are quick), then rank every query with
-exact float cosine (the reference), binary mode with each binarizer, and rescore mode
-at several oversample factors, through the real engine. Reports nDCG@10, Recall@100,
+exact float cosine (the reference), binary mode with each binarizer, rescore mode at several
+oversample factors, keyword mode (BM25 over the texts) and hybrid mode (rescore fused with
+keyword, the default fusion), through the real engine. Reports nDCG@10, Recall@100,
 MRR@10 and milliseconds per query, plus label calibration of the default mode.
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 from bitsift.api.client import Client
 from bitsift.core.errors import InvalidInput
 from bitsift.core.scoring import LABELS, label
-from bitsift.core.spec import BINARIZERS, DEFAULT_MODE, DEFAULT_OVERSAMPLE
+from bitsift.core.spec import BINARIZERS, DEFAULT_MODE, DEFAULT_OVERSAMPLE, KEYWORD_MODES
 from bitsift.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
 OVERSAMPLES = (2, 5, 10, 20)
@@ -84,6 +85,8 @@ def configurations() -> Iterator[dict[str, Any]]:
         yield {"mode": "binary", "binarizer": b, "oversample": None}
     for o in OVERSAMPLES:
         yield {"mode": "rescore", "binarizer": "mib", "oversample": o}
+    for mode in KEYWORD_MODES:
+        yield {"mode": mode, "binarizer": "mib", "oversample": DEFAULT_OVERSAMPLE if mode == "hybrid" else None}
 
 
 def _score(col: Collection, runs: list[list[str]]) -> dict[str, float]:
@@ -117,13 +120,16 @@ def _engine_runs(col: Collection, docs: np.ndarray, queries: np.ndarray, cfg: di
                  calibration: list[tuple[float, int]]) -> tuple[list[list[str]], float]:
     with tempfile.TemporaryDirectory(prefix="bitsift-eval-") as d, Client(path=d) as client:
         client.create_namespace("eval", dimension=docs.shape[1], binarizer=cfg["binarizer"])
+        keyed = cfg["mode"] in KEYWORD_MODES  # the texts go in only where they are searched
         for s in range(0, len(docs), 5000):
-            client.upload_vectors("eval", [{"id": col.doc_ids[i], "vector": docs[i]} for i in range(s, min(s + 5000, len(docs)))])
+            client.upload_vectors("eval", [{"id": col.doc_ids[i], "vector": docs[i], **({"text": col.doc_texts[i]} if keyed else {})}
+                                           for i in range(s, min(s + 5000, len(docs)))])
         runs, elapsed = [], 0.0
         is_default = cfg["mode"] == DEFAULT_MODE and cfg["binarizer"] == "mib" and cfg["oversample"] in (None, DEFAULT_OVERSAMPLE)
-        for qid, q in zip(col.query_ids, queries):
+        for qid, q, words in zip(col.query_ids, queries, col.query_texts):
             started = time.perf_counter()
-            res = client.search("eval", q, top_k=DEPTH, mode=cfg["mode"], oversample=cfg["oversample"])
+            res = client.search("eval", q, top_k=DEPTH, mode=cfg["mode"], oversample=cfg["oversample"],
+                                keywords=words if keyed else None)
             elapsed += time.perf_counter() - started
             runs.append([r["id"] for r in res["results"]])
             if is_default:

@@ -133,7 +133,7 @@ class NamespaceFolder:
     def writing(self) -> Iterator[None]:
         """The writer's side: one thread of this process and one process at a time, and only
         while this handle's incarnation is the one on disk (raises :class:`NamespaceGone`)."""
-        with self._write_lock, writer_lock(self.path / LOCK), disk_errors(self.path):
+        with self._write_lock, writer_lock(self.path / LOCK), disk_errors(self.path, self.items.release_space):
             self.check_current()
             yield
 
@@ -167,12 +167,14 @@ class NamespaceFolder:
         return on_disk.get("incarnation") == self.incarnation
 
     def upgrade(self) -> None:
-        """Migrate a format-version-1 folder on its first write (inside ``writing()``): give it an
-        incarnation id, SQLite first, so a crash between the two steps only repeats the step."""
+        """Migrate an older folder on its first write (inside ``writing()``): version 1 gains an
+        incarnation id, versions 1 and 2 the keyword index, SQLite first and the manifest last, so
+        a crash between the steps only repeats them."""
         if self.manifest.get("format_version") == FORMAT_VERSION:
             return
         incarnation = self.items.meta("incarnation") or new_incarnation()
         self.items.set_meta("incarnation", incarnation)
+        self.items.add_keyword_index()
         self.set_manifest(dict(self.manifest, format_version=FORMAT_VERSION, incarnation=incarnation))
         self.incarnation = incarnation
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from bitsift.core.errors import NamespaceGone, StorageCorrupt
 from bitsift.core.filters import WORD_FUNCTION, has_word
+from bitsift.storage import keywords
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -67,10 +68,11 @@ class ItemStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self.closed = False
+        self._keyword_index: bool | None = None
         try:
             c = self.conn()
             if create:
-                c.executescript(SCHEMA + NEW_META)
+                c.executescript(SCHEMA + keywords.SCHEMA + NEW_META)
             else:
                 self._check_tables(c)
         except sqlite3.DatabaseError as exc:
@@ -114,6 +116,47 @@ class ItemStore:
                     pass  # owned by a thread that is gone; the handle is released with it
             self._all.clear()
         self._local = threading.local()
+
+    # --- the keyword index (format version 3; storage.keywords) ------------------------
+
+    @property
+    def keyword_index(self) -> bool:
+        """Whether this file has the keyword index (a format-2 file gains it on its first write)."""
+        if not self._keyword_index:
+            self._keyword_index = keywords.has_index(self.conn())
+        return self._keyword_index
+
+    @property
+    def keyword_table(self) -> str | None:
+        """The FTS5 table behind ``$text`` filters and keyword search, None before format 3."""
+        return keywords.TABLE if self.keyword_index else None
+
+    def add_keyword_index(self) -> None:
+        """Migrate to format 3: the index built over every live text, in one transaction."""
+        c = self.conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if not keywords.has_index(c):
+                keywords.create_index(c)
+            c.execute("COMMIT")
+        except BaseException:
+            _rollback(c)
+            raise
+        self._keyword_index = True
+
+    def postings(self, term: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        return keywords.postings(self.conn(), term, rows)
+
+    def term_frequencies(self, terms: Sequence[str]) -> list[int]:
+        return keywords.frequencies(self.conn(), terms)
+
+    def token_counts(self, start: int, rows: int) -> np.ndarray:
+        return keywords.lengths(self.conn(), start, rows)
+
+    def release_space(self) -> None:
+        """After a write failed for want of space: empty the WAL (it still holds the frames of
+        the rolled-back transaction), so the space is free again for the next write."""
+        self.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def meta(self, key: str) -> str | None:
         row = self.conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -172,13 +215,14 @@ class ItemStore:
         try:
             parent_ids = sorted({p for p in parents or () if p is not None}) if siblings_die else []
             replaced = list(self.live_rows(ids, parent_ids).values())
-            for part in _chunks(replaced):
-                c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
+            self._mark_dead(c, replaced)
             c.executemany(
                 "INSERT INTO items (row, id, text, metadata, popcount, alive, parent) VALUES (?, ?, ?, ?, ?, 1, ?)",
                 zip(range(start, start + len(ids)), ids, texts, metadata_json, popcounts.tolist(),
                     parents if parents is not None else [None] * len(ids)),
             )
+            if self.keyword_index:
+                keywords.add_rows(c, start, start + len(ids))
             self._set_state(c, start + len(ids), generation)
             rows_durable()
             c.execute("COMMIT")
@@ -199,14 +243,20 @@ class ItemStore:
                 marks = ",".join("?" * len(part))
                 matched.update(p for (p,) in c.execute(
                     f"SELECT DISTINCT parent FROM items WHERE alive = 1 AND parent IN ({marks})", part))
-            for part in _chunks(list(found.values())):
-                c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
+            self._mark_dead(c, list(found.values()))
             self._set_state(c, committed_rows, generation)
             c.execute("COMMIT")
         except BaseException:
             _rollback(c)
             raise
         return found, matched
+
+    def _mark_dead(self, c: sqlite3.Connection, rows: list[int]) -> None:
+        """Tombstone live rows (inside the caller's transaction), unindexing their texts first."""
+        if rows and self.keyword_index:
+            keywords.remove_rows(c, rows)
+        for part in _chunks(rows):
+            c.execute(f"UPDATE items SET alive = 0 WHERE row IN ({','.join('?' * len(part))})", part)
 
     @staticmethod
     def _set_state(c: sqlite3.Connection, rows: int, generation: int) -> None:
@@ -301,6 +351,8 @@ class ItemStore:
             c.execute("DELETE FROM items WHERE alive = 0")
             c.execute("UPDATE items SET row = -1 - (SELECT new FROM remap WHERE old = items.row)")
             c.execute("UPDATE items SET row = -1 - row")
+            if keywords.has_index(c):  # row numbers changed: the index is rebuilt with them
+                keywords.rebuild(c)
             n = c.execute("SELECT COUNT(*) FROM items").fetchone()[0]
             self._set_state(c, n, generation)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('compact_pending', '1')")

@@ -9,8 +9,8 @@ from typing import Any
 
 from bitsift.core.errors import StorageCorrupt
 
-FORMAT_VERSION = 2  # 2: an incarnation id in the manifest and in SQLite (ARCHITECTURE.md)
-READABLE_VERSIONS = (1, 2)  # version 1 is migrated on its first write (storage.folder)
+FORMAT_VERSION = 3  # 2: an incarnation id in manifest and SQLite; 3: the keyword index (ARCHITECTURE.md)
+READABLE_VERSIONS = (1, 2, 3)  # older versions are migrated on their first write (storage.folder)
 MANIFEST = "manifest.json"
 
 

@@ -16,9 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from bitsift.core.spec import (
     BINARIZERS,
     DEFAULT_BINARIZER,
+    DEFAULT_FUSION,
+    DEFAULT_KEYWORD_WEIGHT,
     DEFAULT_MODE,
     DEFAULT_OVERSAMPLE,
     DEFAULT_TOP_K,
+    FUSIONS,
     MAX_BATCH_QUERIES,
     MAX_DIMENSION,
     MAX_OVERSAMPLE,
@@ -112,7 +115,12 @@ class _SearchParams(_Body):
     kiosk_mode: StrictBool = False
     mode: Any = _field(None, {"type": "string", "enum": list(SEARCH_MODES)},
                        description=f"binary: bit codes only; rescore: float re-scoring of binary candidates "
-                                   f"(default {DEFAULT_MODE})")
+                                   f"(default {DEFAULT_MODE}); keyword: BM25 over the item texts; hybrid: "
+                                   f"rescore fused with keyword (score stays the ITS of the vector)")
+    fusion: Any = _field(None, {"type": "string", "enum": list(FUSIONS)},
+                         description=f"hybrid: how the two rankings are fused (default {DEFAULT_FUSION})")
+    keyword_weight: Any = _field(None, {"type": "number", "minimum": 0, "maximum": 1},
+                                 description=f"hybrid: the keyword ranking's weight (default {DEFAULT_KEYWORD_WEIGHT})")
     oversample: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_OVERSAMPLE},
                              description=f"rescore: candidates per requested result (default {DEFAULT_OVERSAMPLE})")
     partial: StrictBool = Field(False, description="sharded namespaces: answer from the live shards if some are down "
@@ -123,11 +131,15 @@ class _SearchParams(_Body):
 
 class Search(_SearchParams):
     query: Any = _field(schema=_QUERY, description="text or a vector")
+    keywords: Any = _field(None, {"type": "string"},
+                           description="keyword, hybrid: the words to look for (default: a text query itself)")
 
 
 class SearchBatch(_SearchParams):
     queries: Any = _field(schema={"type": "array", "items": _QUERY, "maxItems": MAX_BATCH_QUERIES},
                           description=f"1 to {MAX_BATCH_QUERIES} texts or vectors; one response each, in order")
+    keywords: Any = _field(None, {"type": "array", "items": {"type": "string"}},
+                           description="keyword, hybrid: each query's words (default: each text query itself)")
 
 
 class Answer(_Body):

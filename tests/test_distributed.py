@@ -132,6 +132,9 @@ def test_multi_namespace_search_and_text_namespaces_match_one_machine(tmp_path):
         e.upload_documents("txt", [{"id": "doc3", "text": "Replaced: a text about rivers."}])
     _same(one, many, "txt", "exact search over binary codes", top_k=8)
     _same(one, many, "txt", "rivers", top_k=3, filter={"topic": 1})
+    for mode in ("keyword", "hybrid"):  # a text query is its own keywords; statistics over 3 shards
+        hits = _same_hits(one, many, "txt", "exact search over binary codes", mode=mode, top_k=8)
+        assert hits and hits[0]["keyword_score"] > 0
     assert one.get("txt", ["doc3"]) == many.get("txt", ["doc3"])
     many.close()
 

@@ -25,6 +25,21 @@ def test_demo_ingests_and_prints_ranked_results(tmp_path):
     assert "Close Match" in result.output and "total" in result.output
 
 
+def test_demo_replaces_only_a_folder_it_made(tmp_path):
+    args = ["demo", "--synthetic", "--count", "1000", "--dimension", "16", "--path"]
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "notes" / "keep.txt").write_text("my data")
+    refused = CliRunner().invoke(main, [*args, str(mine)])
+    assert refused.exit_code == 2 and "not made by `bitsift demo`" in refused.output
+    assert (mine / "notes" / "keep.txt").read_text() == "my data"
+    for _ in range(2):  # a new folder, then the demo's own folder again
+        assert CliRunner().invoke(main, [*args, str(tmp_path / "d")]).exit_code == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert CliRunner().invoke(main, [*args, str(empty)]).exit_code == 0
+
+
 def test_demo_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--count", "5"])
     assert result.exit_code != 0 and "count" in result.output

@@ -357,3 +357,33 @@ def test_keyword_and_hybrid_over_shards_answer_like_one_machine(tmp_path):
     one.compact("kw"), many.compact("kw")
     _same_hits(one, many, "kw", x[5], mode="hybrid", keywords="nozzle shock", top_k=20)
     one.close(), many.close()
+
+
+@pytest.mark.model
+def test_grouped_search_over_shards_answers_like_one_machine(tmp_path, cranfield):
+    """The demo's corpus (its chunks, vectors and document ids copied from the session's embedded
+    Cranfield) in one namespace and in 3 shards: grouped searches are equal, hit for hit."""
+    from bitsift.cli.demo import DEMO_QUERIES, cranfield_queries
+    from bitsift.text.embed import embed_queries
+    from corpus import NAMESPACE
+
+    with Client(path=cranfield) as source:
+        ids, cursor = [], None
+        while True:
+            page = source.scroll(NAMESPACE, limit=1000, cursor=cursor)
+            ids += [i["id"] for i in page["items"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        items = source.get(NAMESPACE, ids, include_vectors=True)
+    one, many = Client(path=tmp_path / "one"), Client(ray="auto", path=tmp_path / "sharded")
+    for c, shards in ((one, None), (many, 3)):
+        c.create_namespace("g", dimension=len(items[0]["vector"]), **({"shards": shards} if shards else {}))
+        c.upload_vectors("g", items)
+    texts = [cranfield_queries()[q] for q in DEMO_QUERIES]
+    for text, q in zip(texts, embed_queries(None, texts)):
+        for params in ({}, {"mode": "binary"}, {"mode": "hybrid", "keywords": text, "group_size": 2},
+                       {"mode": "keyword", "keywords": text}, {"filter": {"chunk_index": 0}, "threshold": 0.3}):
+            hits = _same_hits(one, many, "g", q, top_k=5, group_by="document_id", **params)
+            docs = [h["group"] for h in hits]
+            assert hits and all(docs.count(d) <= params.get("group_size", 1) for d in docs)
+    one.close(), many.close()

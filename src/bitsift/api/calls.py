@@ -172,18 +172,20 @@ class Calls:
     def search(namespaces: Sequence[str] | str, query: Any, top_k: int, threshold: float | None,
                filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
                oversample: int | None, partial: bool, keywords: str | None = None, fusion: str | None = None,
-               keyword_weight: float | None = None) -> Call:
+               keyword_weight: float | None = None, group_by: str | None = None,
+               group_size: int | None = None) -> Call:
         body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial,
-                            keywords, fusion, keyword_weight)
+                            keywords, fusion, keyword_weight, group_by, group_size)
         return Call("POST", "/v1/search", dict(body, query=query))
 
     @staticmethod
     def search_batch(namespaces: Sequence[str] | str, queries: Any, top_k: int, threshold: float | None,
                      filter: dict[str, Any] | None, kiosk_mode: bool, mode: str | None,
                      oversample: int | None, partial: bool, keywords: Sequence[str] | None = None,
-                     fusion: str | None = None, keyword_weight: float | None = None) -> Call:
+                     fusion: str | None = None, keyword_weight: float | None = None,
+                     group_by: str | None = None, group_size: int | None = None) -> Call:
         body = _search_body(namespaces, top_k, threshold, filter, kiosk_mode, mode, oversample, partial,
-                            keywords, fusion, keyword_weight)
+                            keywords, fusion, keyword_weight, group_by, group_size)
         return Call("POST", "/v1/search/batch", dict(body, queries=queries), _take("responses"))
 
     @staticmethod
@@ -248,7 +250,8 @@ def _scroll_page(body: Any) -> dict[str, Any]:
 
 def _search_body(namespaces: Sequence[str] | str, top_k: int, threshold: float | None, filter: dict[str, Any] | None,
                  kiosk_mode: bool, mode: str | None, oversample: int | None, partial: bool,
-                 keywords: Any = None, fusion: str | None = None, keyword_weight: float | None = None) -> dict[str, Any]:
+                 keywords: Any = None, fusion: str | None = None, keyword_weight: float | None = None,
+                 group_by: str | None = None, group_size: int | None = None) -> dict[str, Any]:
     """The parameters a search and a batch share, as the server's models name them (the keyword
     ones only when given, so a body stays what the hosted API knows)."""
     names = namespaces if isinstance(namespaces, str) else list(namespaces)
@@ -257,7 +260,7 @@ def _search_body(namespaces: Sequence[str] | str, top_k: int, threshold: float |
     if partial:
         body["partial"] = True
     extra = {"keywords": None if keywords is None or isinstance(keywords, str) else list(keywords),
-             "fusion": fusion, "keyword_weight": keyword_weight}
+             "fusion": fusion, "keyword_weight": keyword_weight, "group_by": group_by, "group_size": group_size}
     if isinstance(keywords, str):
         extra["keywords"] = keywords
     body.update({k: v for k, v in extra.items() if v is not None})

@@ -217,17 +217,20 @@ class HTTPClient(_Base, ClientAPI):
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                mode: str | None = None, oversample: int | None = None, partial: bool = False,
                keywords: str | None = None, fusion: str | None = None,
-               keyword_weight: float | None = None) -> SearchResponse:
+               keyword_weight: float | None = None, group_by: str | None = None,
+               group_size: int | None = None) -> SearchResponse:
         return self._send(Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode, oversample,
-                                       partial, keywords, fusion, keyword_weight))
+                                       partial, keywords, fusion, keyword_weight, group_by, group_size))
 
     def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
                      partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
-                     keyword_weight: float | None = None) -> list[SearchResponse]:
+                     keyword_weight: float | None = None, group_by: str | None = None,
+                     group_size: int | None = None) -> list[SearchResponse]:
         return self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
-                                             oversample, partial, keywords, fusion, keyword_weight))
+                                             oversample, partial, keywords, fusion, keyword_weight,
+                                             group_by, group_size))
 
     def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
                filter: dict[str, Any] | None = None) -> ScrollPage:
@@ -342,17 +345,21 @@ class AsyncHTTPClient(_Base):
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                mode: str | None = None, oversample: int | None = None, partial: bool = False,
                keywords: str | None = None, fusion: str | None = None,
-               keyword_weight: float | None = None) -> SearchResponse:
+               keyword_weight: float | None = None, group_by: str | None = None,
+               group_size: int | None = None) -> SearchResponse:
         return await self._send(Calls.search(namespaces, query, top_k, threshold, filter, kiosk_mode, mode,
-                                             oversample, partial, keywords, fusion, keyword_weight))
+                                             oversample, partial, keywords, fusion, keyword_weight,
+                                             group_by, group_size))
 
     async def search_batch(self, namespaces: Sequence[str] | str, queries: Sequence[Query], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
                      partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
-                     keyword_weight: float | None = None) -> list[SearchResponse]:
+                     keyword_weight: float | None = None, group_by: str | None = None,
+                     group_size: int | None = None) -> list[SearchResponse]:
         return await self._send(Calls.search_batch(namespaces, queries, top_k, threshold, filter, kiosk_mode, mode,
-                                             oversample, partial, keywords, fusion, keyword_weight))
+                                             oversample, partial, keywords, fusion, keyword_weight,
+                                             group_by, group_size))
 
     async def scroll(self, name: str, limit: int = DEFAULT_SCROLL_LIMIT, cursor: str | None = None,
                      filter: dict[str, Any] | None = None) -> ScrollPage:

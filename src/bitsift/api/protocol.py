@@ -129,7 +129,8 @@ class ClientAPI(abc.ABC):
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                mode: str | None = None, oversample: int | None = None, partial: bool = False,
                keywords: str | None = None, fusion: str | None = None,
-               keyword_weight: float | None = None) -> SearchResponse:
+               keyword_weight: float | None = None, group_by: str | None = None,
+               group_size: int | None = None) -> SearchResponse:
         """Exact top-k over one or more namespaces, merged as if they were one.
 
         ``mode``: "binary" (bit codes only), "rescore" (float re-scoring of the
@@ -138,7 +139,10 @@ class ClientAPI(abc.ABC):
         "weighted", with ``keyword_weight`` in [0, 1]). ``keywords``: the words the last two look
         for (by default a text query itself; needed with a vector query). In every mode ``score``
         is the ITS of the hit's vector; keyword and hybrid hits also carry ``keyword_score`` (and
-        ``fusion_score``), which decide their order. ``threshold`` drops results
+        ``fusion_score``), which decide their order. ``group_by`` (a metadata field; for text
+        chunks ``document_id``): the ``top_k`` best groups of hits sharing its value, each with its
+        best ``group_size`` hits (default 1), each hit carrying ``group``; an item without the field
+        is a group of its own. ``threshold`` drops results
         scoring below it in every mode; ``kiosk_mode`` is accepted for compatibility and changes
         nothing. ``filter``: a metadata filter (core.filters). ``partial``: on a sharded
         namespace, answer from the live shards when some are down (flagged ``partial: true``
@@ -150,7 +154,8 @@ class ClientAPI(abc.ABC):
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
                      partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
-                     keyword_weight: float | None = None) -> list[SearchResponse]:
+                     keyword_weight: float | None = None, group_by: str | None = None,
+                     group_size: int | None = None) -> list[SearchResponse]:
         """``search`` for up to ``core.spec.MAX_BATCH_QUERIES`` queries sharing the other
         parameters, in one pass over the codes: one response per query, in query order, each
         identical to what ``search`` returns for it (``keywords``: one text per query). One

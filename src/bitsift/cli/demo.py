@@ -19,6 +19,21 @@ from bitsift.cli.render import print_results
 from bitsift.core import kernel
 
 DEMO_QUERIES = ("1", "23", "79", "157", "225")  # Cranfield query ids, spread over the set
+MARKER = ".bitsift-demo"  # written into the folder a demo makes: only such a folder is ever emptied
+
+
+def fresh_folder(path: Path) -> None:
+    """Empty ``path`` for a demo run, refusing a non-empty folder that a demo did not make: the
+    demo must never delete someone's data because its --path was mistyped."""
+    if path.exists():
+        if not path.is_dir():
+            raise click.UsageError(f"--path {path} is a file; give a folder for the demo's data")
+        if any(path.iterdir()) and not (path / MARKER).is_file():
+            raise click.UsageError(f"--path {path} is not empty and was not made by `bitsift demo`; "
+                                   "give a new or empty folder (the demo replaces what it holds)")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / MARKER).write_text("made by `bitsift demo`; the next demo run replaces this folder\n")
 
 
 def cranfield_files() -> Path:
@@ -47,7 +62,7 @@ def cranfield_demo(path: Path) -> None:
     with (root / "qrels" / "test.tsv").open() as f:
         for row in csv.DictReader(f, delimiter="\t"):
             qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
-    shutil.rmtree(path, ignore_errors=True)
+    fresh_folder(path)
     with Client(path=path) as client:
         client.create_namespace("cranfield", type="text")
         docs = cranfield_documents()
@@ -59,8 +74,8 @@ def cranfield_demo(path: Path) -> None:
         console.print(f"ingested {len(docs):,} documents ({chunks:,} chunks) in {elapsed:.1f} s "
                       f"({len(docs) / elapsed:.0f} documents/s, embedding included); "
                       f"kernel path: {kernel.capabilities()['auto']}\n")
-        for qid in DEMO_QUERIES:
-            res = client.search("cranfield", queries[qid], top_k=5)
+        for qid in DEMO_QUERIES:  # the best passage of each document: relevance is judged per document
+            res = client.search("cranfield", queries[qid], top_k=5, group_by="document_id")
             print_results(queries[qid], res, judged=qrels.get(qid, {}))
 
 
@@ -68,7 +83,7 @@ def synthetic_demo(path: Path, count: int, dimension: int) -> None:
     """Ingest synthetic clustered embeddings, search them, print ranked results."""
     from bitsift.eval.synthetic import clustered_vectors
 
-    shutil.rmtree(path, ignore_errors=True)
+    fresh_folder(path)
     x, topic = clustered_vectors(count, dimension, seed=42)
     with Client(path=path) as client:
         client.create_namespace("demo", dimension=dimension)

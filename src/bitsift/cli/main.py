@@ -24,6 +24,7 @@ from bitsift.core.spec import (
     DEFAULT_TOP_K,
     FUSIONS,
     MAX_DIMENSION,
+    MAX_GROUP_SIZE,
     MAX_TOP_K,
     NAMESPACE_TYPES,
     SEARCH_MODES,
@@ -292,11 +293,13 @@ FILTER_HELP = 'Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.'
 @click.option("--fusion", type=click.Choice(FUSIONS), help=f"hybrid: how rankings fuse [default: {DEFAULT_FUSION}].")
 @click.option("--keyword-weight", type=click.FloatRange(0, 1),
               help=f"hybrid: the keyword ranking's weight [default: {DEFAULT_KEYWORD_WEIGHT}].")
+@click.option("--group-by", help="The best hits per value of this metadata field, e.g. document_id.")
+@click.option("--group-size", type=click.IntRange(1, MAX_GROUP_SIZE), help="With --group-by: hits per group [default: 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response as JSON.")
 @click.pass_context
 def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: float | None,
            filter_json: str | None, mode: str | None, keywords: str | None, fusion: str | None,
-           keyword_weight: float | None, as_json: bool) -> None:
+           keyword_weight: float | None, group_by: str | None, group_size: int | None, as_json: bool) -> None:
     """Search one or more comma-separated text namespaces with a text query.
 
     Example: bitsift search papers "boundary layer transition" --top-k 5 --mode hybrid
@@ -304,7 +307,8 @@ def search(ctx: click.Context, names: str, query: str, top_k: int, threshold: fl
     flt = _filter_option(filter_json)
     with _client(ctx) as client:
         res = client.search([n for n in names.split(",") if n], query, top_k=top_k, threshold=threshold, filter=flt,
-                            mode=mode, keywords=keywords, fusion=fusion, keyword_weight=keyword_weight)
+                            mode=mode, keywords=keywords, fusion=fusion, keyword_weight=keyword_weight,
+                            group_by=group_by, group_size=group_size)
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return

@@ -20,6 +20,7 @@ class Hit(TypedDict):
     namespace: str
     keyword_score: NotRequired[float]  # keyword, hybrid modes: BM25 of the text (0: no query term)
     fusion_score: NotRequired[float]   # hybrid mode: what the order is by (core.fusion)
+    group: NotRequired[Any]            # with group_by: the hit's value of that field (None: a group of its own)
 
 
 class Timings(TypedDict):

@@ -39,6 +39,7 @@ MAX_OVERSAMPLE = 1000
 MAX_TOP_K = 100_000
 MAX_BATCH = 100_000           # items, ids or documents in one write call
 MAX_BATCH_QUERIES = 1000      # queries in one search_batch
+MAX_GROUP_SIZE = 100          # hits per group of a grouped search
 MAX_ID_CHARS = 512
 MAX_METADATA_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 1_000_000

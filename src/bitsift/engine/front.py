@@ -50,11 +50,13 @@ class ParsedFront:
                threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                mode: str | None = None, oversample: int | None = None, partial: bool = False,
                keywords: str | None = None, fusion: str | None = None,
-               keyword_weight: float | None = None) -> SearchResponse:
+               keyword_weight: float | None = None, group_by: str | None = None,
+               group_size: int | None = None) -> SearchResponse:
         return self._search_parsed(parse_search(namespaces, [query], top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
                                                partial=partial, single=True, keywords=keywords, fusion=fusion,
-                                               keyword_weight=keyword_weight))[0]
+                                               keyword_weight=keyword_weight, group_by=group_by,
+                                               group_size=group_size))[0]
 
     def describe_namespace(self, name: str) -> NamespaceInfo:
         raise NotImplementedError
@@ -76,11 +78,13 @@ class ParsedFront:
                      threshold: float | None = None, filter: dict[str, Any] | None = None, kiosk_mode: bool = False,
                      mode: str | None = None, oversample: int | None = None,
                      partial: bool = False, keywords: Sequence[str] | None = None, fusion: str | None = None,
-                     keyword_weight: float | None = None) -> list[SearchResponse]:
+                     keyword_weight: float | None = None, group_by: str | None = None,
+                     group_size: int | None = None) -> list[SearchResponse]:
         return self._search_parsed(parse_search(namespaces, queries, top_k=top_k, threshold=threshold, filter=filter,
                                                kiosk_mode=kiosk_mode, mode=mode, oversample=oversample,
                                                partial=partial, single=False, keywords=keywords, fusion=fusion,
-                                               keyword_weight=keyword_weight))
+                                               keyword_weight=keyword_weight, group_by=group_by,
+                                               group_size=group_size))
 
 
 def create_or_get(front: ParsedFront, request: NamespaceRequest, exist_ok: bool) -> tuple[NamespaceInfo, bool]:

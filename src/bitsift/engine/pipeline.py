@@ -24,10 +24,11 @@ import numpy as np
 from bitsift.core import bm25, fusion
 from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.errors import NamespaceBusy, Renumbered, ShardUnavailable
+from bitsift.core.grouping import group_hits
 from bitsift.core.ranking import Ranked, rank
 from bitsift.core.results import SearchResponse
 from bitsift.core.scoring import labels
-from bitsift.core.spec import FUSION_DEPTH
+from bitsift.core.spec import FUSION_DEPTH, MAX_TOP_K
 from bitsift.engine.request import SearchRequest, query_matrix
 from bitsift.storage.folder import Row
 from bitsift.storage.keywords import TOKENIZER_OF_QUERIES
@@ -71,20 +72,50 @@ def search(request: SearchRequest, parts: Parts) -> list[SearchResponse]:
     if request.keyword_mode and request.keywords is None:
         request = with_keywords(request, parts)
     t1 = time.perf_counter()
-    for attempt in range(SEARCH_ATTEMPTS):
-        with parts.steady() if attempt == SEARCH_ATTEMPTS - 1 else nullcontext():
-            found = _attempt(parts, queries, request)
-        if found is not None:
-            answers, missing, t2, results = found
-            break
-    else:
-        raise NamespaceBusy("namespaces were compacted during every search attempt; try again")
+    missing, t2, results = (_grouped if request.group_by is not None else _searched)(parts, queries, request)
     t3 = time.perf_counter()
     timings = {"validate_ms": (t1 - request.started) * 1e3, "scan_ms": (t2 - t1) * 1e3,
                "fetch_ms": (t3 - t2) * 1e3, "total_ms": (t3 - request.started) * 1e3}
     extra = parts.response_fields(request, missing)
     return [cast(SearchResponse, {"results": hits, "execution_time": t3 - request.started, "mode": request.mode,
                                   "timings": dict(timings), **extra}) for hits in results]
+
+
+Found = tuple[list[str], float, list[list[dict[str, Any]]]]  # missing parts, end of the scan, hits per query
+
+
+def _searched(parts: Parts, queries: np.ndarray, request: SearchRequest) -> Found:
+    """Candidates, ranking and fetch, again if a compaction renumbered rows in between."""
+    for attempt in range(SEARCH_ATTEMPTS):
+        with parts.steady() if attempt == SEARCH_ATTEMPTS - 1 else nullcontext():
+            found = _attempt(parts, queries, request)
+        if found is not None:
+            _, missing, t2, results = found
+            return missing, t2, results
+    raise NamespaceBusy("namespaces were compacted during every search attempt; try again")
+
+
+GROUP_WIDEN = 4  # a grouped search reads this many hits per asked hit, then 4 times deeper
+
+
+def _grouped(parts: Parts, queries: np.ndarray, request: SearchRequest) -> Found:
+    """The best ``group_size`` hits of each of the ``top_k`` best groups: the mode's ranking read
+    deep enough that every group is settled (core.grouping.group_hits)."""
+    factor = GROUP_WIDEN * request.group_size
+    field = cast(str, request.group_by)
+    while True:
+        deeper = request.deeper(factor)
+        missing, t2, results = _searched(parts, queries, deeper)
+        out, settled = [], True
+        for i, hits in enumerate(results):
+            asked = deeper.own_top_k(i)
+            grouped, done = group_hits(hits, field, request.own_top_k(i), request.group_size,
+                                       exhausted=len(hits) < asked or asked == MAX_TOP_K)
+            out.append(grouped)
+            settled &= done
+        if settled:
+            return missing, t2, out
+        factor *= GROUP_WIDEN
 
 
 def with_keywords(request: SearchRequest, parts: Parts) -> SearchRequest:

@@ -13,6 +13,7 @@ from bitsift.core.binarize import make_binarizer
 from bitsift.core.bm25 import KeywordQuery
 from bitsift.core.errors import DimensionMismatch, InvalidInput
 from bitsift.core.filters import both, check_filter, query_text_filter
+from bitsift.core.grouping import check_grouping
 from bitsift.core.spec import (
     DEFAULT_FUSION,
     DEFAULT_KEYWORD_WEIGHT,
@@ -25,6 +26,7 @@ from bitsift.core.spec import (
     MAX_DIMENSION,
     MAX_OVERSAMPLE,
     MAX_SHARDS,
+    MAX_TOP_K,
     NAMESPACE_TYPES,
     SEARCH_MODES,
     resolve_type,
@@ -80,6 +82,8 @@ class SearchRequest:
     fusion: str = DEFAULT_FUSION                # hybrid mode (core.fusion)
     keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
     keywords: tuple[KeywordQuery, ...] | None = None  # keyword_texts with the collection's statistics
+    group_by: str | None = None  # a metadata field: the best hits per value (core.grouping)
+    group_size: int = 1
 
     @property
     def keyword_mode(self) -> bool:
@@ -110,17 +114,32 @@ class SearchRequest:
     def params(self) -> QueryParams:
         return QueryParams(self.top_k, self.threshold, self.oversample)
 
+    def deeper(self, factor: int) -> SearchRequest:
+        """The same search asking ``factor`` times as many hits per query (at most MAX_TOP_K): a
+        grouped search reads a deeper list until its groups are settled."""
+        def more(k: int) -> int:
+            return min(k * factor, MAX_TOP_K)
+        if self.per_query is None:
+            return replace(self, top_k=more(self.top_k))
+        own = tuple(replace(p, top_k=more(p.top_k)) for p in self.per_query)
+        return replace(self, top_k=max(p.top_k for p in own), per_query=own)
+
+    def own_top_k(self, i: int) -> int:
+        return self.top_k if self.per_query is None else self.per_query[i].top_k
+
     def where(self, i: int) -> str:
         return "query" if self.single else f"queries[{i}]"
 
 
 def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top_k: Any, threshold: Any,
                  filter: Any, kiosk_mode: Any, mode: Any, oversample: Any, partial: Any,
-                 single: bool, keywords: Any = None, fusion: Any = None, keyword_weight: Any = None) -> SearchRequest:
+                 single: bool, keywords: Any = None, fusion: Any = None, keyword_weight: Any = None,
+                 group_by: Any = None, group_size: Any = None) -> SearchRequest:
     """Validate everything that does not need the namespaces opened. ``kiosk_mode`` is accepted
     for compatibility and changes nothing: ``threshold`` gates in every mode. ``keywords`` (one
     text, or a list of one per query in a batch) are the words the keyword and hybrid modes look
-    for; a text query is its own by default."""
+    for; a text query is its own by default. ``group_by``: the best ``group_size`` hits per value of
+    that metadata field, ``top_k`` groups."""
     del kiosk_mode
     names = [namespaces] if isinstance(namespaces, str) else namespaces
     if isinstance(names, (bytes, Mapping)) or not isinstance(names, Sequence) or not names:
@@ -143,8 +162,10 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
     filter = check_filter(filter)  # a malformed filter fails here, before any scan
     texts = _keyword_texts(mode, queries, keywords, single)
     fused = _fusion(mode, fusion, keyword_weight)
+    field, size = check_grouping(group_by, group_size)
     return SearchRequest(tuple(dict.fromkeys(names)), tuple(queries), k, threshold, filter, mode, oversample,
-                         bool(partial), single, keyword_texts=texts, fusion=fused[0], keyword_weight=fused[1])
+                         bool(partial), single, keyword_texts=texts, fusion=fused[0], keyword_weight=fused[1],
+                         group_by=field, group_size=size)
 
 
 def _keyword_texts(mode: str, queries: list[Any], keywords: Any, single: bool) -> tuple[str, ...] | None:

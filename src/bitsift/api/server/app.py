@@ -125,7 +125,8 @@ def _search_params(body: Search | SearchBatch) -> dict[str, Any]:
         flt = body.metadata
     return {"top_k": body.top_k, "threshold": body.threshold, "filter": flt, "kiosk_mode": body.kiosk_mode,
             "mode": body.mode, "oversample": body.oversample, "partial": body.partial,
-            "keywords": body.keywords, "fusion": body.fusion, "keyword_weight": body.keyword_weight}
+            "keywords": body.keywords, "fusion": body.fusion, "keyword_weight": body.keyword_weight,
+            "group_by": body.group_by, "group_size": body.group_size}
 
 
 def _json_param(value: str | None, name: str) -> Any:

@@ -24,6 +24,7 @@ from bitsift.core.spec import (
     FUSIONS,
     MAX_BATCH_QUERIES,
     MAX_DIMENSION,
+    MAX_GROUP_SIZE,
     MAX_OVERSAMPLE,
     MAX_TOP_K,
     NAME_PATTERN,
@@ -123,6 +124,10 @@ class _SearchParams(_Body):
                                  description=f"hybrid: the keyword ranking's weight (default {DEFAULT_KEYWORD_WEIGHT})")
     oversample: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_OVERSAMPLE},
                              description=f"rescore: candidates per requested result (default {DEFAULT_OVERSAMPLE})")
+    group_by: Any = _field(None, {"type": "string"}, description="a metadata field (text chunks: document_id): "
+                           "the best hits per value of it, top_k groups")
+    group_size: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_GROUP_SIZE},
+                             description="with group_by: hits per group (default 1)")
     partial: StrictBool = Field(False, description="sharded namespaces: answer from the live shards if some are down "
                                              "(flagged partial) instead of failing with 503")
     filter: Any = _field(None, _FILTER, description='metadata filter, e.g. {"lang": "en", "year": {"$gte": 2020}}')

@@ -205,6 +205,14 @@ class Calls:
         return Call("POST", _ns(name, "compact"))
 
     @staticmethod
+    def snapshot(name: str, snapshot: str) -> Call:
+        return Call("POST", _ns(name, "snapshot"), {"snapshot": snapshot})
+
+    @staticmethod
+    def restore(snapshot: str, name: str) -> Call:
+        return Call("POST", f"/v1/snapshots/{quote(check_name(snapshot, 'snapshot'), safe='')}/restore", {"namespace_name": name})
+
+    @staticmethod
     def diagnostics(name: str) -> Call:
         return Call("GET", _ns(name, "diagnostics"))
 

@@ -19,6 +19,7 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    SnapshotInfo,
     UpdateResult,
     UploadResult,
     delete_result,
@@ -140,6 +141,12 @@ class LocalClient(ParsedFront, Client):
 
     def compact(self, name: str) -> CompactResult:
         return self._engine.compact(name)
+
+    def snapshot(self, name: str, snapshot: str) -> SnapshotInfo:
+        return self._engine.snapshot(name, snapshot)
+
+    def restore(self, snapshot: str, name: str) -> NamespaceInfo:
+        return self._engine.restore(snapshot, name)
 
     def diagnostics(self, name: str) -> Diagnostics:
         return self._engine.diagnostics(name)

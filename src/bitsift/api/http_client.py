@@ -43,6 +43,7 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    SnapshotInfo,
     UpdateResult,
     UploadResult,
     check_finished,
@@ -246,6 +247,12 @@ class HTTPClient(_Base, ClientAPI):
     def compact(self, name: str) -> CompactResult:
         return self._send(Calls.compact(name))
 
+    def snapshot(self, name: str, snapshot: str) -> SnapshotInfo:
+        return self._send(Calls.snapshot(name, snapshot))
+
+    def restore(self, snapshot: str, name: str) -> NamespaceInfo:
+        return self._send(Calls.restore(snapshot, name))
+
     def diagnostics(self, name: str) -> Diagnostics:
         return self._send(Calls.diagnostics(name))
 
@@ -374,6 +381,12 @@ class AsyncHTTPClient(_Base):
 
     async def compact(self, name: str) -> CompactResult:
         return await self._send(Calls.compact(name))
+
+    async def snapshot(self, name: str, snapshot: str) -> SnapshotInfo:
+        return await self._send(Calls.snapshot(name, snapshot))
+
+    async def restore(self, snapshot: str, name: str) -> NamespaceInfo:
+        return await self._send(Calls.restore(snapshot, name))
 
     async def diagnostics(self, name: str) -> Diagnostics:
         return await self._send(Calls.diagnostics(name))

@@ -24,6 +24,7 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    SnapshotInfo,
     UpdateResult,
     UploadResult,
 )
@@ -169,6 +170,17 @@ class ClientAPI(abc.ABC):
         """Retrieve the ``top_k`` best passages of a text namespace for ``query`` and answer from
         them (engine.answer): extractively unless the server has an LLM, quoting sentences with the
         id of the item each comes from (``citations``); ``sources`` lists what was retrieved."""
+
+    @abc.abstractmethod
+    def snapshot(self, name: str, snapshot: str) -> SnapshotInfo:
+        """Copy a namespace, while writes continue, into a snapshot holding a prefix of its
+        committed batches (never half of one). In process ``snapshot`` is a folder (new or empty);
+        over HTTP a name (1-64 letters, digits, '_', '-') under the server's snapshot directory
+        (``bitsift serve --snapshot-dir``). One machine's namespaces only (not sharded ones)."""
+
+    @abc.abstractmethod
+    def restore(self, snapshot: str, name: str) -> NamespaceInfo:
+        """A new namespace ``name`` (409 if it exists) holding what ``snapshot`` holds."""
 
     @abc.abstractmethod
     def compact(self, name: str) -> CompactResult:

@@ -99,9 +99,11 @@ def info() -> None:
               help="An OpenAI-compatible chat-completions server that writes /v1/answer's answers, e.g. "
                    "http://127.0.0.1:11434/v1 (Ollama) [default: none: answers are extractive].")
 @click.option("--llm-model", envvar="BITSIFT_LLM_MODEL", metavar="NAME", help="The model to ask (with --llm-url).")
+@click.option("--snapshot-dir", envvar="BITSIFT_SNAPSHOT_DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Where REST snapshots are written and restored from [default: none: REST snapshots refused].")
 def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
           workers: int | None, access_log: bool, public_url: str | None, llm_url: str | None,
-          llm_model: str | None) -> None:
+          llm_model: str | None, snapshot_dir: Path | None) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
@@ -115,10 +117,13 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
         keys = api_keys_from(api_keys, os.environ.get("BITSIFT_API_KEYS"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    from bitsift.api.server.app import worker_count
+    from bitsift.api.server.app import SNAPSHOT_DIR_ENV, worker_count
     from bitsift.engine.llm import LLM_MODEL_ENV, LLM_URL_ENV, llm_from_env
 
-    for env, value in ((LLM_URL_ENV, llm_url), (LLM_MODEL_ENV, llm_model)):
+    if snapshot_dir is not None:
+        snapshot_dir.mkdir(parents=True, exist_ok=True)
+    for env, value in ((LLM_URL_ENV, llm_url), (LLM_MODEL_ENV, llm_model),
+                       (SNAPSHOT_DIR_ENV, None if snapshot_dir is None else str(snapshot_dir.resolve()))):
         if value:
             os.environ[env] = value  # every worker process builds its engine's LLM from these
     try:
@@ -230,6 +235,45 @@ def ns_info(ctx: click.Context, name: str) -> None:
     """
     with _client(ctx) as client:
         click.echo(json.dumps({**client.describe_namespace(name), "diagnostics": client.diagnostics(name)}, indent=2))
+
+
+@ns.command("compact")
+@click.argument("name")
+@click.pass_context
+def ns_compact(ctx: click.Context, name: str) -> None:
+    """Rewrite a namespace's files without its deleted rows (an older namespace is migrated too).
+
+    Example: bitsift ns compact papers
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.compact(name)))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("snapshot")
+@click.pass_context
+def snapshot(ctx: click.Context, name: str, snapshot: str) -> None:
+    """Copy a namespace, while writes continue, into a new folder (with --url: a snapshot name
+    under the server's --snapshot-dir). It holds a prefix of the committed batches.
+
+    Example: bitsift snapshot papers backups/papers-2026-12-02
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.snapshot(name, snapshot), indent=2))
+
+
+@main.command()
+@click.argument("snapshot")
+@click.argument("name")
+@click.pass_context
+def restore(ctx: click.Context, snapshot: str, name: str) -> None:
+    """Make a new namespace from a snapshot (with --url: a snapshot name on the server).
+
+    Example: bitsift restore backups/papers-2026-12-02 papers-restored
+    """
+    with _client(ctx) as client:
+        click.echo(json.dumps(client.restore(snapshot, name), indent=2))
 
 
 @ns.command("delete")

@@ -83,6 +83,13 @@ class KeywordIndexMissing(BitsiftError):
     status, name = 409, "keyword_index_missing"
 
 
+class SnapshotsDisabled(BitsiftError):
+    """The server was started without a snapshot directory (``bitsift serve --snapshot-dir``):
+    over REST, snapshots are written and read only there."""
+
+    status, name = 403, "snapshots_disabled"
+
+
 class NamespaceLocked(BitsiftError):
     """Another process is writing to the namespace right now."""
 
@@ -138,7 +145,7 @@ ERRORS_BY_NAME: dict[str, type[BitsiftError]] = {
     for cls in (
         BitsiftError, InvalidInput, InvalidName, InvalidVector, DimensionMismatch, DuplicateIds,
         EmptyBatch, InvalidFilter, NamespaceNotFound, JobNotFound, JobCancelled, NamespaceExists,
-        KeywordIndexMissing, NamespaceLocked,
+        KeywordIndexMissing, SnapshotsDisabled, NamespaceLocked,
         NamespaceBusy, ShardUnavailable, DiskFull, StorageCorrupt, LLMUnavailable, LLMTimeout,
     )
 }

@@ -148,6 +148,18 @@ class NamespaceCreated(NamespaceInfo):
     message: str  # the hosted API's confirmation
 
 
+class SnapshotInfo(TypedDict):
+    snapshot: str          # the folder (in process) or the name under the server's snapshot directory
+    snapshot_format: int
+    namespace: str         # the namespace it was taken of
+    rows: int              # committed rows it holds (live and deleted)
+    generation: int        # the commit it holds the state after
+    epoch: int
+    format_version: int
+    bitsift_version: str
+    taken_at: str          # ISO-8601 UTC
+
+
 class CompactResult(TypedDict):
     rows_before: int
     rows_after: int

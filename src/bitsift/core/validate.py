@@ -28,10 +28,11 @@ FLOAT16_MAX = 65504.0
 ITEM_KEYS = {"id", "vector", "text", "metadata"}
 
 
-def check_name(name: Any) -> str:
+def check_name(name: Any, what: str = "namespace") -> str:
+    """A namespace's (or a snapshot's) name: also a folder name, so nothing that could leave one."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidName(
-            f"invalid namespace name {name!r}: 1-64 characters, letters, digits, '_' or '-', "
+            f"invalid {what} name {name!r}: 1-64 characters, letters, digits, '_' or '-', "
             "starting with a letter or digit"
         )
     return name

@@ -26,9 +26,9 @@ from bitsift.core.binarize import Centered, make_binarizer
 from bitsift.core.bm25 import TermStats, sum_stats
 from bitsift.core.candidates import Answer
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT, check_limit, decode_cursor, page
-from bitsift.core.errors import NamespaceExists, NamespaceNotFound
+from bitsift.core.errors import InvalidInput, NamespaceExists, NamespaceNotFound
 from bitsift.core.filters import check_filter, deletion_filter
-from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse
+from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse, SnapshotInfo
 from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_ids, check_items, check_name
 from bitsift.distributed import cluster
@@ -246,6 +246,14 @@ class ShardedEngine(IngestingFront, ParsedFront):
                                             self.timeout_s)
             matched.update(found)
         return [i for i in dict.fromkeys(wanted) if i in matched]
+
+    def snapshot(self, name: str, snapshot: str | Path) -> SnapshotInfo:
+        raise InvalidInput("snapshots are of one machine's namespaces; a sharded namespace's shards are folders "
+                           "under its data directory (README, \"Snapshots\": what a per-shard copy guarantees)")
+
+    def restore(self, snapshot: str | Path, name: str) -> NamespaceInfo:
+        raise InvalidInput("a snapshot restores on one machine (Client(path=...) or bitsift restore), not into "
+                           "a sharded namespace")
 
     def compact(self, name: str) -> dict[str, int]:
         sns = self._namespace(name)

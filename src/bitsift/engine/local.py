@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from bitsift.core.errors import (
     NamespaceNotFound,
 )
 from bitsift.core.filters import check_filter, deletion_filter
-from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse
+from bitsift.core.results import NamespaceInfo, ScrollPage, SearchResponse, SnapshotInfo
 from bitsift.core.spec import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from bitsift.core.validate import check_name
 from bitsift.engine import pipeline
@@ -44,6 +44,7 @@ from bitsift.engine.request import (
     new_namespace_manifest,
     parse_change,
 )
+from bitsift.storage import snapshot as snapshots
 from bitsift.storage.folder import CREATING_PREFIX, LOCK, Row
 from bitsift.storage.lock import writer_lock
 from bitsift.storage.manifest import MANIFEST, fsync_dir
@@ -280,6 +281,25 @@ class Engine(IngestingFront, ParsedFront):
 
     def compact(self, name: str) -> dict[str, int]:
         return self._using(name, Namespace.compact)
+
+    def snapshot(self, name: str, snapshot: str | Path) -> SnapshotInfo:
+        """Copy namespace ``name`` into the folder ``snapshot`` while writes continue (storage.snapshot)."""
+        info = self._using(name, lambda ns: snapshots.take(ns.files, Path(snapshot)))
+        return cast(SnapshotInfo, {"snapshot": str(snapshot), **info})
+
+    def restore(self, snapshot: str | Path, name: str) -> NamespaceInfo:
+        """A new namespace ``name`` from the snapshot folder ``snapshot``."""
+        check_name(name)
+        with self._lock:
+            folder = self.root / name
+            if (folder / MANIFEST).exists():
+                raise NamespaceExists(f"namespace {name!r} already exists")
+            _remove_half_made(folder)
+            stale = self._open.pop(name, None)  # a handle to an incarnation deleted elsewhere
+            if stale is not None:
+                stale.close()
+            snapshots.restore(Path(snapshot), folder).close()
+        return self.describe_namespace(name)
 
 
 def _open_namespace(folder: Path) -> Namespace:

@@ -271,7 +271,7 @@ class Namespace:
             raise KeywordIndexMissing(
                 f"namespace {self.name!r} was written by an older bitsift (format "
                 f"{self.manifest.get('format_version')}) and has no keyword index yet: it is built on the "
-                f"namespace's next write, or now with `bitsift compact {self.name}`")
+                f"namespace's next write, or now with `bitsift ns compact {self.name}`")
 
     def _lengths(self, state: _State, rows: int) -> np.ndarray:
         """Tokens of each of the first ``rows`` rows' texts, read from SQLite once per row."""

@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,18 +104,26 @@ class NamespaceFolder:
 
     @classmethod
     def create(cls, path: Path, manifest: dict[str, Any]) -> NamespaceFolder:
-        """Make the whole folder under a hidden name, then rename it into place: a crash or a full
-        disk leaves no half-made namespace, and of two processes creating one name, one wins."""
+        """A new, empty namespace folder (see :meth:`build`)."""
+        def fill(staging: Path) -> None:
+            for name in (CODES, VECTORS):
+                (staging / name).touch()
+            write_manifest(staging, manifest)
+            items = ItemStore(staging / ITEMS, create=True)
+            items.set_meta("incarnation", manifest["incarnation"])
+            items.close()
+        return cls.build(path, fill)
+
+    @classmethod
+    def build(cls, path: Path, fill: Callable[[Path], None]) -> NamespaceFolder:
+        """Make the whole folder under a hidden name (``fill`` writes its files there), then rename
+        it into place: a crash or a full disk leaves no half-made namespace, and of two processes
+        creating one name, one wins."""
         staging = path.parent / f"{CREATING_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}"
         try:
             with disk_errors(path):
                 staging.mkdir(parents=True)
-                for name in (CODES, VECTORS):
-                    (staging / name).touch()
-                write_manifest(staging, manifest)
-                items = ItemStore(staging / ITEMS, create=True)
-                items.set_meta("incarnation", manifest["incarnation"])
-                items.close()
+                fill(staging)
                 fsync_dir(staging)
                 try:
                     os.rename(staging, path)  # fails if a non-empty folder holds the name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -41,15 +42,17 @@ from bitsift.api.server.models import (
     DeleteFiles,
     DeleteItems,
     GetDocuments,
+    RestoreSnapshot,
     Search,
     SearchBatch,
+    TakeSnapshot,
     Update,
     UploadDocuments,
     UploadUrlRequest,
     UploadVectors,
 )
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
-from bitsift.core.errors import InvalidInput
+from bitsift.core.errors import InvalidInput, SnapshotsDisabled
 from bitsift.core.kernel import SCAN_THREADS_ENV
 from bitsift.core.results import (
     AnswerResponse,
@@ -71,6 +74,7 @@ from bitsift.core.results import (
     NamespaceList,
     SearchBatchResponse,
     SearchResponse,
+    SnapshotInfo,
     TextDataPage,
     UpdateResult,
     UploadResult,
@@ -82,7 +86,7 @@ from bitsift.core.results import (
     upload_result,
 )
 from bitsift.core.spec import NAME_PATTERN, VERSION
-from bitsift.core.validate import check_ids
+from bitsift.core.validate import check_ids, check_name
 from bitsift.engine import files
 from bitsift.engine.front import create_or_get, search_parsed_async
 from bitsift.engine.local import Engine
@@ -102,6 +106,7 @@ _API_KEY_DOC = APIKeyHeader(name="x-api-key", auto_error=False, description="req
 
 
 # The engine checks the name (and answers invalid_name); the pattern is here for the OpenAPI page.
+SNAPSHOT_DIR_ENV = "BITSIFT_SNAPSHOT_DIR"  # where REST snapshots are written and read (bitsift serve --snapshot-dir)
 NamespaceName = Annotated[str, Path(description="1-64 letters, digits, '_' or '-'",
                                     json_schema_extra={"pattern": NAME_PATTERN, "examples": ["docs"]})]
 
@@ -127,6 +132,15 @@ def _search_params(body: Search | SearchBatch) -> dict[str, Any]:
             "mode": body.mode, "oversample": body.oversample, "partial": body.partial,
             "keywords": body.keywords, "fusion": body.fusion, "keyword_weight": body.keyword_weight,
             "group_by": body.group_by, "group_size": body.group_size}
+
+
+def _snapshot_dir(request: Request) -> pathlib.Path:
+    """Where REST snapshots live: only under the directory the server was started with."""
+    folder = request.app.state.snapshot_dir
+    if folder is None:
+        raise SnapshotsDisabled("this server has no snapshot directory: start it with --snapshot-dir DIR "
+                                f"(or {SNAPSHOT_DIR_ENV}=DIR) to take and restore snapshots over REST")
+    return cast(pathlib.Path, folder)
 
 
 def _json_param(value: str | None, name: str) -> Any:
@@ -285,6 +299,24 @@ def _router(secured: bool) -> APIRouter:
     def compact(namespace_name: NamespaceName, request: Request) -> JSONResponse:
         return JSONResponse(_engine(request).compact(namespace_name))
 
+    @r.post("/namespaces/{namespace_name}/snapshot", tags=["maintenance"], status_code=201,
+            summary="Copy a namespace, while writes continue, into the server's snapshot directory",
+            response_model=SnapshotInfo, responses=errors_for(400, 403, 404))
+    def snapshot(namespace_name: NamespaceName, body: TakeSnapshot, request: Request) -> JSONResponse:
+        name = check_name(body.snapshot, "snapshot")
+        info = _engine(request).snapshot(namespace_name, str(_snapshot_dir(request) / name))
+        return JSONResponse({**info, "snapshot": name}, status_code=201)
+
+    @r.post("/snapshots/{snapshot}/restore", tags=["maintenance"], status_code=201,
+            summary="A new namespace from a snapshot of the server's snapshot directory",
+            response_model=NamespaceInfo, responses=errors_for(400, 403, 409))
+    def restore(snapshot: Annotated[str, Path(description="a snapshot's name")], body: RestoreSnapshot,
+                request: Request) -> JSONResponse:
+        folder = _snapshot_dir(request) / check_name(snapshot, "snapshot")
+        if not folder.is_dir():
+            raise InvalidInput(f"no snapshot {snapshot!r} in the server's snapshot directory")
+        return JSONResponse(_engine(request).restore(str(folder), body.namespace_name), status_code=201)
+
     @r.get("/namespaces/{namespace_name}/diagnostics", tags=["maintenance"],
            summary="Per-bit entropy of the stored codes", response_model=Diagnostics, responses=errors_for(404))
     def diagnostics(namespace_name: NamespaceName, request: Request) -> JSONResponse:
@@ -360,6 +392,7 @@ def create_app(
     large_body_bytes: int = LARGE_BODY_BYTES,
     large_wait_s: float = LARGE_WAIT_S,
     public_url: str | None = None,
+    snapshot_dir: str | pathlib.Path | None = None,
 ) -> FastAPI:
     """The REST app over one engine (kept on ``app.state``; the caller owns and closes it).
     ``public_url``: how clients reach this server (upload URLs are built on it; default: the
@@ -380,6 +413,8 @@ def create_app(
     app.state.engine = engine
     app.state.max_batch = max_batch
     app.state.public_url = None if public_url is None else public_url.rstrip("/")
+    snapshots = snapshot_dir if snapshot_dir is not None else os.environ.get(SNAPSHOT_DIR_ENV)
+    app.state.snapshot_dir = None if not snapshots else pathlib.Path(snapshots)
     install_error_handlers(app)
 
     @app.get("/health", tags=["health"], summary="Liveness (no API key needed)", response_model=Health)

@@ -33,10 +33,10 @@ HTTP_NAMES = {
 ERROR_STATUSES = {
     400: "invalid input: the message names the field and what is valid",
     401: "no x-api-key header (the server has API keys)",
-    403: "an x-api-key that is not one of the server's keys",
+    403: "an x-api-key that is not one of the server's keys; snapshots_disabled: no --snapshot-dir",
     404: "no such namespace, or no such route",
     408: "the request body stopped arriving (the connection is then closed)",
-    409: "a namespace of that name exists",
+    409: "a namespace of that name exists; or the conflict the error names (keyword_index_missing, job_cancelled)",
     413: "request body over the server's limit",
     423: "another process held the namespace's writer lock too long; retry",
     500: "storage_corrupt: a namespace file was damaged outside bitsift (the message names it)",

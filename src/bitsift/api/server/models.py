@@ -103,6 +103,14 @@ class DeleteItems(_Body):
     filter: Any = _field(None, {"type": "object"}, description="or: delete every item matching this metadata filter")
 
 
+class TakeSnapshot(_Body):
+    snapshot: Any = _field(schema=NAME_SCHEMA, description="the snapshot's name under the server's snapshot directory")
+
+
+class RestoreSnapshot(_Body):
+    namespace_name: Any = _field(schema=NAME_SCHEMA, description="the new namespace (must not exist)")
+
+
 class GetDocuments(Ids):
     include_vectors: StrictBool = False
 

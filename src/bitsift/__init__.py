@@ -27,6 +27,7 @@ from bitsift.core.errors import (
     NamespaceLocked,
     NamespaceNotFound,
     ShardUnavailable,
+    SnapshotsDisabled,
     StorageCorrupt,
 )
 from bitsift.core.results import (
@@ -43,6 +44,7 @@ from bitsift.core.results import (
     NamespaceInfo,
     ScrollPage,
     SearchResponse,
+    SnapshotInfo,
     Source,
     Timings,
     UploadResult,
@@ -53,9 +55,9 @@ __all__ = [
     "Client", "ClientAPI", "HTTPClient", "AsyncHTTPClient",
     "BitsiftError", "DimensionMismatch", "DiskFull", "DuplicateIds", "EmptyBatch", "InvalidFilter", "InvalidInput",
     "InvalidName", "InvalidVector", "KeywordIndexMissing", "NamespaceBusy", "NamespaceExists", "NamespaceLocked", "NamespaceNotFound",
-    "ShardUnavailable", "StorageCorrupt", "LLMUnavailable", "LLMTimeout", "JobCancelled", "JobNotFound",
+    "ShardUnavailable", "SnapshotsDisabled", "StorageCorrupt", "LLMUnavailable", "LLMTimeout", "JobCancelled", "JobNotFound",
     "AnswerResponse", "Citation", "Source", "ScrollPage", "CompactResult", "DeletedNamespace", "DeleteResult", "Diagnostics", "DocumentsUploaded", "Hit", "Item",
-    "JobStatus", "NamespaceInfo", "SearchResponse", "Timings", "UploadResult",
+    "JobStatus", "NamespaceInfo", "SearchResponse", "SnapshotInfo", "Timings", "UploadResult",
     "BINARIZERS", "NAMESPACE_TYPES", "SEARCH_MODES",
 ]
 __version__ = VERSION

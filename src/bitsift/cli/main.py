@@ -6,8 +6,10 @@ go to stderr/stdout for people. Domain errors become a one-line message and exit
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +276,46 @@ def restore(ctx: click.Context, snapshot: str, name: str) -> None:
     """
     with _client(ctx) as client:
         click.echo(json.dumps(client.restore(snapshot, name), indent=2))
+
+
+@main.command("export")
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.pass_context
+def export_command(ctx: click.Context, name: str, file: Path) -> None:
+    """Write every live item (id, vector, text, metadata) as JSON lines; - for stdout.
+
+    Example: bitsift export papers papers.jsonl
+    """
+    from bitsift.api import transfer
+
+    with _client(ctx) as client:
+        total = client.describe_namespace(name)["item_count"]
+        with click.progressbar(length=total, label=f"exporting {name}", file=sys.stderr) as bar, \
+                click.open_file(str(file), "w", encoding="utf-8", atomic=str(file) != "-") as out:
+            count = transfer.export_namespace(client, name, out, bar.update)
+    click.echo(f"exported {count:,} items of {name} to {file}", err=True)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, exists=True, path_type=Path))
+@click.argument("name")
+@click.option("--binarizer", type=click.Choice(BINARIZERS), help="[default: the exported namespace's]")
+@click.pass_context
+def import_command(ctx: click.Context, file: Path, name: str, binarizer: str | None) -> None:
+    """Make a new vector namespace from an export (bitsift export), with any binarizer.
+
+    Example: bitsift import papers.jsonl papers-sign --binarizer sign
+    """
+    from bitsift.api import transfer
+
+    with click.open_file(str(file), "r", encoding="utf-8") as lines, _client(ctx) as client:
+        first = lines.readline()
+        header = transfer.read_header(iter([first]))  # for the progress bar's length
+        with click.progressbar(length=header.get("items") or 0, label=f"importing into {name}",
+                               file=sys.stderr) as bar:
+            count = transfer.import_namespace(client, itertools.chain([first], lines), name, binarizer, bar.update)
+    click.echo(json.dumps({"namespace_name": name, "imported": count}))
 
 
 @ns.command("delete")

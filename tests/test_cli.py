@@ -85,7 +85,7 @@ def test_ingest_every_file_type_then_search(tmp_path):
     table = run("--path", data, "search", "kb", "which bird hunts at night", "--top-k", "3")
     assert table.exit_code == 0 and "birds.jsonl#owl" in table.output and "Relevance" in table.output
     raw = json.loads(run("--path", data, "search", "kb", "caramelised onion soup", "--json").stdout)
-    assert raw["results"][0]["id"] == "soup.docx" and raw["results"][0]["metadata"]["type"] == "docx"
+    assert raw["results"][0]["id"] == "docs/soup.docx" and raw["results"][0]["metadata"]["type"] == "docx"
     only_csv = json.loads(run("--path", data, "search", "kb", "football", "--json",
                               "--filter", '{"type": "csv"}').stdout)
     assert {r["metadata"]["type"] for r in only_csv["results"]} == {"csv"}
@@ -93,7 +93,7 @@ def test_ingest_every_file_type_then_search(tmp_path):
     assert hybrid.exit_code == 0 and "birds.jsonl#owl" in hybrid.output and " bm25 " in hybrid.output, hybrid.output
     words = json.loads(run("--path", data, "search", "kb", "a bird", "--mode", "keyword", "--keywords", "onion",
                            "--json").stdout)
-    assert words["results"][0]["id"] == "soup.docx" and words["results"][0]["keyword_score"] > 0
+    assert words["results"][0]["id"] == "docs/soup.docx" and words["results"][0]["keyword_score"] > 0
     # re-ingesting the same tree replaces documents instead of duplicating them
     run("--path", data, "ingest", "kb", str(tmp_path / "docs"))
     assert json.loads(run("--path", data, "ns", "info", "kb").stdout)["item_count"] == 10
@@ -106,8 +106,8 @@ def test_ingest_every_file_type_then_search(tmp_path):
     assert json.loads(run("--path", data, "jobs", "cancel", job_id).stdout)["state"] == "done"
     missing = run("--path", data, "jobs", "show", "job_nope")
     assert missing.exit_code == 1 and "job_not_found" in missing.output
-    updated = run("--path", data, "update", "kb", "soup.docx", "--metadata", '{"reviewed": true}', "--unset", "type")
-    assert updated.exit_code == 0 and json.loads(updated.stdout)["updated"] == ["soup.docx"], updated.output
+    updated = run("--path", data, "update", "kb", "docs/soup.docx", "--metadata", '{"reviewed": true}', "--unset", "type")
+    assert updated.exit_code == 0 and json.loads(updated.stdout)["updated"] == ["docs/soup.docx"], updated.output
     assert run("--path", data, "count", "kb", "--filter", '{"reviewed": true}').stdout.strip() == "1"
     assert "type" not in json.loads(run("--path", data, "search", "kb", "onion soup", "--json").stdout)[
         "results"][0]["metadata"]

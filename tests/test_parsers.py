@@ -22,7 +22,7 @@ def test_iter_files_walks_folders_and_skips_hidden_and_unsupported(tmp_path):
 def test_each_type_reads(tmp_path):
     root = tmp_path / "docs"
     files = write_all(root)
-    read = {kind: read_documents(path, root) for kind, path in files.items()}
+    read = {kind: read_documents(path) for kind, path in files.items()}
     assert read["txt"] == [{"id": "wings.txt", "text": files["txt"].read_text(),
                             "metadata": {"source": "wings.txt", "type": "txt"}}]
     assert "normal shock" in read["md"][0]["text"]
@@ -51,18 +51,18 @@ def test_malformed_files_name_the_file(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(InvalidInput, match=message) as exc:
-        read_documents(path, tmp_path)
+        read_documents(path)
     assert name in exc.value.message
 
 
 def test_empty_documents_are_skipped(tmp_path):
     (tmp_path / "empty.txt").write_text("   \n")
-    assert read_documents(tmp_path / "empty.txt", tmp_path) == []
+    assert read_documents(tmp_path / "empty.txt") == []
 
 
 def test_unreadable_paths_and_odd_json_ids(tmp_path):
     (tmp_path / "x.txt").mkdir()
     with pytest.raises(InvalidInput, match="cannot read"):
-        read_documents(tmp_path / "x.txt", tmp_path)
+        read_documents(tmp_path / "x.txt")
     (tmp_path / "odd.json").write_text('[{"id": {"x": 1}, "text": "a"}, {"id": true, "text": "b"}]')
-    assert [d["id"] for d in read_documents(tmp_path / "odd.json", tmp_path)] == ["odd.json#0", "odd.json#1"]
+    assert [d["id"] for d in read_documents(tmp_path / "odd.json")] == ["odd.json#0", "odd.json#1"]

@@ -46,6 +46,9 @@ class _Group(click.Group):
     group_class = type  # subgroups are _Group too
 
 
+SKIPPED_ERRORS_EXIT = 3  # bitsift ingest --skip-errors: done, but some files could not be read
+
+
 def _client(ctx: click.Context, **engine_options: Any):
     """Open the data directory (--path) or the server (--url) chosen on the command line."""
     from bitsift.api.client import Client
@@ -343,10 +346,15 @@ def ns_delete(ctx: click.Context, name: str, yes: bool) -> None:
 @click.option("--chunk-overlap", type=click.IntRange(0, 50_000), default=200, show_default=True)
 @click.option("--create/--no-create", default=True, show_default=True,
               help="Create the text namespace if it does not exist.")
+@click.option("--replace", is_flag=True,
+              help="Replace documents of the same id that came from another file (an error otherwise).")
+@click.option("--skip-errors", is_flag=True,
+              help=f"Go on past unreadable files and list them at the end (exit status {SKIPPED_ERRORS_EXIT}).")
 @click.pass_context
 def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, chunk_size: int,
-           chunk_overlap: int, create: bool) -> None:
-    """Ingest files and folders (.txt .md .pdf .csv .json .jsonl .docx .xlsx) into a text namespace.
+           chunk_overlap: int, create: bool, replace: bool, skip_errors: bool) -> None:
+    """Ingest files and folders (.txt .md .rst .html .pdf .csv .json .jsonl .docx .xlsx) into a
+    text namespace. Ids: <folder name>/<path in it> for a folder, the name of a file given alone.
 
     Example: bitsift ingest papers ./docs report.pdf notes.md
     """
@@ -354,8 +362,11 @@ def ingest(ctx: click.Context, name: str, paths: tuple[Path, ...], batch: int, c
 
     options = {} if ctx.find_root().params.get("url") else {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
     with _client(ctx, **options) as client:
-        summary = ingest_paths(client, name, list(paths), batch=batch, create=create)
+        summary = ingest_paths(client, name, list(paths), batch=batch, create=create, replace=replace,
+                               skip_errors=skip_errors)
     click.echo(json.dumps(summary, indent=2))
+    if summary["errors"]:
+        ctx.exit(SKIPPED_ERRORS_EXIT)
 
 
 def _filter_option(filter_json: str | None) -> Any:

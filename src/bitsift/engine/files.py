@@ -22,6 +22,7 @@ from bitsift.text.parsers import SUPPORTED, read_documents
 
 CONTENT_TYPES = {
     ".pdf": "application/pdf", ".txt": "text/plain", ".md": "text/markdown", ".csv": "text/csv",
+    ".rst": "text/x-rst", ".html": "text/html", ".htm": "text/html",
     ".json": "application/json", ".jsonl": "application/x-ndjson",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -71,7 +72,7 @@ def put_file(front: Front, namespace: str, name: str, data: bytes, wait: bool = 
     with tempfile.TemporaryDirectory(prefix="bitsift-upload-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        docs = read_documents(path, root=Path(tmp))
+        docs = read_documents(path, name)
     if not docs:
         raise InvalidInput(f"{name}: no text in it to index")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

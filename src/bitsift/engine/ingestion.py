@@ -46,7 +46,7 @@ from bitsift.core.results import (
 )
 from bitsift.core.validate import check_metadata
 from bitsift.storage.jobs import Claimed, JobStore, Pending, new_owner
-from bitsift.text.documents import RESERVED, Chunks, chunk_documents
+from bitsift.text.documents import PAGE_OFFSETS, RESERVED, Chunks, chunk_documents
 
 log = logging.getLogger("bitsift.ingestion")
 
@@ -96,7 +96,12 @@ def normalised(documents: Sequence[Mapping[str, Any]], chunks: Chunks) -> list[d
     for i, (doc_id, doc) in enumerate(zip(ids, documents)):
         # Checked once per document, with its chunks' bookkeeping keys (what each chunk stores).
         meta = json.loads(check_metadata(fields[doc_id], f"documents[{i}]"))
-        out.append({"id": doc_id, "text": doc["text"], "metadata": {k: v for k, v in meta.items() if k not in RESERVED}})
+        entry = {"id": doc_id, "text": doc["text"], "metadata": {k: v for k, v in meta.items() if k not in RESERVED}}
+        pages = doc.get(PAGE_OFFSETS, (doc.get("metadata") or {}).get(PAGE_OFFSETS))
+        if pages is not None:  # each chunk's page comes from the offsets again, not from the first chunk's
+            entry["metadata"].pop("page", None)
+            entry[PAGE_OFFSETS] = pages
+        out.append(entry)
     return out
 
 

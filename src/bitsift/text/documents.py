@@ -9,15 +9,29 @@ search hit names its parent document and position.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bitsift.core.errors import DuplicateIds, EmptyBatch, InvalidInput
 from bitsift.core.validate import MAX_BATCH, MAX_TEXT_CHARS, check_id, check_utf8
-from bitsift.text.chunking import chunk_text
+from bitsift.text.chunking import chunk_spans
 
 RESERVED = ("document_id", "chunk_index", "chunk_count")
+# A document field (not stored): the offset in its text where each page starts, ascending from 0;
+# each chunk then gets ``page``, the 1-based page its text starts on (the ingested PDFs send it).
+PAGE_OFFSETS = "page_offsets"
+
+
+def _page_offsets(value: Any, length: int, where: str) -> list[int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or value[0] != 0 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= length for v in value) \
+            or any(a > b for a, b in zip(value, value[1:])):
+        raise InvalidInput(f"{where}: {PAGE_OFFSETS} must be ascending character offsets into the text, from 0")
+    return value
 CHUNK_MARK = "#chunk-"  # reserved in document ids: ``a#chunk-0`` would replace a chunk of ``a``
 
 
@@ -62,10 +76,12 @@ def chunk_documents(documents: Any, size: int, overlap: int) -> Chunks:
         clash = [k for k in RESERVED if k in fields]
         if clash:
             raise InvalidInput(f"{where}: fields {clash} are reserved for chunk bookkeeping")
-        pieces = chunk_text(text, size=size, overlap=overlap)
-        for j, piece in enumerate(pieces):
+        pages = _page_offsets(fields.pop(PAGE_OFFSETS, None), len(text), where)
+        pieces = chunk_spans(text, size=size, overlap=overlap)
+        for j, (piece, at) in enumerate(pieces):
             out.ids.append(doc_id if len(pieces) == 1 else f"{doc_id}#chunk-{j}")
             out.texts.append(piece)
-            out.metadata.append({**fields, "document_id": doc_id, "chunk_index": j, "chunk_count": len(pieces)})
+            page = {} if pages is None else {"page": bisect.bisect_right(pages, at)}
+            out.metadata.append({**fields, **page, "document_id": doc_id, "chunk_index": j, "chunk_count": len(pieces)})
             out.parents.append(doc_id)
     return out

@@ -84,6 +84,11 @@ LISTS = [
         ({"nested.tags": "red"}, [3]),
         ({"$or": [{"tags": {"$contains": "blue"}}, {"sizes": 5}]}, [0, 1, 2]),
         ({"tags": {"$not": {"$in": ["red", "blue"]}}}, [3, 4, 5]),
+        ({"owner": {"$substring": "nn"}}, [1]),
+        ({"owner": {"$isubstring": "BO"}}, [3]),
+        ({"tags": {"$substring": "lu"}}, [0, 1]),  # any element of a list
+        ({"$not": {"tags": "red"}}, [1, 3, 4, 5]),
+        ({"$not": {"$or": [{"owner": "ann"}, {"owner": "bob"}]}}, [0, 2, 4, 5]),
     ],
 )
 def test_list_fields_null_and_the_new_operators(spec, want):
@@ -102,7 +107,9 @@ def test_values_are_bound_not_spliced():
         ({}, "non-empty JSON object"),
         ([], "non-empty JSON object"),
         ({"year": {"$regex": "x"}}, "unknown operator"),
-        ({"$not": {}}, "unknown operator"),
+        ({"$not": {}}, "non-empty JSON object"),
+        ({"$nor": [{"a": 1}]}, "unknown operator"),
+        ({"name": {"$substring": ""}}, "non-empty string"),
         ({"year": {"$in": []}}, "non-empty list"),
         ({"year": {"$in": "abc"}}, "non-empty list"),
         ({"$or": {}}, "non-empty list"),

@@ -9,7 +9,7 @@ import bitsift
 
 PACKAGE = Path(bitsift.__file__).parent
 # Lower first; a module may import from its own layer and the ones before it (ARCHITECTURE.md).
-LAYERS = [{"core", "_kernel"}, {"storage", "text"}, {"engine"}, {"distributed"}, {"api"}, {"eval"}, {"cli"}]
+LAYERS = [{"core", "_kernel"}, {"storage", "text"}, {"engine"}, {"distributed"}, {"api"}, {"integrations", "eval"}, {"cli"}]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 

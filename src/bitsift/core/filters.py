@@ -1,8 +1,8 @@
 """Metadata filters -> a parameterised SQLite WHERE clause (DESIGN §2).
 
 Grammar: ``{"field": value}`` (equality), ``{"field": {"$op": value}}`` with
-$eq $ne $in $nin $gt $gte $lt $lte $exists $contains $all $not, ``{"$and": [...]}`` /
-``{"$or": [...]}``, and ``{"$text": "word"}``: the item's text holds the word, whole and in any
+$eq $ne $in $nin $gt $gte $lt $lte $exists $contains $all $not $substring $isubstring,
+``{"$and": [...]}`` / ``{"$or": [...]}`` / ``{"$not": {...}}``, and ``{"$text": "word"}``: the item's text holds the word, whole and in any
 case (a function the storage layer registers on its SQLite connections, ``WORD_FUNCTION``).
 Several keys in one object are ANDed. Field names and values are always bound parameters, never
 spliced into the SQL text. Comparisons only match values of the same JSON kind (number with
@@ -167,7 +167,21 @@ def _balanced(parts: list[str], joiner: str) -> str:
     return "(" + joiner.join(parts) + ")"
 
 
-OPERATORS = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$contains", "$all", "$not")
+OPERATORS = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$contains", "$all", "$not",
+             "$substring", "$isubstring")
+
+
+def _substring(op: str, field: str, value: Any) -> Predicate:
+    """A string field holding ``value`` (``$isubstring``: ignoring ASCII case, as SQLite's lower())."""
+    if not isinstance(value, str) or not value:
+        raise InvalidFilter(f"{op} on {field!r} needs a non-empty string, got {json.dumps(value)[:40]}")
+    fold = "lower" if op == "$isubstring" else ""
+
+    def pred(t: _Target, params: list[Any]) -> str:
+        sql = f"({t.type(params)} = 'text' AND instr({fold}({t.value(params)}), {fold}(?)) > 0)"
+        params.append(check_utf8(value, "filter value"))
+        return sql
+    return pred
 
 
 def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
@@ -201,6 +215,8 @@ def _field_clause(field: str, cond: Any, params: list[Any]) -> str:
                     raise InvalidFilter(f"{op} on {field!r} needs {'a' if op == '$contains' else 'a list of'} "
                                         f"string, number or boolean, got {json.dumps(value)[:40]}")
                 parts.append(_any(path, _is(v), params, arrays_only=True))
+        elif op in ("$substring", "$isubstring"):
+            parts.append(_any(path, _substring(op, field, value), params))
         elif op == "$not":
             if not isinstance(value, dict) or not value:
                 raise InvalidFilter(f"$not on {field!r} needs an object of operators, e.g. {{\"$gt\": 5}}")
@@ -251,8 +267,10 @@ def _clause(spec: Any, params: list[Any], depth: int, counter: list[int], index:
         elif key == "$text":
             parts.append(_text_clause(value, params, index))
             counter[0] += 1
+        elif key == "$not":
+            parts.append(f"NOT {_clause(value, params, depth + 1, counter, index)}")
         elif key.startswith("$"):
-            raise InvalidFilter(f"unknown operator {key!r} at the top of a filter; valid: $and, $or, $text")
+            raise InvalidFilter(f"unknown operator {key!r} at the top of a filter; valid: $and, $or, $not, $text")
         else:
             parts.append(_field_clause(key, value, params))
             counter[0] += 1

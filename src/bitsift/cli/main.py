@@ -450,6 +450,31 @@ def update(ctx: click.Context, name: str, ids: tuple[str, ...], metadata_json: s
                               indent=2))
 
 
+@main.command("mcp")
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+              help="stdio (an agent starts this as a subprocess) or streamable HTTP.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --transport http.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="With --transport http.")
+@click.option("--read-only", is_flag=True, help="Leave out the tools that write (upload_documents).")
+@click.pass_context
+def mcp_command(ctx: click.Context, transport: str, host: str, port: int, read_only: bool) -> None:
+    """Serve the Model Context Protocol: tools to list namespaces, search, answer, get items and
+    upload documents, over the data folder (--path) or server (--url) chosen.
+
+    Example: bitsift --path ./data mcp --read-only
+    Example: bitsift --url http://127.0.0.1:8080 mcp --transport http --port 8765
+    """
+    from bitsift.integrations.mcp import build_server
+
+    with _client(ctx) as client:
+        server = build_server(client, read_only=read_only)
+        if transport == "stdio":
+            server.run("stdio")
+        else:
+            click.echo(f"bitsift MCP on http://{host}:{port}/mcp", err=True)
+            server.run("streamable-http", host=host, port=port)
+
+
 @main.command("eval")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows as JSON.")

@@ -60,3 +60,14 @@ def test_public_names_exist():
     for name in bitsift.__all__:
         assert getattr(bitsift, name) is not None
     assert "bitsift.AsyncHTTPClient" in README and hasattr(bitsift, "AsyncHTTPClient")
+
+
+def test_every_environment_variable_is_in_the_readme_table():
+    import re
+
+    found = set()
+    for path in (ROOT / "src" / "bitsift").rglob("*.py"):
+        found |= set(re.findall(r"BITSIFT_[A-Z_]+[A-Z]", path.read_text()))
+    table = README[README.index("Every environment variable"):]
+    missing = sorted(v for v in found if f"`{v}`" not in table)
+    assert len(found) >= 15 and not missing, missing

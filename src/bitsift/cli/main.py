@@ -106,9 +106,17 @@ def info() -> None:
 @click.option("--llm-model", envvar="BITSIFT_LLM_MODEL", metavar="NAME", help="The model to ask (with --llm-url).")
 @click.option("--snapshot-dir", envvar="BITSIFT_SNAPSHOT_DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Where REST snapshots are written and restored from [default: none: REST snapshots refused].")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="A browser origin allowed to call the API, e.g. http://localhost:3000 (repeatable; "
+                   "also BITSIFT_CORS_ORIGINS=a,b) [default: none: CORS off].")
+@click.option("--metrics-key", envvar="BITSIFT_METRICS_KEY", metavar="KEY",
+              help="The x-api-key /metrics asks for [default: none: /metrics is open, like /health].")
+@click.option("--log-format", type=click.Choice(["text", "json"]), envvar="BITSIFT_LOG_FORMAT", default="text",
+              show_default=True, help="json: one JSON line per request (with its request id) instead of access lines.")
 def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
           workers: int | None, access_log: bool, public_url: str | None, llm_url: str | None,
-          llm_model: str | None, snapshot_dir: Path | None) -> None:
+          llm_model: str | None, snapshot_dir: Path | None, cors_origins: tuple[str, ...], metrics_key: str | None,
+          log_format: str) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
 
     Example: bitsift serve --path ./data --port 8080 --api-key secret
@@ -127,8 +135,12 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
 
     if snapshot_dir is not None:
         snapshot_dir.mkdir(parents=True, exist_ok=True)
+    from bitsift.api.server import telemetry
+
     for env, value in ((LLM_URL_ENV, llm_url), (LLM_MODEL_ENV, llm_model),
-                       (SNAPSHOT_DIR_ENV, None if snapshot_dir is None else str(snapshot_dir.resolve()))):
+                       (SNAPSHOT_DIR_ENV, None if snapshot_dir is None else str(snapshot_dir.resolve())),
+                       (telemetry.CORS_ORIGINS_ENV, ",".join(cors_origins) or None),
+                       (telemetry.METRICS_KEY_ENV, metrics_key), (telemetry.LOG_FORMAT_ENV, log_format)):
         if value:
             os.environ[env] = value  # every worker process builds its engine's LLM from these
     try:
@@ -139,7 +151,8 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     answers = f"answers by {llm.model} at {llm.url}" if llm else "extractive answers"
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "
                f"{n} worker{'s' if n > 1 else ''}, {answers})", err=True)
-    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n, access_log=access_log,
+    run(str(path), host=host, port=port, api_keys=keys, ray=ray_address, workers=n,
+        access_log=access_log and log_format != "json",
         public_url=public_url)
 
 

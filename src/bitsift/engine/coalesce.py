@@ -88,6 +88,12 @@ class Coalescer(Generic[T]):
         self._passes: ThreadPoolExecutor | None = None  # started by the first submit()
         self.stats = CoalescerStats()
 
+    @property
+    def queued(self) -> int:
+        """Queries waiting for a pass, over every group (the metrics' queue depth)."""
+        with self._lock:
+            return sum(g.queued for g in self._groups.values())
+
     def close(self) -> None:
         """Wait for the passes in progress; later submits start the pass threads again."""
         with self._lock:

@@ -7,6 +7,7 @@ kernel releases the GIL). Responses are rendered to JSON on that thread too.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import pathlib
@@ -18,13 +19,17 @@ from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Security
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from bitsift.api.server.errors import errors_for, install_error_handlers, truthful_openapi
+from bitsift.api.server import telemetry
+from bitsift.api.server.errors import error_response, errors_for, install_error_handlers, truthful_openapi
 from bitsift.api.server.gate import (
     BODY_TIMEOUT_S,
     LARGE_BODY_BYTES,
@@ -106,6 +111,7 @@ _API_KEY_DOC = APIKeyHeader(name="x-api-key", auto_error=False, description="req
 
 
 # The engine checks the name (and answers invalid_name); the pattern is here for the OpenAPI page.
+DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc files, shipped in a package: /docs works offline
 SNAPSHOT_DIR_ENV = "BITSIFT_SNAPSHOT_DIR"  # where REST snapshots are written and read (bitsift serve --snapshot-dir)
 NamespaceName = Annotated[str, Path(description="1-64 letters, digits, '_' or '-'",
                                     json_schema_extra={"pattern": NAME_PATTERN, "examples": ["docs"]})]
@@ -161,6 +167,7 @@ def _server_ms(request: Request) -> float:
 async def _search(body: Search, request: Request) -> tuple[Any, int]:
     parsed = parse_search(body.namespaces, [body.query], single=True, **_search_params(body))
     (res,) = await search_parsed_async(_engine(request), parsed)
+    telemetry.observe_search(res["mode"], cast(dict[str, float], res["timings"]))
     res["timings"]["server_ms"] = _server_ms(request)
     return res, 200
 
@@ -168,6 +175,8 @@ async def _search(body: Search, request: Request) -> tuple[Any, int]:
 async def _search_batch(body: SearchBatch, request: Request) -> tuple[Any, int]:
     parsed = parse_search(body.namespaces, body.queries, single=False, **_search_params(body))
     responses = await search_parsed_async(_engine(request), parsed)
+    if responses:
+        telemetry.observe_search(responses[0]["mode"], cast(dict[str, float], responses[0]["timings"]))
     server_ms = _server_ms(request)
     for res in responses:
         res["timings"]["server_ms"] = server_ms
@@ -393,6 +402,8 @@ def create_app(
     large_wait_s: float = LARGE_WAIT_S,
     public_url: str | None = None,
     snapshot_dir: str | pathlib.Path | None = None,
+    cors_origins: Sequence[str] | None = None,
+    metrics_key: str | None = None,
 ) -> FastAPI:
     """The REST app over one engine (kept on ``app.state``; the caller owns and closes it).
     ``public_url``: how clients reach this server (upload URLs are built on it; default: the
@@ -409,6 +420,7 @@ def create_app(
         description="Exact semantic search over information-theoretic binary codes.",
         # No OpenTelemetry here: FastAPI's checks for a configured provider cost every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None, redoc_url=None,  # served below from the package's own assets
     )
     app.state.engine = engine
     app.state.max_batch = max_batch
@@ -421,12 +433,38 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": VERSION, "worker": os.getpid()}
 
+    scrape_key = metrics_key if metrics_key is not None else os.environ.get(telemetry.METRICS_KEY_ENV)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (open like /health unless --metrics-key)",
+             include_in_schema=True)
+    async def metrics_route(request: Request) -> Response:
+        if scrape_key and not hmac.compare_digest(request.headers.get("x-api-key", ""), scrape_key):
+            return error_response("unauthorized", "/metrics needs the x-api-key given by --metrics-key", 401)
+        body, content_type = await run_in_threadpool(telemetry.render, _engine(request))
+        return Response(body, media_type=content_type)
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=telemetry.docs_assets()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="bitsift API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> Response:
+        return get_redoc_html(openapi_url="/openapi.json", title="bitsift API", with_google_fonts=False,
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+
     app.include_router(_router(secured=bool(keys)))
     truthful_openapi(app)
     app.add_middleware(Backstop)
     app.gate_options = dict(api_keys=keys, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s,
                             max_large_bodies=max_large_bodies, large_body_bytes=large_body_bytes,
                             large_wait_s=large_wait_s, lean=[lean_route(*r) for r in LEAN_ROUTES])
+    app.cors_origins = telemetry.cors_origins(cors_origins)
     return app
 
 
@@ -435,9 +473,28 @@ class _App(FastAPI):
     limits come first for every route, and the lean routes (api.server.lean) skip the rest."""
 
     gate_options: dict[str, Any]
+    cors_origins: list[str] = []
 
     def build_middleware_stack(self) -> Any:
-        return Gate(cast(Any, super().build_middleware_stack()), **self.gate_options)
+        """Telemetry outermost (every request is counted and logged, a refused one too), then
+        CORS when asked for (a browser's preflight carries no API key: it is answered before the
+        Gate checks one), then the Gate."""
+        inner: Any = Gate(cast(Any, super().build_middleware_stack()), **self.gate_options)
+        if self.cors_origins:
+            inner = CORSMiddleware(inner, allow_origins=self.cors_origins, allow_methods=["*"], allow_headers=["*"],
+                                   expose_headers=["x-request-id", "retry-after"])
+        return telemetry.Telemetry(inner, _route_template)
+
+
+LEAN_PATHS = {path for path, _, _ in LEAN_ROUTES}
+
+
+def _route_template(scope: Any) -> str | None:
+    """The route a request matched, as its template (a bounded metrics label)."""
+    route = scope.get("route")
+    if route is not None and getattr(route, "path", None):
+        return str(route.path)
+    return scope["path"] if scope["path"] in LEAN_PATHS or scope["path"] in ("/health", "/metrics") else None
 
 
 def api_keys_from(flags: Sequence[str], env: str | None) -> list[str]:
@@ -493,6 +550,11 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     # shorter switch interval hands it back to a finished kernel call sooner (measured: +5-10%).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if n > 1:
+        # One scrape of /metrics answers for every worker: their metrics go to a shared folder.
+        if not os.environ.get(telemetry.MULTIPROC_ENV):
+            import tempfile
+
+            os.environ[telemetry.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="bitsift-metrics-")
         # The large-body slots are the server's, not each worker's: split between them, so N
         # workers parse no more ~100 MB bodies at once than one would (the memory bound).
         os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys), "public_url": public_url,

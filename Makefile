@@ -24,7 +24,14 @@ eval: $(STAMP)
 	$(VENV)/bin/bitsift eval ../shared/data/cranfield ../shared/data/msmarco-5k ../shared/data/dbpedia-5k \
 	  --json benchmarks/eval.json --plot benchmarks/calibration.png
 
-test: $(STAMP)
+# The browser test (tests/test_playground.py) drives Debian's Chromium: installed here when missing.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "tests/test_playground.py needs Chromium: sudo apt-get install chromium"; exit 1; fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 # The edit loop: everything but the tests marked slow, ray, model or live (pyproject.toml); CI runs `make test`.

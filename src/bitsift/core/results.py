@@ -170,6 +170,7 @@ class Diagnostics(TypedDict, total=False):
     live: int
     bit_entropy_mean: float
     effective_bits: float
+    bit_entropy: list[float]  # each bit's entropy (0-1), in bit order
     shards: list[dict[str, Any]]  # sharded namespaces: each shard's own figures
 
 

@@ -425,6 +425,7 @@ class Namespace:
             "live": int(live.sum()),
             "bit_entropy_mean": float(entropy.mean()) if entropy.size else 0.0,
             "effective_bits": float(entropy.sum()),
+            "bit_entropy": [round(float(h), 4) for h in entropy],
         }
 
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Security
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -111,7 +111,12 @@ _API_KEY_DOC = APIKeyHeader(name="x-api-key", auto_error=False, description="req
 
 
 # The engine checks the name (and answers invalid_name); the pattern is here for the OpenAPI page.
-DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc files, shipped in a package: /docs works offline
+PLAYGROUND = pathlib.Path(__file__).parent / "playground"  # the web playground at /: plain files, shipped here
+DOCS_ASSETS = "/docs-assets"
+# The pages load nothing from another origin (the browser enforces it, whatever a script asks for).
+PAGE_POLICY = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'")  # Swagger UI and ReDoc files, shipped in a package: /docs works offline
 SNAPSHOT_DIR_ENV = "BITSIFT_SNAPSHOT_DIR"  # where REST snapshots are written and read (bitsift serve --snapshot-dir)
 NamespaceName = Annotated[str, Path(description="1-64 letters, digits, '_' or '-'",
                                     json_schema_extra={"pattern": NAME_PATTERN, "examples": ["docs"]})]
@@ -444,19 +449,28 @@ def create_app(
         return Response(body, media_type=content_type)
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=telemetry.docs_assets()), name="docs-assets")
+    app.mount("/playground", StaticFiles(directory=PLAYGROUND), name="playground")
+
+    @app.get("/", include_in_schema=False)
+    async def playground() -> Response:
+        return FileResponse(PLAYGROUND / "index.html", headers={"content-security-policy": PAGE_POLICY})
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="bitsift API",
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="bitsift API",
                                    swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+        page.headers["content-security-policy"] = DOCS_POLICY
+        return page
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> Response:
-        return get_redoc_html(openapi_url="/openapi.json", title="bitsift API", with_google_fonts=False,
+        page = get_redoc_html(openapi_url="/openapi.json", title="bitsift API", with_google_fonts=False,
                               redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
                               redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+        page.headers["content-security-policy"] = DOCS_POLICY  # ReDoc's footer logo would come from its CDN
+        return page
 
     app.include_router(_router(secured=bool(keys)))
     truthful_openapi(app)

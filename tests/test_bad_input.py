@@ -176,7 +176,8 @@ def test_openapi_documents_what_the_server_sends(srv):
                     assert op["responses"][code]["content"]["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/ErrorBody"}
             ok = next(op["responses"][c] for c in ("200", "201", "202") if c in op["responses"])
-            assert ok["content"]["application/json"]["schema"], (method, path)  # not empty
+            body = ok["content"].get("application/json") or ok["content"]["text/plain"]  # /metrics: Prometheus text
+            assert body["schema"], (method, path)  # not empty
     schemas = doc["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     create = schemas["CreateNamespace"]["properties"]

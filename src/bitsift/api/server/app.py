@@ -441,7 +441,8 @@ def create_app(
     scrape_key = metrics_key if metrics_key is not None else os.environ.get(telemetry.METRICS_KEY_ENV)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics (open like /health unless --metrics-key)",
-             include_in_schema=True)
+             response_class=Response, responses={200: {"description": "the Prometheus text exposition format",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics_route(request: Request) -> Response:
         if scrape_key and not hmac.compare_digest(request.headers.get("x-api-key", ""), scrape_key):
             return error_response("unauthorized", "/metrics needs the x-api-key given by --metrics-key", 401)

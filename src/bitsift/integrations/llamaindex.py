@@ -11,7 +11,8 @@ text_match_insensitive, is_empty (absent or null); and / or / not, nested. A que
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -76,73 +77,76 @@ class BitsiftVectorStore(BasePydanticVectorStore):
     def client(self) -> ClientAPI:
         return self._client
 
-    def _exists(self) -> bool:
-        try:
-            self._client.describe_namespace(self.namespace)
-            return True
-        except NamespaceNotFound:
-            return False
-
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         if not nodes:
             return []
-        if not self._exists():
-            self._client.create_namespace(self.namespace, dimension=len(nodes[0].get_embedding()))
-        self._client.upload_vectors(self.namespace, [
-            {"id": n.node_id, "vector": n.get_embedding(), "text": n.get_content(metadata_mode=MetadataMode.NONE),
-             "metadata": node_to_metadata_dict(n, remove_text=True, flat_metadata=self.flat_metadata)}
-            for n in nodes])
+        items = [{"id": n.node_id, "vector": n.get_embedding(), "text": n.get_content(metadata_mode=MetadataMode.NONE),
+                  "metadata": node_to_metadata_dict(n, remove_text=True, flat_metadata=self.flat_metadata)}
+                 for n in nodes]
+        try:
+            self._client.upload_vectors(self.namespace, items)
+        except NamespaceNotFound:  # the first add makes the namespace, of the embeddings' dimension
+            self._client.create_namespace(self.namespace, dimension=len(items[0]["vector"]), exist_ok=True)
+            self._client.upload_vectors(self.namespace, items)
         return [n.node_id for n in nodes]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        if self._exists():
+        with _absent_is_empty():
             self._client.delete(self.namespace, filter={"ref_doc_id": ref_doc_id})
 
     def delete_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None,
                      **delete_kwargs: Any) -> None:
-        if not self._exists():
-            return
         flt = to_filter(filters)
-        if node_ids is not None:
-            ids = node_ids if flt is None else [n.node_id for n in self.get_nodes(node_ids, filters)]
-            if ids:
-                self._client.delete(self.namespace, ids=ids)
-        elif flt is not None:
-            self._client.delete(self.namespace, filter=flt)
+        with _absent_is_empty():
+            if node_ids is not None:
+                ids = node_ids if flt is None else [n.node_id for n in self.get_nodes(node_ids, filters)]
+                if ids:
+                    self._client.delete(self.namespace, ids=ids)
+            elif flt is not None:
+                self._client.delete(self.namespace, filter=flt)
 
     def clear(self) -> None:
-        if self._exists():
+        with _absent_is_empty():
             self._client.delete_namespace(self.namespace)
 
     def get_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None) -> list[BaseNode]:
-        if not self._exists():
-            return []
         flt = to_filter(filters)
-        if node_ids is not None:
-            items = self._client.get(self.namespace, node_ids)
-            if flt is not None:  # the filter on top of the ids: asked of bitsift, ids kept in order
-                keep = {i["id"] for i in _scroll(self._client, self.namespace, flt)}
-                items = [i for i in items if i["id"] in keep]
-        else:
-            items = list(_scroll(self._client, self.namespace, flt))
-        return [_node(i) for i in items]
+        with _absent_is_empty():
+            if node_ids is not None:
+                items = self._client.get(self.namespace, node_ids)
+                if flt is not None:  # the filter on top of the ids: asked of bitsift, ids kept in order
+                    keep = {i["id"] for i in _scroll(self._client, self.namespace, flt)}
+                    items = [i for i in items if i["id"] in keep]
+            else:
+                items = list(_scroll(self._client, self.namespace, flt))
+            return [_node(i) for i in items]
+        return []
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         if query.query_embedding is None:
             raise InvalidInput("bitsift answers LlamaIndex queries by embedding (query_embedding is needed)")
-        if not self._exists():
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         flt = to_filter(query.filters)
         if query.doc_ids:
             flt = {"$and": [f for f in (flt, {"ref_doc_id": {"$in": list(query.doc_ids)}}) if f]}
-        hits = self._client.search(self.namespace, query.query_embedding, top_k=query.similarity_top_k,
-                                   filter=flt, **{k: v for k, v in kwargs.items() if k in ("threshold", "mode")})
-        results = hits["results"]
+        results: list[Any] = []
+        with _absent_is_empty():
+            results = self._client.search(self.namespace, query.query_embedding, top_k=query.similarity_top_k,
+                                          filter=flt, **{k: v for k, v in kwargs.items()
+                                                         if k in ("threshold", "mode")})["results"]
         if query.node_ids:  # by id: kept among the top hits (bitsift filters metadata, not ids)
             wanted = set(query.node_ids)
             results = [h for h in results if h["id"] in wanted]
         return VectorStoreQueryResult(nodes=[_node(h) for h in results], similarities=[h["score"] for h in results],
                                       ids=[h["id"] for h in results])
+
+
+@contextmanager
+def _absent_is_empty() -> Iterator[None]:
+    """A store whose namespace is not made yet (or was cleared) is empty: nothing to read or delete."""
+    try:
+        yield
+    except NamespaceNotFound:
+        pass
 
 
 class BitsiftEmbedding(BaseEmbedding):

@@ -21,6 +21,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -84,21 +85,22 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def _vocab(c: sqlite3.Connection) -> None:
-    for statement in _statements(_VOCAB):
-        c.execute(statement)
+def _read(c: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """A read of the vocabulary tables, made on the connection's first use of them."""
+    try:
+        return c.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:
+        for statement in _statements(_VOCAB):  # this connection has no vocabulary tables yet
+            c.execute(statement)
+        return c.execute(sql, params).fetchall()
 
 
 def postings(c: sqlite3.Connection, term: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows ascending, term frequency in each) of the indexed rows below ``rows`` holding ``term``.
     One row per occurrence comes from FTS5: they travel as one text and are counted in NumPy,
     twice as fast as SQLite's GROUP BY with one Python row per item."""
-    try:
-        (found,) = c.execute("SELECT group_concat(doc) FROM temp.keyword_postings WHERE term = ? AND doc < ?",
-                             (term, rows)).fetchone()
-    except sqlite3.OperationalError:
-        _vocab(c)
-        return postings(c, term, rows)
+    (found,) = _read(c, "SELECT group_concat(doc) FROM temp.keyword_postings WHERE term = ? AND doc < ?",
+                     (term, rows))[0]
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     found_rows, tf = np.unique(np.fromstring(found, dtype=np.int64, sep=","), return_counts=True)
@@ -107,12 +109,8 @@ def postings(c: sqlite3.Connection, term: str, rows: int) -> tuple[np.ndarray, n
 
 def frequencies(c: sqlite3.Connection, terms: Sequence[str]) -> list[int]:
     """How many indexed rows hold each term (FTS5's document frequency)."""
-    try:
-        found = dict(c.execute("SELECT term, doc FROM temp.keyword_terms WHERE term IN (SELECT value FROM json_each(?))",
-                               (json.dumps(list(terms)),)))
-    except sqlite3.OperationalError:
-        _vocab(c)
-        return frequencies(c, terms)
+    found = dict(_read(c, "SELECT term, doc FROM temp.keyword_terms WHERE term IN (SELECT value FROM json_each(?))",
+                       (json.dumps(list(terms)),)))
     return [int(found.get(t, 0)) for t in terms]
 
 

@@ -7,7 +7,6 @@ kernel releases the GIL). Responses are rendered to JSON on that thread too.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import pathlib
@@ -19,17 +18,15 @@ from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Security
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from bitsift.api.server import telemetry
-from bitsift.api.server.errors import error_response, errors_for, install_error_handlers, truthful_openapi
+from bitsift.api.server.errors import errors_for, install_error_handlers, truthful_openapi
 from bitsift.api.server.gate import (
     BODY_TIMEOUT_S,
     LARGE_BODY_BYTES,
@@ -56,6 +53,7 @@ from bitsift.api.server.models import (
     UploadUrlRequest,
     UploadVectors,
 )
+from bitsift.api.server.pages import add_pages
 from bitsift.core.cursor import DEFAULT_SCROLL_LIMIT
 from bitsift.core.errors import InvalidInput, SnapshotsDisabled
 from bitsift.core.kernel import SCAN_THREADS_ENV
@@ -110,14 +108,8 @@ UPLOAD_URL_EXPIRES_S = 3600
 _API_KEY_DOC = APIKeyHeader(name="x-api-key", auto_error=False, description="required when the server has API keys")
 
 
-# The engine checks the name (and answers invalid_name); the pattern is here for the OpenAPI page.
-PLAYGROUND = pathlib.Path(__file__).parent / "playground"  # the web playground at /: plain files, shipped here
-DOCS_ASSETS = "/docs-assets"
-# The pages load nothing from another origin (the browser enforces it, whatever a script asks for).
-PAGE_POLICY = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-               "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'")  # Swagger UI and ReDoc files, shipped in a package: /docs works offline
 SNAPSHOT_DIR_ENV = "BITSIFT_SNAPSHOT_DIR"  # where REST snapshots are written and read (bitsift serve --snapshot-dir)
+# The engine checks the name (and answers invalid_name); the pattern is here for the OpenAPI page.
 NamespaceName = Annotated[str, Path(description="1-64 letters, digits, '_' or '-'",
                                     json_schema_extra={"pattern": NAME_PATTERN, "examples": ["docs"]})]
 
@@ -438,40 +430,7 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": VERSION, "worker": os.getpid()}
 
-    scrape_key = metrics_key if metrics_key is not None else os.environ.get(telemetry.METRICS_KEY_ENV)
-
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (open like /health unless --metrics-key)",
-             response_class=Response, responses={200: {"description": "the Prometheus text exposition format",
-                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}})
-    async def metrics_route(request: Request) -> Response:
-        if scrape_key and not hmac.compare_digest(request.headers.get("x-api-key", ""), scrape_key):
-            return error_response("unauthorized", "/metrics needs the x-api-key given by --metrics-key", 401)
-        body, content_type = await run_in_threadpool(telemetry.render, _engine(request))
-        return Response(body, media_type=content_type)
-
-    app.mount(DOCS_ASSETS, StaticFiles(directory=telemetry.docs_assets()), name="docs-assets")
-    app.mount("/playground", StaticFiles(directory=PLAYGROUND), name="playground")
-
-    @app.get("/", include_in_schema=False)
-    async def playground() -> Response:
-        return FileResponse(PLAYGROUND / "index.html", headers={"content-security-policy": PAGE_POLICY})
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> Response:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title="bitsift API",
-                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
-        page.headers["content-security-policy"] = DOCS_POLICY
-        return page
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> Response:
-        page = get_redoc_html(openapi_url="/openapi.json", title="bitsift API", with_google_fonts=False,
-                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png")
-        page.headers["content-security-policy"] = DOCS_POLICY  # ReDoc's footer logo would come from its CDN
-        return page
+    add_pages(app, metrics_key)
 
     app.include_router(_router(secured=bool(keys)))
     truthful_openapi(app)

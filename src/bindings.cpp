@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernel/asym.hpp"
 #include "kernel/kernel.hpp"
 
 namespace nb = nanobind;
@@ -184,4 +185,37 @@ NB_MODULE(_kernel, m) {
     }, "queries"_a, "packed"_a, "valid"_a, "k"_a, "threads"_a = 0, "path"_a = "auto",
        "Exact Hamming top-k with a fused selection; ties keep the smaller row. "
        "Returns (dist uint32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).");
+
+    m.def("asym_topk", [](nb::ndarray<const std::uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> levels,
+                          nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> scale,
+                          nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> level_sum,
+                          Packed packed, Bits valid,
+                          nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> alpha,
+                          nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> sigma,
+                          nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> pop,
+                          float eps, std::size_t k, std::size_t threads, const std::string& path) {
+        const std::size_t nq = levels.shape(0), dims = levels.shape(1), words = packed.shape(1) / 8;
+        const std::size_t padded = packed.shape(0) * bitsift::kBlockCodes;
+        if (packed.shape(1) % 8 != 0 || packed.shape(2) != bitsift::kBlockCodes)
+            throw std::invalid_argument("asym_topk: packed codes are not in the block layout");
+        if (valid.shape(0) != packed.shape(0) * 2)
+            throw std::invalid_argument("asym_topk: validity bitmap must hold 2 words per block");
+        if (scale.shape(0) != nq || level_sum.shape(0) != nq)
+            throw std::invalid_argument("asym_topk: one scale and one level sum per query");
+        if (alpha.shape(0) != padded || sigma.shape(0) != padded || pop.shape(0) != padded)
+            throw std::invalid_argument("asym_topk: alpha, sigma and pop must cover every row of the blocks");
+        const bitsift::Path p = parse_path(path);
+        std::vector<bitsift::AsymQuery> qs(nq);
+        for (std::size_t i = 0; i < nq; ++i) qs[i] = {scale.data()[i], level_sum.data()[i]};
+        bitsift::AsymResult r;
+        {
+            nb::gil_scoped_release release;
+            r = bitsift::asym_topk(levels.data(), qs.data(), nq, dims, words, packed.data(), packed.shape(0),
+                                   valid.data(), alpha.data(), sigma.data(), pop.data(), eps, k, threads, p);
+        }
+        return nb::make_tuple(to_numpy(std::move(r.keys), nq, r.k), to_numpy(std::move(r.rows), nq, r.k));
+    }, "levels"_a, "scale"_a, "level_sum"_a, "packed"_a, "valid"_a, "alpha"_a, "sigma"_a, "pop"_a, "eps"_a,
+       "k"_a, "threads"_a = 0, "path"_a = "auto",
+       "Exact top-k by the asymmetric estimator's key (largest first, ties to the smaller row). "
+       "Returns (key float32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).");
 }

@@ -7,10 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core import kernel, rescore, scoring
+from bitsift.core import asymmetric, kernel, rescore, scoring
 from bitsift.core.binarize import Binarizer, Centered, make_binarizer
-
-DEFAULT_OVERSAMPLE = 10  # the engine's default: rescore mode re-scores the top_k * 10 nearest codes
 
 
 @dataclass
@@ -42,20 +40,30 @@ class ModelNamespace:
         hits = [(ids[j], float(score[j])) for j in order if threshold is None or score[j] >= threshold]
         return sorted(hits, key=lambda h: (-h[1], h[0]))
 
-    def rescore(self, query: np.ndarray, k: int, oversample: int = DEFAULT_OVERSAMPLE, where=None,
+    def rescore(self, query: np.ndarray, k: int, oversample: int | None = None, where=None,
                 threshold=None) -> list[tuple[str, float]]:
-        """Rescore mode: the pool is every candidate whose code is at least as near as the
-        (k * oversample)-th nearest; each is scored ITS(arccos(rho)/pi) from its float16 vector
-        (rho: the correlation with the query); ranked by score, then higher rho, then id."""
-        ids, vecs, codes, q = self._candidates(query, where)
+        """Rescore mode: every candidate's first-stage key (core.asymmetric's oracle, from its code
+        and its float16 vector's corrective scalars); the pool is every candidate whose key is at
+        least the (k * oversample)-th best, or (oversample None, the default) the shortest prefix by
+        key that the bound proves (asymmetric.adaptive_cut over all candidates); each is scored
+        ITS(arccos(rho)/pi) from its float16 vector (rho: the correlation with the query); ranked by
+        score, then higher rho, then id."""
+        ids, vecs, codes, _ = self._candidates(query, where)
         if not ids:
             return []
-        ham = kernel.reference_hamming(q, codes)[0]
-        need = k * oversample
-        bound = np.sort(ham)[need - 1] if len(ids) > need else ham.max()
-        rho = rescore.correlation(np.asarray(query, np.float32), vecs.astype(np.float16).astype(np.float32))
+        stored = vecs.astype(np.float16)
+        scalars = asymmetric.correctives(stored, codes, self.dims)
+        key = asymmetric.keys(asymmetric.quantize(np.asarray(query, np.float32)[None, :]), codes, scalars, self.dims)[0]
+        rho = rescore.correlation(np.asarray(query, np.float32), stored.astype(np.float32))
         score = rescore.its_from_correlation(rho)
-        pool = [j for j in range(len(ids)) if ham[j] <= bound]
+        by_key = np.argsort(-key.astype(np.float64), kind="stable")
+        if oversample is None:
+            cut = asymmetric.adaptive_cut(key[by_key], rho[by_key], k)
+            bound = key[by_key][(cut or len(ids)) - 1]
+        else:
+            need = k * oversample
+            bound = key[by_key][need - 1] if len(ids) > need else key.min()
+        pool = [j for j in range(len(ids)) if key[j] >= bound]
         order = sorted(pool, key=lambda j: (-score[j], -rho[j], ids[j]))[:k]
         hits = [(ids[j], float(score[j])) for j in order if threshold is None or score[j] >= threshold]
         return sorted(hits, key=lambda h: (-h[1], h[0]))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsift.core import candidates, kernel, rescore, scoring
+from bitsift.core import asymmetric, candidates, kernel, rescore, scoring
 from bitsift.core.binarize import make_binarizer
+from bitsift.core.spec import ADAPTIVE_OVERSAMPLE
 from conftest import kernel_paths
 
 DIMS = 128
@@ -22,6 +23,11 @@ def _setup(rng, n, binarizer):
     ids = np.empty(n, dtype=object)
     ids[:] = [f"r{i}" for i in range(n)]
     return x, b, codes, ids
+
+
+def _packed(codes, x):
+    """The scan layout with each row's corrective scalars, as a namespace holds it."""
+    return kernel.PackedCodes.from_codes(codes, scalars=asymmetric.correctives(x.astype(np.float16), codes, DIMS))
 
 
 @pytest.mark.parametrize("path", kernel_paths())
@@ -51,30 +57,39 @@ def test_binary_candidates_hold_the_exact_its_top_k_and_its_whole_tie_group(rng,
 
 def test_a_batch_answers_like_its_queries_one_by_one(rng):
     x, b, codes, ids = _setup(rng, 500, "sign")
-    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+    snap = _packed(codes, x).snapshot()
     pops = kernel.popcount_rows(codes)
     queries = rng.standard_normal((12, DIMS)).astype(np.float32)
     qcodes = b.encode(queries)
     vectors = x.astype(np.float16)
     for k in (1, 5, 60):
         together = candidates.binary(qcodes, snap, pops, ids, DIMS, k, None, b.balanced)
-        pooled = candidates.rescored(queries, qcodes, snap, vectors, ids, None, k, 3)
+        for oversample in (3, ADAPTIVE_OVERSAMPLE):
+            pooled = candidates.rescored(queries, snap, vectors, ids, None, k, oversample)
+            for i in range(len(queries)):
+                one = candidates.rescored(queries[i : i + 1], snap, vectors, ids, None, k, oversample)[0]
+                assert np.array_equal(pooled[i].rows, one.rows) and np.array_equal(pooled[i].scores, one.scores)
         for i in range(len(queries)):
             alone = candidates.binary(qcodes[i : i + 1], snap, pops, ids, DIMS, k, None, b.balanced)[0]
             assert np.array_equal(together[i].rows, alone.rows) and np.array_equal(together[i].scores, alone.scores)
-            one = candidates.rescored(queries[i : i + 1], qcodes[i : i + 1], snap, vectors, ids, None, k, 3)[0]
-            assert np.array_equal(pooled[i].rows, one.rows) and np.array_equal(pooled[i].scores, one.scores)
 
 
-def test_rescored_pool_is_whole_distance_groups_scored_from_the_floats(rng):
-    x, b, codes, ids = _setup(rng, 400, "mib")
-    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+def _oracle_keys(x, codes, q):
     vectors = x.astype(np.float16)
-    q = x[1:2]
-    (c,) = candidates.rescored(q, b.encode(q), snap, vectors, ids, None, 4, 2)
-    ham = kernel.reference_hamming(b.encode(q), codes)[0]
-    bound = np.sort(ham)[7]  # the 8th nearest code (k * oversample)
-    assert set(c.rows.tolist()) == set(np.flatnonzero(ham <= bound).tolist())
+    return asymmetric.keys(asymmetric.quantize(q), codes, asymmetric.correctives(vectors, codes, DIMS), DIMS)[0]
+
+
+def test_rescored_pool_is_whole_key_groups_scored_from_the_floats(rng):
+    x, b, codes, ids = _setup(rng, 400, "mib")
+    snap = _packed(codes, x).snapshot()
+    vectors = x.astype(np.float16)
+    q = x[1:2]  # x[1] has 20 copies: a tie group of keys at the top
+    for k, oversample in ((4, 2), (30, 1)):
+        (c,) = candidates.rescored(q, snap, vectors, ids, None, k, oversample)
+        key = _oracle_keys(x, codes, q)
+        bound = np.sort(key)[::-1][k * oversample - 1]  # the (k * oversample)-th best key
+        assert set(c.rows.tolist()) == set(np.flatnonzero(key >= bound).tolist())
+        assert np.array_equal(-c.distance, key[c.rows].astype(np.float64))
     rho = rescore.correlation(q[0], vectors[c.rows].astype(np.float32))
     assert np.allclose(c.scores, rescore.its_from_correlation(rho), atol=1e-12)
     assert np.array_equal(c.tiebreak, -kernel.correlation_f16(vectors, c.rows, q[0]))
@@ -96,8 +111,9 @@ def test_an_empty_part_has_no_candidates(rng):
     q = rng.standard_normal((3, DIMS)).astype(np.float32)
     assert [c.rows.size for c in candidates.binary(b.encode(q), snap, np.zeros(0, np.uint32), ids, DIMS, 5, None,
                                                    True)] == [0, 0, 0]
-    assert [c.rows.size for c in candidates.rescored(q, b.encode(q), snap, np.zeros((0, DIMS), np.float16), ids, None,
-                                                     5, 2)] == [0, 0, 0]
+    for oversample in (2, ADAPTIVE_OVERSAMPLE):
+        assert [c.rows.size for c in candidates.rescored(q, snap, np.zeros((0, DIMS), np.float16), ids, None,
+                                                         5, oversample)] == [0, 0, 0]
 
 
 @pytest.mark.parametrize("path", kernel_paths())
@@ -120,17 +136,40 @@ def test_a_tie_group_wider_than_the_first_pass_widens_only_its_query(rng, monkey
     x[100:700] = x[0]  # 601 rows at distance 0 from x[0]: no first pass of 2*4+64 rows holds them
     b = make_binarizer("mib")
     codes = b.encode(x)
-    snap = kernel.PackedCodes.from_codes(codes).snapshot()
+    snap = _packed(codes, x).snapshot()
     ids = np.empty(900, dtype=object)
     ids[:] = [f"r{i}" for i in range(900)]
     queries = x[[0, 800]]
     widths = []
-    real = kernel.scan_topk
-    monkeypatch.setattr(kernel, "scan_topk", lambda q, *a, **kw: widths.append((q.shape[0], a[1])) or real(q, *a, **kw))
-    both = candidates.rescored(queries, b.encode(queries), snap, x.astype(np.float16), ids, None, 2, 2)
+    real = kernel.asym_topk
+    monkeypatch.setattr(kernel, "asym_topk", lambda q, *a, **kw: widths.append((q.levels.shape[0], a[1])) or real(q, *a, **kw))
+    both = candidates.rescored(queries, snap, x.astype(np.float16), ids, None, 2, 2)
     assert widths[0] == (2, 72) and all(n == 1 for n, _ in widths[1:])  # only the tied query rescans
     assert set(both[0].rows.tolist()) >= {0, *range(100, 700)}
     for i in range(2):
-        alone = candidates.rescored(queries[i : i + 1], b.encode(queries[i : i + 1]), snap, x.astype(np.float16), ids,
-                                    None, 2, 2)[0]
+        alone = candidates.rescored(queries[i : i + 1], snap, x.astype(np.float16), ids, None, 2, 2)[0]
         assert np.array_equal(alone.rows, both[i].rows) and np.array_equal(alone.scores, both[i].scores)
+
+
+@pytest.mark.parametrize("n", [50, 3000, 20_000])
+def test_the_adaptive_pool_is_the_shortest_prefix_the_bound_proves(rng, n, monkeypatch):
+    """Whatever the rounds of re-scoring and widening it took (small stages forced here), the pool
+    is asymmetric.adaptive_cut over every row by key: the brute-force rule."""
+    monkeypatch.setattr(candidates, "ADAPTIVE_SCAN", 64)
+    monkeypatch.setattr(candidates, "ADAPTIVE_FIRST", 16)
+    x = rng.standard_normal((n, DIMS)).astype(np.float32)
+    x[5:30] = x[4]  # a tie group of keys
+    codes = make_binarizer("mib").encode(x)
+    ids = np.empty(n, dtype=object)
+    ids[:] = [f"r{i}" for i in range(n)]
+    vectors = x.astype(np.float16)
+    queries = np.concatenate([x[[4]], rng.standard_normal((5, DIMS)).astype(np.float32)])
+    got = candidates.rescored(queries, _packed(codes, x).snapshot(), vectors, ids, None, 10, ADAPTIVE_OVERSAMPLE)
+    for i, q in enumerate(queries):
+        key = _oracle_keys(x, codes, q[None, :]).astype(np.float64)
+        rho = rescore.correlation(q, vectors.astype(np.float32))
+        order = np.lexsort((np.arange(n), -key))
+        cut = asymmetric.adaptive_cut(key[order], rho[order], 10)
+        want = order[: n if cut is None else cut]
+        assert set(got[i].rows.tolist()) == set(want.tolist()) and got[i].rows.size == want.size
+        assert np.allclose(-got[i].tiebreak, rho[got[i].rows], atol=1e-12)

@@ -123,13 +123,17 @@ def test_searches_that_arrive_during_a_pass_share_the_next_and_a_bad_one_fails_a
             assert out[f"q{i}"] == engine.search("c", x[i], top_k=5)["results"]
 
 
-@pytest.mark.parametrize("mode", ["binary", "rescore"])
+@pytest.mark.parametrize("mode", ["binary", "rescore", "rescore-adaptive"])
 def test_searches_with_different_top_k_threshold_and_oversample_share_one_pass(folder, mode):
     """A merged pass scans for the largest k and pool and ranks each query with its own: each
-    answer equals the search run alone (stored vectors as queries: tie groups at the cuts)."""
+    answer equals the search run alone (stored vectors as queries: tie groups at the cuts). In
+    rescore mode fixed pools share a pass, and adaptive ones (oversample omitted) another."""
     path, x = folder
-    asks = [dict(top_k=k, threshold=t, oversample=o) for k, t, o in
-            [(1, None, None), (3, 0.7, None), (40, None, 2), (7, 0.55, 9), (25, 0.99, None), (12, None, 1)]]
+    fixed = {"binary": None, "rescore": 10, "rescore-adaptive": None}[mode]
+    mode = mode.split("-")[0]
+    asks = [dict(top_k=k, threshold=t, oversample=o if mode == "binary" or fixed is not None else None)
+            for k, t, o in [(1, None, fixed), (3, 0.7, fixed), (40, None, 2), (7, 0.55, 9), (25, 0.99, fixed),
+                            (12, None, 1)]]
     with closing(Engine(path, coalesce=False)) as engine:
         alone = [engine.search("c", x[200 + i], mode=mode, **a)["results"] for i, a in enumerate(asks)]
         calls: list[int] = []

@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 
 from bitsift.cli.main import main
-from bitsift.core.spec import DEFAULT_OVERSAMPLE
 from bitsift.eval.evaluate import BINARIZERS, OVERSAMPLES
 
 TOPICS = {
@@ -46,13 +45,13 @@ def test_eval_reports_every_mode_with_json_and_plot(tmp_path):
     rows = json.loads(out.read_text())
     assert {(r["mode"], r["binarizer"], r["oversample"]) for r in rows} == (
         {("float", None, None)} | {("binary", b, None) for b in BINARIZERS} | {("rescore", "mib", o) for o in OVERSAMPLES}
-        | {("keyword", "mib", None), ("hybrid", "mib", DEFAULT_OVERSAMPLE)})
+        | {("keyword", "mib", None), ("hybrid", "mib", None)})
     keys = {"collection", "mode", "binarizer", "oversample", "ndcg@10", "recall@100", "mrr@10", "ms_per_query"}
     assert all(set(r) == keys for r in rows)
     reference = next(r for r in rows if r["mode"] == "float")
     assert reference["ndcg@10"] > 0.8 and reference["recall@100"] == 1.0  # the topics are easy
     assert all(0 <= r["ndcg@10"] <= 1 for r in rows)
-    assert "| tiny | rescore | mib | 10 |" in result.output and "| tiny | hybrid | mib | 10 |" in result.output
+    assert "| tiny | rescore | mib | 10 |" in result.output and "| tiny | hybrid | mib | auto |" in result.output
     keyword = next(r for r in rows if r["mode"] == "keyword")
     assert keyword["ndcg@10"] > 0.5  # q1 and q2 share words (stemmed) with their topics; q3 shares none
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

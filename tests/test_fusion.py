@@ -10,12 +10,12 @@ from bitsift.core.fusion import hybrid_rank, keyword_rank
 from bitsift.core.ranking import rank
 from bitsift.core.spec import RRF_K
 
-NOT_NEAR = np.iinfo(np.uint32).max
+NOT_NEAR = np.inf
 
 
-def part(ids, its, keyword, hamming=None):
+def part(ids, its, keyword, distance=None):
     n = len(ids)
-    return Candidates(np.asarray(hamming if hamming is not None else np.arange(n), np.uint32), np.arange(n),
+    return Candidates(np.asarray(distance if distance is not None else np.arange(n), np.float64), np.arange(n),
                       np.asarray(its, float), -np.asarray(its, float), np.array(ids, object),
                       np.array([0, n]), np.asarray(keyword, float))
 
@@ -37,7 +37,7 @@ def test_keyword_mode_orders_by_bm25_then_its_then_id_and_cuts_after_the_thresho
 def test_reciprocal_rank_fusion_by_hand():
     # vector order: a b c d (ITS); keyword order: d c e (BM25); e is a keyword-only candidate
     p = part(["a", "b", "c", "d", "e"], its=[0.9, 0.8, 0.7, 0.6, 0.1], keyword=[0, 0, 2.0, 3.0, 1.0],
-             hamming=[1, 2, 3, 4, NOT_NEAR])
+             distance=[1, 2, 3, 4, NOT_NEAR])
     vector = rank([p], 4, 4)
     assert ids_of(vector) == ["a", "b", "c", "d"]
     w = 0.2

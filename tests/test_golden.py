@@ -34,15 +34,21 @@ def golden_copy(tmp_path, version):
 def test_golden_files_are_present(version):
     golden = DATA / f"golden-v{version}"
     names = sorted(p.name for p in (golden / "data" / "golden").iterdir())
-    assert names == ["codes.u64", "items.sqlite", "manifest.json", "vectors.f16"]
+    assert names == sorted(["codes.u64", "items.sqlite", "manifest.json", "vectors.f16"]
+                           + (["correctives.f32"] if version >= 4 else []))
     manifest = json.loads((golden / "data" / "golden" / "manifest.json").read_text())
     assert manifest["format_version"] == version and manifest["dimension"] == DIMS
     assert ("incarnation" in manifest) == (version >= 2)
 
 
 def test_golden_namespace_answers_as_recorded(golden_copy, version):
-    GOLDEN = DATA / f"golden-v{version}"
-    expected = json.loads((GOLDEN / "expected.json").read_text())
+    """Binary mode answers exactly as each version recorded; rescore mode as the current version
+    recorded (its first stage changed in format 4; an older folder computes its corrective scalars
+    when it opens, without writing them), whatever the version."""
+    own = json.loads((DATA / f"golden-v{version}" / "expected.json").read_text())
+    current = json.loads((DATA / f"golden-v{FORMAT_VERSION}" / "expected.json").read_text())
+    expected = {name: [o if i % 2 == 0 else c for i, (o, c) in enumerate(zip(own[name], current[name]))]
+                for name in own}  # runs alternate binary, rescore
     with bitsift.Client(path=golden_copy) as client:
         assert {n["namespace_name"]: n["item_count"] for n in client.list_namespaces()} == {
             "golden": 270, "golden-centered": 270}
@@ -55,6 +61,8 @@ def test_golden_namespace_answers_as_recorded(golden_copy, version):
                 [[{**r, "score": None} for r in run] for run in runs]
             assert [[r["score"] for r in run] for run in got] == \
                 [pytest.approx([r["score"] for r in run], rel=1e-12, abs=1e-12) for run in runs]
+    for name in expected:
+        assert json.loads((golden_copy / name / "manifest.json").read_text())["format_version"] == version  # untouched
 
 
 def _without_scores(runs):
@@ -66,7 +74,7 @@ def _scores(runs):
 
 
 def test_keyword_index_is_recorded_or_built_on_the_first_write(golden_copy, version):
-    """Format 3 answers keyword and hybrid searches as recorded; an older folder refuses them (a
+    """Format 3 and later answer keyword and hybrid searches as recorded; an older folder refuses them (a
     read never changes a folder) until its first write, a compaction here, builds the index
     from its texts: then it answers exactly what the version-3 golden recorded."""
     recorded = json.loads((DATA / f"golden-v{FORMAT_VERSION}" / "expected-keyword.json").read_text())
@@ -83,20 +91,31 @@ def test_keyword_index_is_recorded_or_built_on_the_first_write(golden_copy, vers
             got = keyword_searches(client, name)
             assert _without_scores(got) == _without_scores(runs)
             assert _scores(got) == [[pytest.approx(s, rel=1e-12, abs=1e-12) for s in run] for run in _scores(runs)]
-            assert json.loads((golden_copy / name / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
+            # only a write migrates: the older folders compacted above, format 3 and later as they were
+            assert json.loads((golden_copy / name / "manifest.json").read_text())["format_version"] == \
+                (FORMAT_VERSION if version < 3 else version)
 
 
-def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy):
+def test_golden_namespace_matches_brute_force_and_accepts_writes(golden_copy, version):
     model = ModelNamespace(DIMS)
     model.upsert(golden_items())
     model.delete([f"g{i}" for i in range(0, 300, 10)])
     with bitsift.Client(path=golden_copy) as client:
         for q in queries():
             assert_same(as_pairs(client.search("golden", q.tolist(), top_k=10, mode="binary")), model.search(q, 10))
+            assert_same(as_pairs(client.search("golden", q.tolist(), top_k=10)), model.rescore(q, 10))
         extra = [{"id": "new", "vector": queries()[0].tolist()}]
         client.upload_vectors("golden", extra)
+        model.upsert(extra)
         assert client.search("golden", extra[0]["vector"], top_k=1)["results"][0]["id"] == "new"
         assert client.compact("golden")["rows_after"] == 271
+    # the first write migrated it: the corrective scalars are on disk, one pair per row
+    folder = golden_copy / "golden"
+    assert json.loads((folder / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
+    assert (folder / "correctives.f32").stat().st_size == 271 * 8
+    with bitsift.Client(path=golden_copy) as client:
+        for q in queries():
+            assert_same(as_pairs(client.search("golden", q.tolist(), top_k=10)), model.rescore(q, 10))
 
 
 JOBS_VERSIONS = list(range(1, JOBS_VERSION + 1))

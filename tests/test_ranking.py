@@ -8,9 +8,9 @@ from bitsift.core.candidates import Candidates
 from bitsift.core.ranking import rank, rescore_pool
 
 
-def part(scores, ids, tiebreak=None, hamming=None, rows=None):
+def part(scores, ids, tiebreak=None, distance=None, rows=None):
     n = len(scores)
-    return Candidates(np.asarray(hamming if hamming is not None else [0] * n, np.uint32),
+    return Candidates(np.asarray(distance if distance is not None else [0] * n, np.float64),
                       np.asarray(rows if rows is not None else range(n), np.int64), np.asarray(scores, np.float64),
                       np.asarray(tiebreak if tiebreak is not None else [0.0] * n, np.float64), list(ids))
 
@@ -51,8 +51,8 @@ def test_threshold_drops_low_scores_after_the_cut():
 
 
 def test_rescore_pool_takes_whole_distance_groups_across_parts():
-    a = part([0.1, 0.9, 0.8], ["a0", "a1", "a2"], hamming=[1, 5, 5])
-    b = part([0.7, 0.95], ["b0", "b1"], hamming=[5, 9])
+    a = part([0.1, 0.9, 0.8], ["a0", "a1", "a2"], distance=[1, 5, 5])
+    b = part([0.7, 0.95], ["b0", "b1"], distance=[5, 9])
     got = rank([a, b], k=2, pool=2)  # the 2nd nearest is at distance 5: the whole group of 5 counts, 9 does not
     assert got.ids == ["a1", "a2"]
     assert rescore_pool(np.array([3, 1, 3, 2]), 2).tolist() == [False, True, False, True]
@@ -66,7 +66,7 @@ def test_fewer_candidates_than_k_returns_them_all_best_first():
 
 def _oracle(parts, k, pool, threshold):
     """The rule written out plainly: pool by distance, then score, tiebreak, id, part order."""
-    cands = [(float(p.scores[i]), float(p.tiebreak[i]), p.ids[i], j, int(p.hamming[i]))
+    cands = [(float(p.scores[i]), float(p.tiebreak[i]), p.ids[i], j, int(p.distance[i]))
              for j, p in enumerate(parts) for i in range(len(p.rows))]
     if pool is not None and len(cands) > pool:
         bound = sorted(c[4] for c in cands)[pool - 1]
@@ -85,7 +85,7 @@ def _random_queries(rng, nq, nparts):
             n = int(rng.integers(0, 25))
             ids = [f"i{int(v)}" for v in rng.choice(60, size=n, replace=False)]
             parts.append(part(rng.integers(0, 4, n) / 4, ids, tiebreak=rng.integers(0, 2, n).astype(float),
-                              hamming=rng.integers(0, 6, n), rows=rng.permutation(n)))
+                              distance=rng.integers(0, 6, n), rows=rng.permutation(n)))
         queries.append(parts)
     return queries
 

@@ -48,15 +48,24 @@ def test_each_response_is_the_single_search_response(client, rng, names, params)
 
 def test_one_kernel_pass_serves_the_whole_batch(client, rng, monkeypatch):
     calls = []
-    real = kernel.scan_topk
+    real_hamming, real_asymmetric = kernel.scan_topk, kernel.asym_topk
 
     def counting(queries, *args, **kwargs):
         calls.append(queries.shape[0])
-        return real(queries, *args, **kwargs)
+        return real_hamming(queries, *args, **kwargs)
+
+    def counting_asymmetric(queries, *args, **kwargs):
+        calls.append(queries.levels.shape[0])
+        return real_asymmetric(queries, *args, **kwargs)
 
     monkeypatch.setattr(kernel, "scan_topk", counting)
-    client.search_batch("a", rng.standard_normal((50, DIMS)), top_k=5)
+    monkeypatch.setattr(kernel, "asym_topk", counting_asymmetric)
+    client.search_batch("a", rng.standard_normal((50, DIMS)), top_k=5, mode="binary")
     assert calls == [50]  # balanced codes: no query needed a wider rescan
+    for oversample in (None, 10):  # rescore: the adaptive pool and a fixed one
+        calls.clear()
+        client.search_batch("a", rng.standard_normal((50, DIMS)), top_k=5, oversample=oversample)
+        assert calls == [50]
 
 
 def test_one_invalid_query_rejects_the_batch_and_names_it(client, rng):

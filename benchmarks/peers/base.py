@@ -46,6 +46,18 @@ class Adapter(Searcher):
         """Ingest ``vectors`` (float32[n, d], unit rows, id = row) and build any index.
         ``workdir`` is an empty folder this adapter may use; it is deleted afterwards."""
 
+    # Graphs that take many minutes to build can be kept between runs (runner ``--index-cache``):
+    # an adapter that can save and reload its index says so here.
+    cacheable: bool = False
+
+    def save(self, folder: Path) -> None:
+        """Write the built index into ``folder`` (only where :attr:`cacheable`)."""
+        raise NotImplementedError(f"{self.name} keeps no index cache")
+
+    def load(self, folder: Path, vectors: np.ndarray, workdir: Path) -> None:
+        """Instead of :meth:`build`: read the index :meth:`save` wrote for the same vectors."""
+        raise NotImplementedError(f"{self.name} keeps no index cache")
+
     def configure(self, value: Any) -> None:
         """Set :attr:`sweep_param` for the searches that follow."""
         if self.sweep_param is not None:

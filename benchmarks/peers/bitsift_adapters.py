@@ -46,11 +46,12 @@ class _Search(Searcher):
 
 
 class BitsiftLocal(Adapter):
-    """Params: mode ("rescore" | "binary"), oversample (rescore only), binarizer (default mib)."""
+    """Params: mode ("rescore" | "binary"), oversample (rescore only: an integer, or None / "auto" for
+    the adaptive pool, bitsift's default), binarizer (default mib)."""
 
     kind = "in-process"
 
-    def __init__(self, mode: str = "rescore", oversample: int = 10, binarizer: str = "mib", **params: Any) -> None:
+    def __init__(self, mode: str = "rescore", oversample: int | None = None, binarizer: str = "mib", **params: Any) -> None:
         super().__init__(mode=mode, oversample=oversample, binarizer=binarizer, **params)
         self.mode, self.oversample, self.binarizer = mode, oversample, binarizer
         self.name = f"bitsift-{mode}"
@@ -65,7 +66,7 @@ class BitsiftLocal(Adapter):
 
     def configure(self, value: Any) -> None:
         if self.mode == "rescore":
-            self.oversample = int(value)
+            self.oversample = None if value in (None, "auto") else int(value)
 
     def _searcher(self) -> _Search:
         return _Search(self._client, self.mode, self.oversample if self.mode == "rescore" else None)
@@ -96,7 +97,7 @@ class BitsiftHTTP(BitsiftLocal):
 
     kind = "server"
 
-    def __init__(self, mode: str = "rescore", oversample: int = 10, binarizer: str = "mib", **params: Any) -> None:
+    def __init__(self, mode: str = "rescore", oversample: int | None = None, binarizer: str = "mib", **params: Any) -> None:
         super().__init__(mode=mode, oversample=oversample, binarizer=binarizer, **params)
         self.name = f"bitsift-http-{mode}"
         self.proc: subprocess.Popen | None = None

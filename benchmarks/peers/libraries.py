@@ -72,6 +72,19 @@ class FaissHNSW(Adapter):
         self.index.hnsw.efConstruction = self.params["ef_construction"]
         self.index.add(vectors)
 
+    cacheable = True
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(folder / "faiss-hnsw.index"))
+
+    def load(self, folder: Path, vectors: np.ndarray, workdir: Path) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(THREADS)
+        self.index = faiss.read_index(str(folder / "faiss-hnsw.index"))
+
     def configure(self, value: Any) -> None:
         self.ef = int(value)
 
@@ -166,6 +179,18 @@ class Hnswlib(Adapter):
         self.index = hnswlib.Index(space="ip", dim=vectors.shape[1])
         self.index.init_index(max_elements=len(vectors), M=self.params["m"], ef_construction=self.params["ef_construction"])
         self.index.add_items(vectors, np.arange(len(vectors)), num_threads=THREADS)
+
+    cacheable = True
+
+    def save(self, folder: Path) -> None:
+        self.index.save_index(str(folder / "hnswlib.bin"))
+
+    def load(self, folder: Path, vectors: np.ndarray, workdir: Path) -> None:
+        import hnswlib
+
+        self.workdir = workdir
+        self.index = hnswlib.Index(space="ip", dim=vectors.shape[1])
+        self.index.load_index(str(folder / "hnswlib.bin"), max_elements=len(vectors))
 
     def configure(self, value: Any) -> None:
         self.ef = int(value)

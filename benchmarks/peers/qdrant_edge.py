@@ -115,6 +115,28 @@ class _QdrantEdge(Adapter):
         _log(f"{self.name}: optimized in {optimize_s:.1f} s ({optimize_cpu_s:.0f} CPU s), {info.segments_count} segments, "
              f"{info.indexed_vectors_count:,} indexed")
 
+    # The shard is its files: a cached one is a copy of the built folder, loaded in place.
+    cacheable = True
+
+    def save(self, folder: Path) -> None:
+        import shutil
+
+        self.shard.flush()
+        self.shard.close()
+        shutil.copytree(self.path, folder / "qdrant-edge", dirs_exist_ok=True)
+        self.load(folder, np.zeros((0, 0)), self.path.parent)
+
+    def load(self, folder: Path, vectors: np.ndarray, workdir: Path) -> None:
+        import shutil
+
+        import qdrant_edge as qe
+
+        self.path = workdir / "qdrant-edge"
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        shutil.copytree(folder / "qdrant-edge", self.path)
+        self.shard = qe.EdgeShard.load(str(self.path))
+
     def _optimize(self) -> None:
         """Build every segment's index now. optimize() returns True while it changed
         something, so loop until a no-op. It holds the GIL and reports no progress (a

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib
 import json
 import platform
@@ -61,9 +62,43 @@ def load_dataset(spec: dict[str, Any]) -> D.Dataset:
     return D.synthetic(spec["n"], queries=spec.get("queries", 1000), seed=spec.get("seed", 0), names=names, **where)
 
 
+def _cache_folder(cache: Path | None, adapter: Adapter, ds: D.Dataset) -> Path | None:
+    """Where a cacheable adapter's index for this dataset and these settings is kept, if anywhere:
+    the key names the system, the dataset (name, size, a digest of its vectors) and the settings."""
+    if cache is None or not adapter.cacheable:
+        return None
+    digest = hashlib.sha256(np.ascontiguousarray(ds.vectors[:: max(1, ds.n // 1000)]).tobytes())
+    digest.update(json.dumps(adapter.params, sort_keys=True, default=str).encode())
+    return cache / f"{adapter.name}-{ds.name}-{ds.n}-{digest.hexdigest()[:12]}"
+
+
+def _build_or_load(adapter: Adapter, ds: D.Dataset, workdir: Path, cache: Path | None, row: dict[str, Any]) -> None:
+    """Build the index, or load the one cached from an earlier build of the same data and settings
+    (its build time, measured then, is reported with ``build_cached``)."""
+    folder = _cache_folder(cache, adapter, ds)
+    meta = folder / "build.json" if folder is not None else None
+    if meta is not None and meta.exists():
+        log(f"{ds.name}: loading {adapter.name} from the index cache {folder}")
+        adapter.load(folder, ds.vectors, workdir)
+        row.update(json.loads(meta.read_text()), build_cached=True)
+        return
+    gc.collect()
+    rss0, t0 = rss_bytes(), time.perf_counter()
+    log(f"{ds.name}: building {adapter.name} ({ds.n:,} vectors)")
+    adapter.build(ds.vectors, workdir)
+    row["build_s"] = time.perf_counter() - t0
+    row["rss_delta_bytes"] = rss_bytes() - rss0
+    if folder is not None and meta is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        adapter.save(folder)
+        meta.write_text(json.dumps({"build_s": row["build_s"], "rss_delta_bytes": row["rss_delta_bytes"],
+                                    "built": time.strftime("%Y-%m-%d %H:%M:%S")}))
+
+
 def run_system(name: str, spec: dict[str, Any], ds: D.Dataset, truth: np.ndarray, suite: dict[str, Any],
-               scratch: Path, load: bool = True) -> dict[str, Any]:
-    """Build, sweep, pick the operating point, then (if ``load``) measure throughput under load."""
+               scratch: Path, load: bool = True, cache: Path | None = None) -> dict[str, Any]:
+    """Build (or load from ``cache``), sweep, pick the operating point, then (if ``load``) measure
+    throughput under load."""
     k = suite["k"]
     limit = spec.get("max_queries", len(ds.queries))
     queries, truth = ds.queries[:limit], truth[:limit]
@@ -73,12 +108,7 @@ def run_system(name: str, spec: dict[str, Any], ds: D.Dataset, truth: np.ndarray
     row: dict[str, Any] = {"system": name, "dataset": ds.name, "n": ds.n, "dim": int(ds.vectors.shape[1]),
                            "kind": adapter.kind, "exact": adapter.exact, "queries": len(queries)}
     try:
-        gc.collect()
-        rss0, t0 = rss_bytes(), time.perf_counter()
-        log(f"{ds.name}: building {name} ({ds.n:,} vectors)")
-        adapter.build(ds.vectors, workdir)
-        row["build_s"] = time.perf_counter() - t0
-        row["rss_delta_bytes"] = rss_bytes() - rss0
+        _build_or_load(adapter, ds, workdir, cache, row)
         row["index_bytes"] = adapter.index_bytes()
         row["bytes_per_vector"] = bytes_per_vector(row["index_bytes"], ds.n)
         log(f"  built in {row['build_s']:.1f} s, {row['bytes_per_vector']:.0f} B/vector")
@@ -130,7 +160,7 @@ def machine() -> dict[str, Any]:
 
 
 def run_suite(suite: dict[str, Any], out: Path, scratch: Path | None = None,
-              only: set[str] | None = None) -> dict[str, Any]:
+              only: set[str] | None = None, cache: Path | None = None) -> dict[str, Any]:
     result = {"suite": suite, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": [],
               "datasets": {}}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +177,7 @@ def run_suite(suite: dict[str, Any], out: Path, scratch: Path | None = None,
                 if only and name not in only:
                     continue
                 result["rows"].append(run_system(name, suite["systems"][name], ds, truth, suite, Path(tmp),
-                                                 load=dspec.get("throughput", True)))
+                                                 load=dspec.get("throughput", True), cache=cache))
                 result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
                 out.write_text(json.dumps(result, indent=1))
             del ds, truth
@@ -184,9 +214,13 @@ def main(argv: list[str] | None = None) -> None:
                          "dataset, the merged file is rewritten and the report is made from it")
     ap.add_argument("--only", default=None, help="comma-separated system names to run (default: all)")
     ap.add_argument("--scratch", type=Path, default=None, help="folder for indexes (default: system temp)")
+    ap.add_argument("--index-cache", type=Path, default=None,
+                    help="folder keeping the graphs of cacheable systems (FAISS HNSW, hnswlib) between runs; "
+                         "a cached graph's build time is the one measured when it was built")
     args = ap.parse_args(argv)
     suite = json.loads(args.suite.read_text())
-    result = run_suite(suite, args.out, args.scratch, set(args.only.split(",")) if args.only else None)
+    result = run_suite(suite, args.out, args.scratch, set(args.only.split(",")) if args.only else None,
+                       cache=args.index_cache)
     if args.merge_into:
         base = json.loads(args.merge_into.read_text()) if args.merge_into.exists() else {**result, "rows": []}
         result = merge(base, result)

@@ -47,3 +47,8 @@ def scan_topk(queries: Annotated[NDArray[numpy.uint64], dict(shape=(None, None),
     """
     Exact Hamming top-k with a fused selection; ties keep the smaller row. Returns (dist uint32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).
     """
+
+def asym_topk(levels: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], scale: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], level_sum: Annotated[NDArray[numpy.int32], dict(shape=(None,), order='C', device='cpu', writable=False)], packed: Annotated[NDArray[numpy.uint8], dict(shape=(None, None, None), order='C', device='cpu', writable=False)], valid: Annotated[NDArray[numpy.uint64], dict(shape=(None,), order='C', device='cpu', writable=False)], alpha: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], sigma: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], pop: Annotated[NDArray[numpy.int32], dict(shape=(None,), order='C', device='cpu', writable=False)], eps: float, k: int, threads: int = 0, path: str = 'auto') -> tuple:
+    """
+    Exact top-k by the asymmetric estimator's key (largest first, ties to the smaller row). Returns (key float32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).
+    """

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core import kernel, rescore, scoring
+from bitsift.core import asymmetric, kernel, rescore, scoring
+from bitsift.core.spec import ADAPTIVE_OVERSAMPLE
 
 TIE_MARGIN = 64  # extra rows fetched so that the tie group at the cut is whole without a rescan
 _WIDEN = 4       # a scan that was not wide enough is repeated this many times wider
@@ -30,7 +31,8 @@ class Candidates:
     Ray transport and the fetch a few array operations, not Q objects each. ``offsets=None``
     means one query holding every row. Indexing (``c[q]``) gives one query's candidates."""
 
-    hamming: np.ndarray   # uint32: distance of each candidate's code to the query's
+    distance: np.ndarray  # float64: the first stage's, smaller first: the Hamming distance of the
+    #                       codes (binary mode), minus the asymmetric key (rescore mode, core.asymmetric)
     rows: np.ndarray      # int64: the candidate's row in its part
     scores: np.ndarray    # float64: ITS
     tiebreak: np.ndarray  # float64: Hamming distance (binary) or -rho (rescore); smaller first
@@ -58,7 +60,7 @@ class Candidates:
         if not -len(self) <= q < len(self):
             raise IndexError(q)
         a, b = self.bounds[q % len(self) : q % len(self) + 2].tolist()
-        return Candidates(self.hamming[a:b], self.rows[a:b], self.scores[a:b], self.tiebreak[a:b], self.ids[a:b],
+        return Candidates(self.distance[a:b], self.rows[a:b], self.scores[a:b], self.tiebreak[a:b], self.ids[a:b],
                           keyword=self.keyword[a:b])
 
     def __iter__(self) -> Iterator[Candidates]:
@@ -73,7 +75,7 @@ class Candidates:
         def cat(col: str, dtype: Any) -> np.ndarray:
             return np.concatenate([getattr(c, col) for c in per_query]).astype(dtype, copy=False) \
                 if per_query else np.zeros(0, dtype)
-        return cls(cat("hamming", np.uint32), cat("rows", np.int64), cat("scores", np.float64),
+        return cls(cat("distance", np.float64), cat("rows", np.int64), cat("scores", np.float64),
                    cat("tiebreak", np.float64), cat("ids", object), offsets, cat("keyword", np.float64))
 
 
@@ -86,21 +88,25 @@ class Answer:
     epoch: int
 
 
-def widening_scan(qcodes: np.ndarray, snap: kernel.PackedSnapshot, first: int, mask: np.ndarray | None,
+Scan = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]  # (queries, k) -> (distance, rows)
+
+
+def widening_scan(scan: Scan, nq: int, first: int,
                   settled: Callable[[int, np.ndarray, np.ndarray, int], bool],
                   first_pass: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per query, the nearest codes (distances, rows) of the narrowest scan that ``settled``
+    """Per query, the nearest rows (distances, rows) of the narrowest scan that ``settled``
     accepts; ``settled(i, dist, rows, fetched)`` judges query i's answer to a scan of
-    ``fetched`` rows. All queries share each pass; unsettled ones rescan ``_WIDEN`` times wider.
+    ``fetched`` rows; ``scan(queries, k)`` scans the listed queries (indices) for k rows each. All
+    queries share each pass; unsettled ones rescan ``_WIDEN`` times wider.
     ``first_pass``: the caller's own scan of all queries at ``first`` rows, not repeated."""
-    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * qcodes.shape[0]
-    todo = np.arange(qcodes.shape[0])
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * nq
+    todo = np.arange(nq)
     fetch = first
     while todo.size:
         if first_pass is not None:
             (dist, rows), first_pass = first_pass, None
         else:
-            dist, rows = kernel.scan_topk(qcodes[todo], snap, fetch, mask=mask)
+            dist, rows = scan(todo, fetch)
         again = []
         for j, i in enumerate(todo.tolist()):
             if settled(i, dist[j], rows[j], fetch):
@@ -110,6 +116,20 @@ def widening_scan(qcodes: np.ndarray, snap: kernel.PackedSnapshot, first: int, m
         todo = np.asarray(again, dtype=np.int64)
         fetch *= _WIDEN
     return out  # type: ignore[return-value]  # every slot is filled when todo is empty
+
+
+def hamming_scan(qcodes: np.ndarray, snap: kernel.PackedSnapshot, mask: np.ndarray | None) -> Scan:
+    """Binary mode's first stage: Hamming distances of the queries' codes."""
+    return lambda todo, k: kernel.scan_topk(qcodes[todo], snap, k, mask=mask)
+
+
+def asymmetric_scan(levels: asymmetric.QueryLevels, snap: kernel.PackedSnapshot, mask: np.ndarray | None) -> Scan:
+    """Rescore mode's first stage: minus the asymmetric key (core.asymmetric), nearest first."""
+    def scan(todo: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        sub = asymmetric.QueryLevels(levels.levels[todo], levels.scale[todo], levels.level_sum[todo])
+        key, rows = kernel.asym_topk(sub, snap, k, mask=mask)
+        return -key.astype(np.float64), rows
+    return scan
 
 
 def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarray, ids: np.ndarray, dims: int,
@@ -141,12 +161,13 @@ def binary(qcodes: np.ndarray, snap: kernel.PackedSnapshot, popcounts: np.ndarra
         picked[i] = order[keep[order]], scores
         return True
 
-    found = widening_scan(qcodes, snap, 2 * k + TIE_MARGIN, mask, settled)
+    found = widening_scan(hamming_scan(qcodes, snap, mask), len(qcodes), 2 * k + TIE_MARGIN, settled)
     out = []
     for i, (dist, rows) in enumerate(found):
         order, scores = picked[i]
         rows = rows[order]
-        out.append(Candidates(dist[order], rows, scores[order], dist[order].astype(np.float64), ids[rows]))
+        dist = dist[order].astype(np.float64)
+        out.append(Candidates(dist, rows, scores[order], dist, ids[rows]))
     return Candidates.stack(out)
 
 
@@ -158,19 +179,25 @@ def _proven(dist: np.ndarray, kth_score: float, pop_q: int, present: list[np.nda
     return scoring.its_upper_bound(int(dist.max()), int(pop_q), present[0], dims) < kth_score
 
 
-def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarray,
-             ids: np.ndarray, mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
-    """For each query (float32[Q, D]): the ``k * oversample`` nearest codes and every code tied
-    with the farthest of them (so the pool never depends on row order), re-scored from their
-    float16 rows by ITS(arccos(rho)/pi) (rescore.py), in scan order; the caller picks the best
-    k after merging parts. Only the candidate rows of ``vectors`` (a memory map) are read."""
+def rescored(queries: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarray, ids: np.ndarray,
+             mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
+    """For each query (float32[Q, D]): the rows the asymmetric first stage ranks best (core.asymmetric)
+    and every row tied with the last of them (so the pool never depends on row order), re-scored
+    from their float16 rows by ITS(arccos(rho)/pi) (rescore.py), in first-stage order; the caller
+    picks the best k after merging parts. ``oversample`` rows per result, or, with
+    ``ADAPTIVE_OVERSAMPLE``, as many as the estimator's bound needs (:func:`adaptive_pool`). Only
+    the candidate rows of ``vectors`` (a memory map) are read."""
+    levels = asymmetric.quantize(queries)
+    scan = asymmetric_scan(levels, snap, mask)
+    if oversample == ADAPTIVE_OVERSAMPLE:
+        return adaptive_pool(queries, scan, vectors, ids, k)
     need = k * oversample
 
     def settled(i: int, dist: np.ndarray, rows: np.ndarray, fetched: int) -> bool:
         return rows.size < fetched or bool(dist[-1] > dist[need - 1])
 
     first = 2 * need + TIE_MARGIN
-    scanned = kernel.scan_topk(qcodes, snap, first, mask=mask)
+    scanned = scan(np.arange(len(queries)), first)
     # Each query's pool as one flat column for all queries (query t's: offsets[t]:offsets[t+1]),
     # so the re-scoring, the scores and the ids take one call each for the whole batch.
     d2, r2 = scanned
@@ -179,7 +206,7 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
         dist, rows = d2[keep], r2[keep]
         sizes = keep.sum(axis=1)
     else:
-        found = widening_scan(qcodes, snap, first, mask, settled, first_pass=scanned)
+        found = widening_scan(scan, len(queries), first, settled, first_pass=scanned)
         pool = [d <= d[need - 1] if d.size > need else np.ones(d.size, bool) for d, _ in found]
         dist = np.concatenate([d[m] for (d, _), m in zip(found, pool)])
         rows = np.concatenate([r[m] for (_, r), m in zip(found, pool)])
@@ -188,3 +215,57 @@ def rescored(queries: np.ndarray, qcodes: np.ndarray, snap: kernel.PackedSnapsho
     np.cumsum(sizes, out=offsets[1:])
     rho = kernel.correlation_f16_flat(vectors, rows, offsets, queries)
     return Candidates(dist, rows, rescore.its_from_correlation(rho), -rho, ids[rows], offsets)
+
+
+ADAPTIVE_SCAN = 4096   # rows the adaptive first stage fetches per query before it widens
+ADAPTIVE_FIRST = 256   # rows it re-scores first; then 4 times as many while the bound is unproven
+
+
+def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.ndarray, k: int) -> Candidates:
+    """Each query's smallest first-stage prefix that the estimator's bound proves holds its k best
+    by rho (``asymmetric.adaptive_cut``), re-scored: the first ``ADAPTIVE_FIRST`` rows, then 4 times
+    as many (and a 4 times wider scan) until the cut is proven or every row is in. Queries advance
+    together: one scan and one re-scoring call per round for all unsettled ones.
+
+    A part's prefix is proven with its own rows only, so it is never shorter than the prefix the
+    same rule picks over all parts' candidates merged (core.ranking applies that rule): sharded
+    answers equal one machine's."""
+    nq = len(queries)
+    fetched = [ADAPTIVE_SCAN] * nq  # rows each query's last scan asked for
+    dist, rows = scan(np.arange(nq), ADAPTIVE_SCAN)
+    keys = [-d for d in dist]
+    found = [r for r in rows]
+    rho: list[np.ndarray] = [np.zeros(0)] * nq
+    cut: list[int] = [0] * nq
+    todo, rescored = list(range(nq)), ADAPTIVE_FIRST
+    while todo:
+        more = [np.asarray(found[i][rho[i].size : min(rescored, found[i].size)]) for i in todo]
+        fresh = kernel.correlation_f16_many(vectors, more, queries[todo])
+        widen = []
+        for i, new in zip(todo, fresh):
+            rho[i] = np.concatenate([rho[i], new])
+            key, done = keys[i], rho[i].size
+            complete = key.size < fetched[i]  # every live row was fetched
+            # the known prefix: whole tie groups above the first key not re-scored (or not fetched)
+            known = key.size if complete and done == key.size else \
+                int(np.searchsorted(-key, -key[min(done, key.size - 1)], side="left"))
+            proven = asymmetric.adaptive_cut(key[:known], rho[i][:known], k)
+            if proven is not None or known == key.size:
+                cut[i] = known if proven is None else proven
+            else:
+                widen.append(i)  # re-score more of what was fetched, or fetch more
+        wider = [i for i in widen if rho[i].size >= keys[i].size]
+        if wider:
+            fetch = max(fetched[i] for i in wider) * _WIDEN
+            d2, r2 = scan(np.asarray(wider, np.int64), fetch)
+            for j, i in enumerate(wider):  # the same order, so the re-scored prefix stays valid
+                keys[i], found[i], fetched[i] = -d2[j], r2[j], fetch
+        todo, rescored = widen, rescored * _WIDEN
+    sizes = np.asarray(cut, np.int64)
+    offsets = np.zeros(nq + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    rows_flat = np.concatenate([found[i][: cut[i]] for i in range(nq)]) if nq else np.zeros(0, np.int64)
+    rho_flat = np.concatenate([rho[i][: cut[i]] for i in range(nq)]) if nq else np.zeros(0)
+    dist_flat = np.concatenate([-keys[i][: cut[i]].astype(np.float64) for i in range(nq)]) if nq else np.zeros(0)
+    return Candidates(dist_flat, rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat, ids[rows_flat],
+                      offsets)

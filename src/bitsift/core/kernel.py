@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from bitsift import _kernel
+from bitsift.core import asymmetric
 
 BLOCK_CODES: int = _kernel.BLOCK_CODES
 MAX_WORDS: int = _kernel.MAX_WORDS
@@ -71,12 +72,17 @@ class PackedCodes:
         self.rows = 0
         self._blocks = np.zeros((_blocks_for(max(capacity, 1)), words * 8, BLOCK_CODES), np.uint8)
         self._valid = np.zeros(self._blocks.shape[0] * 2, np.uint64)
+        # Per row, for the asymmetric first stage (core.asymmetric): the corrective scalars
+        # (alpha, sigma) and the code's popcount, padded to whole blocks as the kernel reads them.
+        self._scalars = np.zeros((2, self._blocks.shape[0] * BLOCK_CODES), np.float32)
+        self._pops = np.zeros(self._blocks.shape[0] * BLOCK_CODES, np.int32)
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, valid: np.ndarray | None = None) -> PackedCodes:
+    def from_codes(cls, codes: np.ndarray, valid: np.ndarray | None = None,
+                   scalars: np.ndarray | None = None) -> PackedCodes:
         codes = _as_codes(codes, "codes")
         packed = cls(codes.shape[1], capacity=codes.shape[0])
-        packed.append(codes)
+        packed.append(codes, scalars=scalars)
         if valid is not None:
             packed.set_valid(np.flatnonzero(~np.asarray(valid, dtype=bool)), False)
         return packed
@@ -90,17 +96,26 @@ class PackedCodes:
         blocks[: self._blocks.shape[0]] = self._blocks
         valid = np.zeros(grown * 2, np.uint64)
         valid[: self._valid.shape[0]] = self._valid
-        self._blocks, self._valid = blocks, valid
+        scalars = np.zeros((2, grown * BLOCK_CODES), np.float32)
+        scalars[:, : self._scalars.shape[1]] = self._scalars
+        pops = np.zeros(grown * BLOCK_CODES, np.int32)
+        pops[: self._pops.shape[0]] = self._pops
+        self._blocks, self._valid, self._scalars, self._pops = blocks, valid, scalars, pops
 
-    def append(self, codes: np.ndarray, replaced: np.ndarray | None = None) -> None:
+    def append(self, codes: np.ndarray, replaced: np.ndarray | None = None, scalars: np.ndarray | None = None) -> None:
         """Append rows (all valid) and mark ``replaced`` rows dead in the same step: a snapshot
         taken afterwards sees the new rows without the ones they replace, one taken before sees
-        neither change (never an id twice)."""
+        neither change (never an id twice). ``scalars``: float32[N, 2], each row's corrective
+        (alpha, sigma) for the asymmetric scan (without them: (0, 1), a bound that proves nothing)."""
         codes = _as_codes(codes, "codes")
         if codes.shape[1] != self.words:
             raise ValueError(f"expected {self.words} words per code, got {codes.shape[1]}")
+        if scalars is not None and (scalars.shape != (codes.shape[0], 2) or not np.isfinite(scalars).all()):
+            raise ValueError(f"scalars must be finite float32[{codes.shape[0]}, 2], got {scalars.dtype} {scalars.shape}")
         start = self.rows
         self._reserve(start + codes.shape[0])
+        self._scalars[:, start : start + codes.shape[0]] = np.array([[0.0], [1.0]]) if scalars is None else scalars.T
+        self._pops[start : start + codes.shape[0]] = _kernel.popcount_rows(codes)
         _kernel.pack_rows(self._blocks, codes, start)
         dead = np.zeros(0, np.int64) if replaced is None else np.asarray(replaced, np.int64)
         if dead.size and (dead.min() < 0 or dead.max() >= start):
@@ -129,7 +144,8 @@ class PackedCodes:
 
     def snapshot(self) -> PackedSnapshot:
         nblocks = _blocks_for(self.rows)
-        return PackedSnapshot(self._blocks[:nblocks], self._valid[: nblocks * 2], self.rows, self.words)
+        return PackedSnapshot(self._blocks[:nblocks], self._valid[: nblocks * 2], self.rows, self.words,
+                              self._scalars[:, : nblocks * BLOCK_CODES], self._pops[: nblocks * BLOCK_CODES])
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,8 @@ class PackedSnapshot:
     valid: np.ndarray   # uint64 [nblocks*2], bit per row
     rows: int
     words: int
+    scalars: np.ndarray  # float32 [2, nblocks*BLOCK_CODES]: alpha and sigma of each row (each contiguous)
+    pops: np.ndarray     # int32 [nblocks*BLOCK_CODES]: popcount per row
 
 
 def _mask_words(mask: np.ndarray, rows: int, nblocks: int) -> np.ndarray:
@@ -182,6 +200,29 @@ def scan_topk(
     if threads == 0:
         threads = _default_scan_threads()
     return _kernel.scan_topk(queries, snap.blocks, valid, int(k), int(threads), _forced_path)
+
+
+def asym_topk(query: asymmetric.QueryLevels, codes: PackedCodes | PackedSnapshot, k: int,
+              mask: np.ndarray | None = None, threads: int = 0,
+              eps: float = asymmetric.BOUND_EPS) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k rows by the asymmetric first stage's key (core.asymmetric) for each query.
+
+    Returns ``(key float32[Q, k'], row int64[Q, k'])`` with ``k' = min(k, live rows)``, ordered by
+    key (largest first) then row; ``mask`` and dead rows as in :func:`scan_topk`."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    snap = codes.snapshot() if isinstance(codes, PackedCodes) else codes
+    nq, dims = query.levels.shape
+    if not 1 <= dims <= snap.words * 64:
+        raise ValueError(f"queries have {dims} components, codes hold {snap.words * 64} bits")
+    if snap.rows == 0:
+        return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
+    valid = snap.valid if mask is None else snap.valid & _mask_words(mask, snap.rows, snap.blocks.shape[0])
+    alpha, sigma = snap.scalars  # each row of a C-contiguous array: no copy
+    return _kernel.asym_topk(np.ascontiguousarray(query.levels, np.uint8), np.ascontiguousarray(query.scale, np.float32),
+                             np.ascontiguousarray(query.level_sum, np.int32), snap.blocks, valid,
+                             alpha, sigma, snap.pops,
+                             float(eps), int(k), int(threads or _default_scan_threads()), _forced_path)
 
 
 def _default_scan_threads() -> int:

@@ -19,13 +19,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bitsift.core import asymmetric
+
 
 class Part(Protocol):
     """One namespace's (or shard's) candidates for every query of a batch, as flat columns (query
     q's are ``bounds[q]:bounds[q + 1]``), each boundary tie group whole."""
 
     @property
-    def hamming(self) -> np.ndarray: ...  # distance of each candidate's code to the query's
+    def distance(self) -> np.ndarray: ...  # float64: the first stage's distance, smaller first (candidates.py)
     @property
     def rows(self) -> np.ndarray: ...  # int64: the candidate's row in its part
     @property
@@ -59,20 +61,37 @@ class Ranked:
         return self.keyword is not None
 
 
-def rescore_pool(hamming: np.ndarray, size: int) -> np.ndarray:
-    """Mask of the re-scoring pool: every candidate at least as near as the ``size``-th
-    nearest code. Whole distance groups, so the pool does not depend on row numbering."""
-    hamming = np.asarray(hamming, np.int64)
-    return hamming <= _pool_bounds(hamming, np.zeros(hamming.size, np.int64), 1, size)[0]
+def rescore_pool(distance: np.ndarray, size: int) -> np.ndarray:
+    """Mask of the re-scoring pool: every candidate at least as near (first-stage distance) as the
+    ``size``-th nearest. Whole distance groups, so the pool does not depend on row numbering."""
+    distance = np.asarray(distance, np.float64)
+    return distance <= _pool_bounds(distance, np.zeros(distance.size, np.int64), 1, size)[0]
 
 
 PerQuery = int | np.ndarray  # one value for every query, or one value per query (int64[Q])
 
 
+def adaptive_pool(distance: np.ndarray, rho: np.ndarray, query: np.ndarray, nq: int, k: np.ndarray) -> np.ndarray:
+    """Mask of each query's adaptive re-scoring pool among its candidates (grouped by ``query``):
+    ``asymmetric.adaptive_cut`` over them by first-stage key (-distance), with query q's k.
+    Candidates no vector scan offered (distance inf: hybrid's keyword side) take no part."""
+    keep = np.zeros(distance.size, bool)
+    bounds = np.searchsorted(query, np.arange(nq + 1))
+    for q in range(nq):
+        a, b = int(bounds[q]), int(bounds[q + 1])
+        near = a + np.flatnonzero(np.isfinite(distance[a:b]))
+        order = near[np.argsort(distance[near], kind="stable")]
+        cut = asymmetric.adaptive_cut(-distance[order], rho[order], int(k[q]))
+        keep[order[: order.size if cut is None else cut]] = True
+    return keep
+
+
 def rank(parts: Sequence[Part], k: PerQuery, pool: PerQuery | None = None,
-         threshold: float | np.ndarray | None = None) -> Ranked:
+         threshold: float | np.ndarray | None = None, adaptive: bool = False) -> Ranked:
     """The exact top ``k`` of all parts together, for each query; ``pool`` (rescore mode) first
-    restricts each query's candidates to :func:`rescore_pool` of that size; ``threshold`` then
+    restricts each query's candidates to :func:`rescore_pool` of that size, or ``adaptive`` to the
+    prefix by first-stage key that the estimator's bound proves for that query's k over all parts'
+    candidates (:func:`adaptive_pool`; each part offered at least its share); ``threshold`` then
     drops low scores (an array: per query, -inf for none). Each may be one value per query: a
     coalesced pass serves searches with different parameters, its candidates scanned for the
     largest k and pool (a superset of every smaller one's, so each query's answer is its own).
@@ -85,7 +104,7 @@ def rank(parts: Sequence[Part], k: PerQuery, pool: PerQuery | None = None,
         columns = [np.asarray(getattr(p, col), dtype) for p in parts]
         return columns[0] if len(columns) == 1 else np.concatenate(columns) if columns else np.zeros(0, dtype)
     score, tiebreak, rows = cat("scores", np.float64), cat("tiebreak", np.float64), cat("rows", np.int64)
-    ham = cat("hamming", np.int64) if pool is not None else None
+    ham = cat("distance", np.float64) if pool is not None or adaptive else None
     ids = cat("ids", object)
     if nq == 1:
         query = np.zeros(rows.size, np.int64)
@@ -97,7 +116,9 @@ def rank(parts: Sequence[Part], k: PerQuery, pool: PerQuery | None = None,
         score, tiebreak, rows, query, part, ids = (c[by_query] for c in (score, tiebreak, rows, query, part, ids))
         ham = None if ham is None else ham[by_query]
     keep = np.arange(rows.size)
-    if ham is not None and pool is not None:
+    if ham is not None and adaptive:
+        keep = keep[adaptive_pool(ham, -tiebreak, query, nq, kq)]
+    elif ham is not None and pool is not None:
         keep = keep[ham <= _pool_bounds(ham, query, nq, pool)[query]]
     # Only candidates scoring at least their query's k-th best score can make its top k (ties
     # included): a selection per query first, so the full sort sees ~k rows per query, not all.

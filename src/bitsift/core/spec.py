@@ -23,7 +23,9 @@ BINARIZERS: tuple[str, ...] = get_args(BinarizerName)
 
 DEFAULT_BINARIZER = "mib"
 DEFAULT_MODE = "rescore"  # measured: 100% of exact-float nDCG@10 on all three collections (benchmarks/README.md)
-DEFAULT_OVERSAMPLE = 10
+# Rescore's default pool (oversample omitted): as many first-stage candidates as the asymmetric
+# estimator's bound needs (core.asymmetric); an integer oversample fixes top_k x oversample instead.
+ADAPTIVE_OVERSAMPLE = 0
 DEFAULT_TOP_K = 10
 DEFAULT_FUSION = "rrf"
 # Measured on the three shared collections (benchmarks/README.md, "Keyword and hybrid"): plain RRF

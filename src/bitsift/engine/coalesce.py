@@ -45,7 +45,8 @@ def group_key(request: SearchRequest) -> tuple[object, ...]:
     keyword and hybrid modes, whose rankings are cut at a depth per query: there the oversample
     and the fusion are part of the key."""
     flt = None if request.filter is None else json.dumps(request.filter, sort_keys=True)
-    key: tuple[object, ...] = (request.names, flt, request.mode, request.partial, request.group_by, request.group_size)
+    key: tuple[object, ...] = (request.names, flt, request.mode, request.partial, request.group_by, request.group_size,
+                               request.adaptive)
     if request.keyword_mode:
         key += (request.oversample, request.fusion, request.keyword_weight)
     return key

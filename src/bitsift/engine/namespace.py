@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bitsift.core import bm25, candidates, kernel, rescore
+from bitsift.core import asymmetric, bm25, candidates, kernel, rescore
 from bitsift.core.binarize import bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.errors import InvalidInput, KeywordIndexMissing, NamespaceGone, Renumbered, StorageCorrupt
@@ -44,7 +44,7 @@ class _State:
     tokens: np.ndarray | None = None  # int64 per row: its text's tokens (-1: not indexed); read on first use
 
 
-NOT_NEAR = np.iinfo(np.uint32).max  # the Hamming distance of a keyword candidate the vector scan did not offer
+NOT_NEAR = np.inf  # the first-stage distance of a keyword candidate the vector scan did not offer
 
 
 class Namespace:
@@ -84,7 +84,9 @@ class Namespace:
         """Rebuild the scan state from the committed files (inside ``files.writing()``)."""
         c = self.files.read_committed()
         self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
-        packed = kernel.PackedCodes.from_codes(c.codes) if c.rows else kernel.PackedCodes(self.words)
+        # Folders older than format 4 hold no corrective scalars: computed here, never written by a read.
+        scalars = c.scalars if c.scalars is not None else self._correctives(self.files.vectors.read(c.rows), c.codes)
+        packed = kernel.PackedCodes.from_codes(c.codes, scalars=scalars) if c.rows else kernel.PackedCodes(self.words)
         if c.dead.size:
             packed.set_valid(c.dead, False)
         pops = kernel.popcount_rows(c.codes) if c.rows else np.zeros(0, np.uint32)
@@ -92,6 +94,10 @@ class Namespace:
         ids[:] = c.ids
         self._state = _State(packed, pops, ids, c.rows, c.generation, c.epoch)
         self._vectors_cache = None
+
+    def _correctives(self, vectors: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Each row's corrective scalars for the asymmetric first stage (from the float16 values stored)."""
+        return asymmetric.correctives(vectors, codes, self.dimension) if len(codes) else np.zeros((0, 2), np.float32)
 
     def refresh_if_stale(self) -> None:
         """Pick up writes made by another process (cheap: one stat and one indexed read when
@@ -126,7 +132,7 @@ class Namespace:
         batch = check_items(items, self.dimension)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade()
+            self.files.upgrade(self._correctives)
             if not self.binarizer.fitted:
                 self._set_binarizer(self.binarizer.fit(batch.vectors))  # type: ignore[attr-defined]
             self._append_locked(self.binarizer.encode(batch.vectors), batch, parents)
@@ -136,15 +142,16 @@ class Namespace:
                        siblings_die: bool = True) -> None:
         """Commit rows (inside ``files.writing()``) and bring the scan state up to date."""
         pops = kernel.popcount_rows(codes)
+        scalars = self._correctives(batch.vectors.astype(np.float16), codes)
         state = self._state
         start = state.rows
-        replaced = self.files.append(start, codes, batch, pops, state.generation + 1, parents, siblings_die)
+        replaced = self.files.append(start, codes, scalars, batch, pops, state.generation + 1, parents, siblings_die)
         # The columns a search indexes by row first, the codes last: a search (which takes
         # no lock against an upsert) snapshots the codes, then reads the columns, so every
         # row it can see already has its popcount and id (the mixed-load test found this).
         state.popcounts = _put(state.popcounts, start, pops)
         state.ids = _put(state.ids, start, batch.ids)
-        state.packed.append(codes, np.asarray(replaced, np.int64))
+        state.packed.append(codes, np.asarray(replaced, np.int64), scalars=scalars)
         state.rows = start + len(pops)
         state.generation += 1
 
@@ -157,7 +164,7 @@ class Namespace:
         wanted = check_ids(ids)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade()
+            self.files.upgrade(self._correctives)
             found = self.files.items.fetch_ids(wanted)
             seen: dict[str, tuple[int, str | None, str]] = {}
             for asked in dict.fromkeys(wanted):
@@ -190,7 +197,7 @@ class Namespace:
         sharded namespace must all encode with the center its first batch gave."""
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade()
+            self.files.upgrade(self._correctives)
             if not self.binarizer.fitted:
                 self._set_binarizer(make_binarizer(self.manifest["binarizer"], params))
 
@@ -203,7 +210,7 @@ class Namespace:
         wanted = check_ids(ids)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade()
+            self.files.upgrade(self._correctives)
             matched = self._kill_locked(wanted)
         return [i for i in dict.fromkeys(wanted) if i in matched]
 
@@ -213,7 +220,7 @@ class Namespace:
         where, params = self._compile(filter)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade()
+            self.files.upgrade(self._correctives)
             ids = self.files.items.matching_ids(where, params)
             if ids:
                 self._kill_locked(ids)
@@ -232,7 +239,7 @@ class Namespace:
         searches on their last attempt (``steady``), never the other way round."""
         with self._compaction.write(), self.files.writing(), self._rw.write():
             self._refresh_locked(rw_held=True)
-            self.files.upgrade()
+            self.files.upgrade(self._correctives)
             before = self._state.rows
             after = self.files.compact(before, self._state.generation + 1)
             self._reload()
@@ -253,7 +260,7 @@ class Namespace:
             if request.keyword_mode:
                 found = self._keyword_candidates(queries, qcodes, snap, state, mask, request)
             elif mode == "rescore":
-                found = candidates.rescored(queries, qcodes, snap, self._vector_map(snap.rows), state.ids, mask, k,
+                found = candidates.rescored(queries, snap, self._vector_map(snap.rows), state.ids, mask, k,
                                             request.oversample)
             else:
                 found = candidates.binary(qcodes, snap, state.popcounts, state.ids, self.dimension, k, mask,
@@ -304,9 +311,9 @@ class Namespace:
         keywords = request.keywords or ()
         postings = {t: self.files.items.postings(t, rows) for t in sorted({t for kq in keywords for t in kq.terms})}
         vectors = self._vector_map(rows)
-        near = candidates.rescored(queries, qcodes, snap, vectors, state.ids, mask, depth, request.oversample) \
+        near = candidates.rescored(queries, snap, vectors, state.ids, mask, depth, request.oversample) \
             if request.mode == "hybrid" else None
-        parts, fresh = [], []  # per query: (rows, hamming, keyword); the rows to re-score
+        parts, fresh = [], []  # per query: (rows, first-stage distance, keyword); the rows to re-score
         for q, kq in enumerate(keywords):
             found, scores = bm25.score(kq, postings, lengths, allowed)
             top = bm25.best(found, scores, depth)
@@ -316,7 +323,7 @@ class Namespace:
                 mine = mine[~np.isin(mine, v.rows)]
                 pos = np.minimum(np.searchsorted(found, v.rows), max(found.size - 1, 0))
                 held = np.zeros(v.rows.size) if not found.size else np.where(found[pos] == v.rows, scores[pos], 0.0)
-                parts.append((np.concatenate([v.rows, mine]), np.concatenate([v.hamming, np.full(mine.size, NOT_NEAR)]),
+                parts.append((np.concatenate([v.rows, mine]), np.concatenate([v.distance, np.full(mine.size, NOT_NEAR)]),
                               np.concatenate([held, scores[np.searchsorted(found, mine)]])))
             else:
                 parts.append((mine, np.full(mine.size, NOT_NEAR), scores[top]))
@@ -329,7 +336,7 @@ class Namespace:
         for q, (got, ham, kw) in enumerate(parts):
             new_rho = rho_new[offsets[q] : offsets[q + 1]]
             rho = new_rho if near is None else np.concatenate([-near[q].tiebreak, new_rho])
-            per_query.append(Candidates(ham.astype(np.uint32), got, rescore.its_from_correlation(rho), -rho,
+            per_query.append(Candidates(ham.astype(np.float64), got, rescore.its_from_correlation(rho), -rho,
                                         state.ids[got], keyword=kw))
         return Candidates.stack(per_query)
 

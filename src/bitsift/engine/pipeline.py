@@ -130,11 +130,11 @@ def _rank(request: SearchRequest, found: list[Candidates]) -> Ranked:
     """The mode's ranking of every part's candidates (core.ranking, or core.fusion)."""
     k, pool, threshold = request.ranking()
     if not request.keyword_mode:
-        return rank(found, k, pool, threshold)
+        return rank(found, k, pool, threshold, adaptive=request.adaptive)
     depth = np.maximum(k, FUSION_DEPTH) if np.ndim(k) else max(int(k), FUSION_DEPTH)
     if request.mode == "keyword":
         return fusion.keyword_rank(found, k, depth, threshold)
-    vector = rank(found, depth, depth * request.oversample)
+    vector = rank(found, depth, request.pool, adaptive=request.adaptive)
     return fusion.hybrid_rank(found, vector, k, depth, threshold, request.fusion, request.keyword_weight)
 
 

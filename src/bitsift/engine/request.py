@@ -15,10 +15,10 @@ from bitsift.core.errors import DimensionMismatch, InvalidInput
 from bitsift.core.filters import both, check_filter, query_text_filter
 from bitsift.core.grouping import check_grouping
 from bitsift.core.spec import (
+    ADAPTIVE_OVERSAMPLE,
     DEFAULT_FUSION,
     DEFAULT_KEYWORD_WEIGHT,
     DEFAULT_MODE,
-    DEFAULT_OVERSAMPLE,
     FUSION_DEPTH,
     FUSIONS,
     KEYWORD_MODES,
@@ -95,8 +95,16 @@ class SearchRequest:
         return max(self.top_k, FUSION_DEPTH) if self.keyword_mode else self.top_k
 
     @property
+    def adaptive(self) -> bool:
+        """Rescore (and hybrid) mode with the pool the first stage's error bound picks (the default)."""
+        return self.mode in ("rescore", "hybrid") and self.oversample == ADAPTIVE_OVERSAMPLE
+
+    @property
     def pool(self) -> int | None:
-        """Rescore (and hybrid) mode re-scores whole distance groups of at least this many nearest codes."""
+        """Rescore (and hybrid) mode with a fixed oversample re-scores whole distance groups of at
+        least this many first-stage candidates; None where there is no fixed pool."""
+        if self.adaptive:
+            return None
         if self.mode == "hybrid":
             return self.depth * self.oversample
         return self.top_k * self.oversample if self.mode == "rescore" else None
@@ -107,7 +115,8 @@ class SearchRequest:
         if self.per_query is None:
             return self.top_k, self.pool, self.threshold
         ks = np.array([p.top_k for p in self.per_query], np.int64)
-        pools = ks * np.array([p.oversample for p in self.per_query], np.int64) if self.mode == "rescore" else None
+        pools = ks * np.array([p.oversample for p in self.per_query], np.int64) \
+            if self.mode == "rescore" and not self.adaptive else None
         floors = np.array([-np.inf if p.threshold is None else p.threshold for p in self.per_query], np.float64)
         return ks, pools, floors
 
@@ -153,9 +162,11 @@ def parse_search(namespaces: Sequence[str] | str, queries: Sequence[Any], *, top
     mode = DEFAULT_MODE if mode is None else mode
     if mode not in SEARCH_MODES:
         raise InvalidInput(f"unknown search mode {mode!r}; valid: {', '.join(SEARCH_MODES)}")
-    oversample = DEFAULT_OVERSAMPLE if oversample is None else oversample
-    if isinstance(oversample, bool) or not isinstance(oversample, int) or not 1 <= oversample <= MAX_OVERSAMPLE:
-        raise InvalidInput(f"oversample must be an integer from 1 to {MAX_OVERSAMPLE}, got {oversample!r}")
+    if oversample is not None and (isinstance(oversample, bool) or not isinstance(oversample, int)
+                                   or not 1 <= oversample <= MAX_OVERSAMPLE):
+        raise InvalidInput(f"oversample must be an integer from 1 to {MAX_OVERSAMPLE} (or omitted: as many as "
+                           f"the first stage's error bound needs), got {oversample!r}")
+    oversample = ADAPTIVE_OVERSAMPLE if oversample is None else oversample
     if not single:
         queries = _batch(queries)
     queries, filter = _with_text_filters(list(queries), filter)

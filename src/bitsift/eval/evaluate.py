@@ -26,10 +26,10 @@ import numpy as np
 from bitsift.api.client import Client
 from bitsift.core.errors import InvalidInput
 from bitsift.core.scoring import LABELS, label
-from bitsift.core.spec import BINARIZERS, DEFAULT_MODE, DEFAULT_OVERSAMPLE, KEYWORD_MODES
+from bitsift.core.spec import BINARIZERS, DEFAULT_MODE, KEYWORD_MODES
 from bitsift.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
-OVERSAMPLES = (2, 5, 10, 20)
+OVERSAMPLES: tuple[int | None, ...] = (None, 2, 5, 10, 20)  # None: the adaptive pool (the default)
 DEPTH = 100  # ranks kept per query: Recall@100 needs 100
 
 
@@ -79,6 +79,13 @@ def cached_embeddings(texts: list[str], model: str, cache: Path, label: str) -> 
     return vectors
 
 
+def _oversample(cfg: dict[str, Any]) -> str:
+    """The table's oversample column: a fixed one, "auto" for the adaptive pool, "-" where none applies."""
+    if cfg["oversample"] is not None:
+        return str(cfg["oversample"])
+    return "auto" if cfg["mode"] in ("rescore", "hybrid") else "-"
+
+
 def configurations() -> Iterator[dict[str, Any]]:
     yield {"mode": "float", "binarizer": None, "oversample": None}
     for b in BINARIZERS:
@@ -86,7 +93,7 @@ def configurations() -> Iterator[dict[str, Any]]:
     for o in OVERSAMPLES:
         yield {"mode": "rescore", "binarizer": "mib", "oversample": o}
     for mode in KEYWORD_MODES:
-        yield {"mode": mode, "binarizer": "mib", "oversample": DEFAULT_OVERSAMPLE if mode == "hybrid" else None}
+        yield {"mode": mode, "binarizer": "mib", "oversample": None}
 
 
 def _score(col: Collection, runs: list[list[str]]) -> dict[str, float]:
@@ -111,7 +118,7 @@ def evaluate_collection(col: Collection, docs: np.ndarray, queries: np.ndarray,
         else:
             runs, ms = _engine_runs(col, docs, queries, cfg, calibration)
         rows.append({"collection": col.name, **cfg, **_score(col, runs), "ms_per_query": round(ms, 3)})
-        print(f"  {col.name:<12} {cfg['mode']:<8} {cfg['binarizer'] or '-':<13} {cfg['oversample'] or '-':>3} "
+        print(f"  {col.name:<12} {cfg['mode']:<8} {cfg['binarizer'] or '-':<13} {_oversample(cfg):>4} "
               f"nDCG@10 {rows[-1]['ndcg@10']:.3f}", file=sys.stderr)
     return rows
 
@@ -125,7 +132,7 @@ def _engine_runs(col: Collection, docs: np.ndarray, queries: np.ndarray, cfg: di
             client.upload_vectors("eval", [{"id": col.doc_ids[i], "vector": docs[i], **({"text": col.doc_texts[i]} if keyed else {})}
                                            for i in range(s, min(s + 5000, len(docs)))])
         runs, elapsed = [], 0.0
-        is_default = cfg["mode"] == DEFAULT_MODE and cfg["binarizer"] == "mib" and cfg["oversample"] in (None, DEFAULT_OVERSAMPLE)
+        is_default = cfg["mode"] == DEFAULT_MODE and cfg["binarizer"] == "mib" and cfg["oversample"] is None
         for qid, q, words in zip(col.query_ids, queries, col.query_texts):
             started = time.perf_counter()
             res = client.search("eval", q, top_k=DEPTH, mode=cfg["mode"], oversample=cfg["oversample"],
@@ -180,7 +187,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     ref = {r["collection"]: r["ndcg@10"] for r in rows if r["mode"] == "float"}
     for r in rows:
         share = 100 * r["ndcg@10"] / ref[r["collection"]] if ref.get(r["collection"]) else float("nan")
-        lines.append(f"| {r['collection']} | {r['mode']} | {r['binarizer'] or '-'} | {r['oversample'] or '-'} | "
+        lines.append(f"| {r['collection']} | {r['mode']} | {r['binarizer'] or '-'} | {_oversample(r)} | "
                      f"{r['ndcg@10']:.3f} | {r['recall@100']:.3f} | {r['mrr@10']:.3f} | {r['ms_per_query']:.2f} | {share:.1f} |")
     return "\n".join(lines)
 

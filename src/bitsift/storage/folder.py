@@ -34,6 +34,7 @@ from bitsift.storage.manifest import FORMAT_VERSION, MANIFEST, fsync_dir, read_m
 from bitsift.storage.rowfile import RowFile
 
 CODES, VECTORS, ITEMS, LOCK = "codes.u64", "vectors.f16", "items.sqlite", "writer.lock"
+CORRECTIVES = "correctives.f32"  # format 4: (alpha, sigma) per row, the asymmetric first stage's scalars
 CREATING_PREFIX = ".creating-"  # a namespace being made; renamed into place when complete
 Row = tuple["str | None", str]  # (text, metadata JSON) of a fetched row
 _IO_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bitsift-io")
@@ -64,6 +65,7 @@ class Committed:
     """What the last commit made durable, as read back from the files."""
 
     codes: np.ndarray  # uint64[rows, W], read into memory
+    scalars: np.ndarray | None  # float32[rows, 2]: corrective scalars (None: a folder older than format 4)
     dead: np.ndarray   # int64: rows deleted or replaced
     ids: list[str]     # id of every row
     rows: int
@@ -100,13 +102,14 @@ class NamespaceFolder:
                                  f"to {self.incarnation!r}: files of two namespaces were mixed")
         self.codes = RowFile(path / CODES, np.dtype("<u8"), words)
         self.vectors = RowFile(path / VECTORS, np.dtype("<f2"), dims)
+        self.correctives = RowFile(path / CORRECTIVES, np.dtype("<f4"), 2)
         self._write_lock = threading.Lock()
 
     @classmethod
     def create(cls, path: Path, manifest: dict[str, Any]) -> NamespaceFolder:
         """A new, empty namespace folder (see :meth:`build`)."""
         def fill(staging: Path) -> None:
-            for name in (CODES, VECTORS):
+            for name in (CODES, VECTORS, CORRECTIVES):
                 (staging / name).touch()
             write_manifest(staging, manifest)
             items = ItemStore(staging / ITEMS, create=True)
@@ -174,12 +177,31 @@ class NamespaceFolder:
             raise
         return on_disk.get("incarnation") == self.incarnation
 
-    def upgrade(self) -> None:
+    @property
+    def has_correctives(self) -> bool:
+        """Format 4 and later keep the corrective scalars on disk; older folders compute them."""
+        return int(self.manifest.get("format_version", 1)) >= 4
+
+    def _rowfiles(self) -> tuple[RowFile, ...]:
+        return (self.codes, self.vectors, self.correctives) if self.has_correctives else (self.codes, self.vectors)
+
+    def upgrade(self, correctives: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
         """Migrate an older folder on its first write (inside ``writing()``): version 1 gains an
-        incarnation id, versions 1 and 2 the keyword index, SQLite first and the manifest last, so
-        a crash between the steps only repeats them."""
+        incarnation id, versions 1 and 2 the keyword index, versions 1 to 3 the corrective scalars
+        of every committed row (``correctives(vectors, codes)``, written whole and renamed into
+        place), files and SQLite first and the manifest last, so a crash between the steps only
+        repeats them."""
         if self.manifest.get("format_version") == FORMAT_VERSION:
             return
+        if not self.has_correctives:
+            if correctives is None:
+                raise ValueError("upgrading to format 4 needs the corrective scalars' function")
+            rows, _ = self.items.state()
+            staged = self.correctives.path.with_name(CORRECTIVES + ".new")
+            self.correctives.write_new(staged, correctives(self.vectors.read(rows), np.array(self.codes.read(rows)))
+                                       if rows else np.zeros((0, 2), np.float32))
+            os.replace(staged, self.correctives.path)
+            fsync_dir(self.path)
         incarnation = self.items.meta("incarnation") or new_incarnation()
         self.items.set_meta("incarnation", incarnation)
         self.items.add_keyword_index()
@@ -198,7 +220,7 @@ class NamespaceFolder:
         rows must never be cut off.
         """
         pending = self.items.meta("compact_pending") == "1"
-        for rowfile in (self.codes, self.vectors):
+        for rowfile in self._rowfiles():
             staged = rowfile.path.with_name(rowfile.path.name + ".compact")
             if pending and staged.exists():
                 os.replace(staged, rowfile.path)
@@ -208,25 +230,28 @@ class NamespaceFolder:
             fsync_dir(self.path)
             self.items.clear_compact_pending()
         committed, _ = self.items.state()
-        self.codes.truncate(committed)
-        self.vectors.truncate(committed)
+        for rowfile in self._rowfiles():
+            rowfile.truncate(committed)
 
     def read_committed(self) -> Committed:
         """The committed rows, re-reading the manifest (a centred binarizer may have learned its
         center in another process). Inside ``writing()``, so the files are consistent."""
         self.manifest = read_manifest(self.path)
         rows, generation = self.items.state()
-        self.codes.require(rows)
-        self.vectors.require(rows)
-        return Committed(np.array(self.codes.read(rows)), self.items.dead_rows(rows), self.items.ids(rows),
+        for rowfile in self._rowfiles():
+            rowfile.require(rows)
+        scalars = np.array(self.correctives.read(rows)) if self.has_correctives else None
+        return Committed(np.array(self.codes.read(rows)), scalars, self.items.dead_rows(rows), self.items.ids(rows),
                          rows, generation, self.items.epoch())
 
-    def append(self, start: int, codes: np.ndarray, batch: Batch, popcounts: np.ndarray, generation: int,
-               parents: Sequence[str | None] | None, siblings_die: bool = True) -> list[int]:
-        """Write a batch's rows after row ``start``, then commit; returns the rows it replaced."""
-        # Both files are written and fsynced on the I/O pool while SQLite stages the rows;
+    def append(self, start: int, codes: np.ndarray, scalars: np.ndarray, batch: Batch, popcounts: np.ndarray,
+               generation: int, parents: Sequence[str | None] | None, siblings_die: bool = True) -> list[int]:
+        """Write a batch's rows (codes, corrective scalars, vectors) after row ``start``, then commit;
+        returns the rows it replaced. Only on a format-4 folder (``upgrade`` first)."""
+        # The files are written and fsynced on the I/O pool while SQLite stages the rows;
         # the commit waits for them (fsync releases the GIL and dominates small batches).
         pending = [_IO_POOL.submit(self.codes.append, start, codes),
+                   _IO_POOL.submit(self.correctives.append, start, scalars),
                    _IO_POOL.submit(lambda: self.vectors.append(start, batch.vectors.astype(np.float16)))]
 
         def rows_durable() -> None:
@@ -247,9 +272,10 @@ class NamespaceFolder:
         """Rewrite the row files without dead rows; crash-safe by roll-forward (see recover).
         Returns the rows kept."""
         keep = self.items.alive_rows()
-        staged = [rowfile.path.with_name(rowfile.path.name + ".compact") for rowfile in (self.codes, self.vectors)]
+        rowfiles = self._rowfiles()
+        staged = [rowfile.path.with_name(rowfile.path.name + ".compact") for rowfile in rowfiles]
         try:
-            for rowfile, path in zip((self.codes, self.vectors), staged):
+            for rowfile, path in zip(rowfiles, staged):
                 rowfile.write_new(path, rowfile.read(rows)[keep] if keep.size else np.zeros((0, rowfile.cols)))
             fsync_dir(self.path)
             self.items.renumber_live(generation)

@@ -9,8 +9,9 @@ from typing import Any
 
 from bitsift.core.errors import StorageCorrupt
 
-FORMAT_VERSION = 3  # 2: an incarnation id in manifest and SQLite; 3: the keyword index (ARCHITECTURE.md)
-READABLE_VERSIONS = (1, 2, 3)  # older versions are migrated on their first write (storage.folder)
+FORMAT_VERSION = 4  # 2: an incarnation id in manifest and SQLite; 3: the keyword index; 4: corrective
+#                    scalars per row (correctives.f32) for the asymmetric first stage (ARCHITECTURE.md)
+READABLE_VERSIONS = (1, 2, 3, 4)  # older versions are migrated on their first write (storage.folder)
 MANIFEST = "manifest.json"
 
 

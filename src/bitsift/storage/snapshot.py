@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 from bitsift.core.errors import InvalidInput, NamespaceBusy, StorageCorrupt
 from bitsift.core.spec import VERSION
-from bitsift.storage.folder import CODES, ITEMS, VECTORS, NamespaceFolder, new_incarnation
+from bitsift.storage.folder import CODES, CORRECTIVES, ITEMS, VECTORS, NamespaceFolder, new_incarnation
 from bitsift.storage.manifest import fsync_dir, read_manifest, write_atomic, write_manifest
 
 SNAPSHOT_FILE = "snapshot.json"
@@ -68,8 +68,13 @@ def _copy(folder: NamespaceFolder, staging: Path) -> dict[str, Any] | None:
     """One attempt; None if a compaction got in the way."""
     epoch = folder.items.epoch()
     manifest = read_manifest(folder.path)
+    # The row files of the manifest's format: an upgrade to format 4 meanwhile adds a file the
+    # copied (older) manifest does not name, so the copy is a consistent older folder.
+    files = {CODES: folder.codes, VECTORS: folder.vectors}
+    if int(manifest.get("format_version", 1)) >= 4:
+        files[CORRECTIVES] = folder.correctives
     with ExitStack() as stack:
-        sources = {name: stack.enter_context(open(folder.path / name, "rb")) for name in (CODES, VECTORS)}
+        sources = {name: stack.enter_context(open(folder.path / name, "rb")) for name in files}
         with closing(sqlite3.connect(staging / ITEMS)) as copy:
             folder.items.conn().backup(copy)  # pages=-1: the whole database in one read transaction
             copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
@@ -77,7 +82,7 @@ def _copy(folder: NamespaceFolder, staging: Path) -> dict[str, Any] | None:
         if int(meta.get("epoch", 0)) != epoch or meta.get("compact_pending") == "1":
             return None
         rows = int(meta["committed_rows"])
-        for name, rowfile in ((CODES, folder.codes), (VECTORS, folder.vectors)):
+        for name, rowfile in files.items():
             _copy_prefix(sources[name], staging / name, rows * rowfile.row_bytes)
     write_manifest(staging, manifest)
     return {"snapshot_format": SNAPSHOT_FORMAT, "namespace": folder.path.name, "rows": rows,
@@ -117,7 +122,9 @@ def restore(source: Path, target: Path) -> NamespaceFolder:
     manifest = dict(read_manifest(source), incarnation=new_incarnation())
 
     def fill(staging: Path) -> None:
-        for name in (CODES, VECTORS, ITEMS):
+        for name in (CODES, VECTORS, ITEMS, CORRECTIVES):
+            if name == CORRECTIVES and not (source / name).exists():  # a snapshot of an older format
+                continue
             shutil.copyfile(source / name, staging / name)
             with open(staging / name, "rb+") as f:
                 os.fsync(f.fileno())

@@ -19,7 +19,6 @@ from bitsift.core.spec import (
     DEFAULT_FUSION,
     DEFAULT_KEYWORD_WEIGHT,
     DEFAULT_MODE,
-    DEFAULT_OVERSAMPLE,
     DEFAULT_TOP_K,
     FUSIONS,
     MAX_BATCH_QUERIES,
@@ -131,7 +130,8 @@ class _SearchParams(_Body):
     keyword_weight: Any = _field(None, {"type": "number", "minimum": 0, "maximum": 1},
                                  description=f"hybrid: the keyword ranking's weight (default {DEFAULT_KEYWORD_WEIGHT})")
     oversample: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_OVERSAMPLE},
-                             description=f"rescore: candidates per requested result (default {DEFAULT_OVERSAMPLE})")
+                             description="rescore and hybrid: first-stage candidates per requested result; omitted (the "
+                                         "default): as many as the first stage's error bound needs")
     group_by: Any = _field(None, {"type": "string"}, description="a metadata field (text chunks: document_id): "
                            "the best hits per value of it, top_k groups")
     group_size: Any = _field(None, {"type": "integer", "minimum": 1, "maximum": MAX_GROUP_SIZE},

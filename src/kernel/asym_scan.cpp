@@ -1,0 +1,248 @@
+// Asymmetric scan driver: query tables, threads over block ranges, fused per-query top-k of float
+// keys, dispatch; and the portable block kernel (a table of level sums per query byte).
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "asym.hpp"
+
+namespace bitsift {
+
+namespace {
+
+using AsymBlockFn = void (*)(const AsymJob&);
+
+AsymBlockFn asym_fn(Path p) {
+    switch (p) {
+        case Path::Avx512: return asym_block_avx512;
+        case Path::Avx2: return asym_block_avx2;
+        default: return asym_block_scalar;
+    }
+}
+
+// A kept candidate as one sortable word: the key mapped to a u32 whose order is the reverse of
+// the keys' (the best key is the smallest word) in the top half, the row in the low half, so
+// (key descending, row ascending) is the words' ascending order.
+using Entry = std::uint64_t;
+inline std::uint32_t rank_of(float key) {
+    std::uint32_t b;
+    std::memcpy(&b, &key, 4);
+    const std::uint32_t ascending = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    return ~ascending;
+}
+inline float key_of(std::uint32_t r) {
+    const std::uint32_t ascending = ~r;
+    const std::uint32_t b = (ascending & 0x80000000u) ? (ascending & 0x7FFFFFFFu) : ~ascending;
+    float key;
+    std::memcpy(&key, &b, 4);
+    return key;
+}
+
+// Per-query top-k of (key, row) by buffering and selecting: offers are O(1) amortized. Once k
+// are held, only keys above the k-th (``floor``) can still enter: rows arrive in increasing order
+// within a thread, so an equal key later loses its tie; the result is the same for any split.
+struct TopKeys {
+    std::vector<Entry> buf;
+    std::size_t k;
+    std::size_t compact_at;
+    float floor = -std::numeric_limits<float>::infinity();
+    explicit TopKeys(std::size_t k_) : k(k_), compact_at(2 * k_ + 64) {}
+    void offer(float key, std::int64_t row) {
+        buf.push_back((static_cast<Entry>(rank_of(key)) << 32) | static_cast<Entry>(row));
+        if (buf.size() >= compact_at) compact();
+    }
+    void compact() {
+        if (buf.size() <= k) return;
+        std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end());
+        buf.resize(k);
+        floor = key_of(static_cast<std::uint32_t>(std::max_element(buf.begin(), buf.end())[0] >> 32));
+    }
+};
+
+constexpr std::size_t kQueryGroup = 64;  // keys of a group's queries for one block stay in L1
+// As the Hamming scan: a second thread pays off only past ~130k codes for one query.
+constexpr std::size_t kMinWorkPerThread = 1024 * 6;
+
+void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t B, const std::uint8_t* packed,
+                const std::uint64_t* valid, std::size_t dims, std::size_t b0, std::size_t b1,
+                std::vector<TopKeys>& tops) {
+    const std::size_t group = std::min(kQueryGroup, nq);
+    std::vector<float> keys(group * kBlockCodes);
+    std::vector<std::uint64_t> cand(group * 2);
+    std::vector<float> thr(nq, -std::numeric_limits<float>::infinity());
+    for (std::size_t b = b0; b < b1; ++b) {
+        const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
+        if ((v0 | v1) == 0) continue;
+        for (std::size_t g0 = 0; g0 < nq; g0 += group) {
+            const std::size_t gn = std::min(group, nq - g0);
+            AsymJob job = base;
+            job.block = packed + b * B * kBlockCodes;
+            job.levels = base.levels + g0 * dims;
+            job.planes = base.planes ? base.planes + g0 * kPlanes * B : nullptr;
+            job.tables = base.tables ? base.tables + g0 * B * 32 : nullptr;
+            job.queries = base.queries + g0;
+            job.nq = gn;
+            job.alpha = base.alpha + b * kBlockCodes;
+            job.sigma = base.sigma + b * kBlockCodes;
+            job.pop = base.pop + b * kBlockCodes;
+            job.thr = thr.data() + g0;
+            job.keys = keys.data();
+            job.cand = cand.data();
+            fn(job);
+            for (std::size_t i = 0; i < gn; ++i) {
+                const std::uint64_t words[2] = {cand[2 * i] & v0, cand[2 * i + 1] & v1};
+                if ((words[0] | words[1]) == 0) continue;
+                const float* kk = keys.data() + i * kBlockCodes;
+                TopKeys& top = tops[g0 + i];
+                for (int w = 0; w < 2; ++w) {
+                    std::uint64_t bits = words[w];
+                    while (bits) {
+                        const int c = __builtin_ctzll(bits) + 64 * w;
+                        bits &= bits - 1;
+                        if (kk[c] > top.floor || top.buf.size() < top.k)
+                            top.offer(kk[c], static_cast<std::int64_t>(b * kBlockCodes + c));
+                    }
+                }
+                if (top.buf.size() >= top.k && top.floor > thr[g0 + i]) thr[g0 + i] = top.floor;
+            }
+        }
+    }
+}
+
+// Scalar and AVX2 tables: for query byte j, entry x (< 16) is the level sum of the components
+// whose bits are set in the low nibble x, entry 16 + x the same for the high nibble.
+std::vector<std::uint8_t> build_tables(const std::uint8_t* levels, std::size_t nq, std::size_t dims, std::size_t B) {
+    std::vector<std::uint8_t> t(nq * B * 32, 0);
+    for (std::size_t q = 0; q < nq; ++q)
+        for (std::size_t j = 0; j < B; ++j)
+            for (std::size_t half = 0; half < 2; ++half)
+                for (unsigned x = 0; x < 16; ++x) {
+                    unsigned s = 0;
+                    for (unsigned bit = 0; bit < 4; ++bit) {
+                        const std::size_t d = 8 * j + 4 * half + bit;
+                        if ((x >> bit) & 1 && d < dims) s += levels[q * dims + d];
+                    }
+                    t[(q * B + j) * 32 + 16 * half + x] = static_cast<std::uint8_t>(s);
+                }
+    return t;
+}
+
+// AVX-512 planes: byte j of plane p holds bit p of the levels of components 8j .. 8j + 7,
+// replicated into a dword so the kernel's AND takes it as an embedded broadcast.
+std::vector<std::uint32_t> build_planes(const std::uint8_t* levels, std::size_t nq, std::size_t dims, std::size_t B) {
+    std::vector<std::uint32_t> out(nq * kPlanes * B, 0);
+    for (std::size_t q = 0; q < nq; ++q)
+        for (std::size_t p = 0; p < kPlanes; ++p)
+            for (std::size_t j = 0; j < B; ++j) {
+                unsigned byte = 0;
+                for (unsigned bit = 0; bit < 8; ++bit) {
+                    const std::size_t d = 8 * j + bit;
+                    if (d < dims) byte |= ((levels[q * dims + d] >> p) & 1u) << bit;
+                }
+                out[(q * kPlanes + p) * B + j] = 0x01010101u * byte;
+            }
+    return out;
+}
+
+}  // namespace
+
+void asym_block_scalar(const AsymJob& job) {
+    const std::size_t B = job.bytes_per_code;
+    for (std::size_t q = 0; q < job.nq; ++q) {
+        const std::uint8_t* t = job.tables + q * B * 32;
+        float* keys = job.keys + q * kBlockCodes;
+        std::uint64_t bits[2] = {0, 0};
+        for (std::size_t c = 0; c < kBlockCodes; ++c) {
+            std::int32_t a = 0;
+            for (std::size_t j = 0; j < B; ++j) {
+                const unsigned x = job.block[j * kBlockCodes + c];
+                a += t[32 * j + (x & 15u)] + t[32 * j + 16 + (x >> 4)];
+            }
+            keys[c] = asym_key(job, job.queries[q], a, c);
+            bits[c >> 6] |= static_cast<std::uint64_t>(keys[c] > job.thr[q]) << (c & 63);
+        }
+        job.cand[2 * q] = bits[0];
+        job.cand[2 * q + 1] = bits[1];
+    }
+}
+
+AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::size_t nq, std::size_t dims,
+                     std::size_t words, const std::uint8_t* packed, std::size_t nblocks,
+                     const std::uint64_t* valid, const float* alpha, const float* sigma,
+                     const std::int32_t* pop, float eps, std::size_t k, std::size_t threads, Path path) {
+    if (words == 0 || words > kMaxWords) throw std::invalid_argument("codes must have between 1 and 48 words");
+    if (dims == 0 || dims > words * 64) throw std::invalid_argument("asym_topk: dims must fit the code width");
+    if (nblocks * kBlockCodes >= (std::size_t{1} << 32)) throw std::invalid_argument("asym_topk: at most 2^32 rows");
+    for (std::size_t i = 0; i < nq * dims; ++i)
+        if (levels[i] >= (1u << kPlanes)) throw std::invalid_argument("asym_topk: query levels must be 0 to 15");
+    const Path resolved = resolve_path(path);
+    const std::size_t B = words * 8;
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < 2 * nblocks; ++i) live += __builtin_popcountll(valid[i]);
+    AsymResult res;
+    res.k = std::min(k, live);
+    res.keys.assign(nq * res.k, 0.0f);
+    res.rows.assign(nq * res.k, 0);
+    if (res.k == 0 || nq == 0) return res;
+
+    const std::vector<std::uint32_t> planes =
+        resolved == Path::Avx512 ? build_planes(levels, nq, dims, B) : std::vector<std::uint32_t>();
+    const std::vector<std::uint8_t> tables =
+        resolved != Path::Avx512 ? build_tables(levels, nq, dims, B) : std::vector<std::uint8_t>();
+    AsymJob base{};
+    base.bytes_per_code = B;
+    base.dims = static_cast<std::int32_t>(dims);
+    base.levels = levels;
+    base.planes = planes.empty() ? nullptr : planes.data();
+    base.tables = tables.empty() ? nullptr : tables.data();
+    base.queries = queries;
+    base.alpha = alpha;
+    base.sigma = sigma;
+    base.pop = pop;
+    base.eps = eps;
+    const AsymBlockFn fn = asym_fn(resolved);
+
+    std::size_t nt = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    if (threads == 0) nt = std::min(nt, std::max<std::size_t>(1, nblocks * words * nq * kPlanes / kMinWorkPerThread));
+    nt = std::max<std::size_t>(1, std::min(nt, nblocks));
+    std::vector<std::vector<TopKeys>> tops(nt, std::vector<TopKeys>(nq, TopKeys(res.k)));
+    std::exception_ptr first_error;
+    std::mutex error_lock;
+    auto work = [&](std::size_t t) {
+        try {
+            scan_range(fn, base, nq, B, packed, valid, dims, nblocks * t / nt, nblocks * (t + 1) / nt, tops[t]);
+        } catch (...) {
+            std::lock_guard<std::mutex> g(error_lock);
+            if (!first_error) first_error = std::current_exception();
+        }
+    };
+    if (nt == 1) {
+        work(0);
+    } else {
+        std::vector<std::thread> pool;
+        for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, t);
+        work(0);
+        for (auto& th : pool) th.join();
+    }
+    if (first_error) std::rethrow_exception(first_error);
+
+    std::vector<Entry> merged;
+    for (std::size_t q = 0; q < nq; ++q) {
+        merged.clear();
+        for (std::size_t t = 0; t < nt; ++t) merged.insert(merged.end(), tops[t][q].buf.begin(), tops[t][q].buf.end());
+        if (merged.size() > res.k) std::nth_element(merged.begin(), merged.begin() + (res.k - 1), merged.end());
+        std::sort(merged.begin(), merged.begin() + res.k);
+        for (std::size_t i = 0; i < res.k; ++i) {
+            res.keys[q * res.k + i] = key_of(static_cast<std::uint32_t>(merged[i] >> 32));
+            res.rows[q * res.k + i] = static_cast<std::int64_t>(merged[i] & 0xFFFFFFFFu);
+        }
+    }
+    return res;
+}
+
+}  // namespace bitsift

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+import bitsift
 from benchmarks.machine import machine
 from benchmarks.peers.datasets import SHARED_DATA, exact_top_k, synthetic
 from benchmarks.peers.procs import free_port, wait_ready
@@ -177,7 +178,7 @@ def sweep_bitsift(ds: Any, truth: np.ndarray, args: argparse.Namespace, work: Pa
                 f"cpu {p['server_cpu_cores']:.2f}")
             points.append(p)
     return {"system": "bitsift-serve", "dataset": ds.name, "n": ds.n, "recall@10": r, "points": points,
-            "settings": {"mode": "default (rescore, oversample 10)", "workers": args.workers or "default (one per core)",
+            "settings": {"mode": "default (rescore, default pool)", "bitsift": bitsift.__version__ + " " + str(Path(bitsift.__file__).parent), "workers": args.workers or "default (one per core)",
                          "client": "wrk, 1,000 distinct bodies rotated"}, "folder": folder}
 
 
@@ -445,6 +446,9 @@ def main() -> None:
     ap.add_argument("--readme", type=Path, default=Path("benchmarks/README.md"))
     ap.add_argument("--report-only", action="store_true", help="only redo the plot, section and merge from --json")
     ap.add_argument("--text-only", action="store_true", help="only (re)do the text sweep, into --json")
+    ap.add_argument("--http-only", action="store_true",
+                    help="only bitsift over HTTP, into --json, no report (to compare two versions: run it under "
+                         "each version's PYTHONPATH, one after the other)")
     args = ap.parse_args()
     if args.report_only or args.text_only:
         result = json.loads(args.json.read_text())
@@ -468,16 +472,21 @@ def main() -> None:
             row = sweep_bitsift(ds, truth, args, work)
             folder = row.pop("folder")
             result["http"].append(row)
+            if args.http_only:
+                shutil.rmtree(folder, ignore_errors=True)
+                args.json.write_text(json.dumps(result, indent=1) + "\n")
+                continue
             if n in args.pg_sizes:
                 result["http"].append(sweep_pgvector(ds, truth, row["recall@10"], args, work))
             result["in_process"].append(in_process(ds, truth, folder, row["recall@10"], args.seconds))
             shutil.rmtree(folder, ignore_errors=True)
             args.json.write_text(json.dumps(result, indent=1) + "\n")
-        if not args.no_text:
+        if not args.no_text and not args.http_only:
             result["text"] = sweep_text(args, work)
     result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     args.json.write_text(json.dumps(result, indent=1) + "\n")
-    report(result, args)
+    if not args.http_only:
+        report(result, args)
 
 
 def report(result: dict[str, Any], args: argparse.Namespace) -> None:

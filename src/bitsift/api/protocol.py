@@ -134,8 +134,9 @@ class ClientAPI(abc.ABC):
                group_size: int | None = None) -> SearchResponse:
         """Exact top-k over one or more namespaces, merged as if they were one.
 
-        ``mode``: "binary" (bit codes only), "rescore" (float re-scoring of the
-        ``top_k * oversample`` best binary candidates; the default), "keyword" (BM25 over the item
+        ``mode``: "binary" (bit codes only), "rescore" (float re-scoring of the first stage's best
+        candidates: as many as its error bound needs, or ``top_k * oversample`` with an integer
+        ``oversample``; the default), "keyword" (BM25 over the item
         texts) or "hybrid" (rescore fused with keyword: ``fusion`` "rrf", the default, or
         "weighted", with ``keyword_weight`` in [0, 1]). ``keywords``: the words the last two look
         for (by default a text query itself; needed with a vector query). In every mode ``score``

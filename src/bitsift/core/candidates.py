@@ -218,13 +218,15 @@ def rescored(queries: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarr
 
 
 ADAPTIVE_SCAN = 4096   # rows the adaptive first stage fetches per query before it widens
-ADAPTIVE_FIRST = 256   # rows it re-scores first; then 4 times as many while the bound is unproven
+ADAPTIVE_FIRST = 256   # rows it re-scores first; then twice as many while the bound is unproven
+_GROW = 2              # re-scoring at most twice the rows the proof needed, in a few rounds
 
 
 def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.ndarray, k: int) -> Candidates:
     """Each query's smallest first-stage prefix that the estimator's bound proves holds its k best
-    by rho (``asymmetric.adaptive_cut``), re-scored: the first ``ADAPTIVE_FIRST`` rows, then 4 times
-    as many (and a 4 times wider scan) until the cut is proven or every row is in. Queries advance
+    by rho (``asymmetric.adaptive_cut``), re-scored: the first ``ADAPTIVE_FIRST`` rows, then twice as
+    many (and a 4 times wider scan once all fetched are re-scored) until the cut is proven or every
+    row is in. Queries advance
     together: one scan and one re-scoring call per round for all unsettled ones.
 
     A part's prefix is proven with its own rows only, so it is never shorter than the prefix the
@@ -260,7 +262,7 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
             d2, r2 = scan(np.asarray(wider, np.int64), fetch)
             for j, i in enumerate(wider):  # the same order, so the re-scored prefix stays valid
                 keys[i], found[i], fetched[i] = -d2[j], r2[j], fetch
-        todo, rescored = widen, rescored * _WIDEN
+        todo, rescored = widen, rescored * _GROW
     sizes = np.asarray(cut, np.int64)
     offsets = np.zeros(nq + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])

@@ -63,6 +63,7 @@ def test_golden_namespace_answers_as_recorded(golden_copy, version):
                 [pytest.approx([r["score"] for r in run], rel=1e-12, abs=1e-12) for run in runs]
     for name in expected:
         assert json.loads((golden_copy / name / "manifest.json").read_text())["format_version"] == version  # untouched
+        assert (golden_copy / name / "correctives.f32").exists() == (version >= 4)  # computed, not written
 
 
 def _without_scores(runs):

@@ -114,6 +114,7 @@ class PackedCodes:
             raise ValueError(f"scalars must be finite float32[{codes.shape[0]}, 2], got {scalars.dtype} {scalars.shape}")
         start = self.rows
         self._reserve(start + codes.shape[0])
+        # the per-row columns before the codes and the row count: a snapshot sees whole rows
         self._scalars[:, start : start + codes.shape[0]] = np.array([[0.0], [1.0]]) if scalars is None else scalars.T
         self._pops[start : start + codes.shape[0]] = _kernel.popcount_rows(codes)
         _kernel.pack_rows(self._blocks, codes, start)

@@ -35,8 +35,7 @@ from bitsift.storage.lock import ReadWriteLock
 class _State:
     """Everything a search reads; replaced wholesale on reload, appended in place otherwise."""
 
-    packed: kernel.PackedCodes
-    popcounts: np.ndarray  # uint32 per row (capacity may exceed rows)
+    packed: kernel.PackedCodes  # the codes, their popcounts and corrective scalars, in scan layout
     ids: np.ndarray        # object: the id of each row, live or dead (capacity may exceed rows)
     rows: int
     generation: int
@@ -89,10 +88,9 @@ class Namespace:
         packed = kernel.PackedCodes.from_codes(c.codes, scalars=scalars) if c.rows else kernel.PackedCodes(self.words)
         if c.dead.size:
             packed.set_valid(c.dead, False)
-        pops = kernel.popcount_rows(c.codes) if c.rows else np.zeros(0, np.uint32)
         ids = np.empty(len(c.ids), dtype=object)
         ids[:] = c.ids
-        self._state = _State(packed, pops, ids, c.rows, c.generation, c.epoch)
+        self._state = _State(packed, ids, c.rows, c.generation, c.epoch)
         self._vectors_cache = None
 
     def _correctives(self, vectors: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -146,10 +144,10 @@ class Namespace:
         state = self._state
         start = state.rows
         replaced = self.files.append(start, codes, scalars, batch, pops, state.generation + 1, parents, siblings_die)
-        # The columns a search indexes by row first, the codes last: a search (which takes
-        # no lock against an upsert) snapshots the codes, then reads the columns, so every
-        # row it can see already has its popcount and id (the mixed-load test found this).
-        state.popcounts = _put(state.popcounts, start, pops)
+        # The ids (a search indexes them by row) first, the codes last: a search (which takes
+        # no lock against an upsert) snapshots the codes, then reads the ids, so every row it
+        # can see already has its id (the mixed-load test found this); the popcounts and
+        # corrective scalars are in the snapshot itself.
         state.ids = _put(state.ids, start, batch.ids)
         state.packed.append(codes, np.asarray(replaced, np.int64), scalars=scalars)
         state.rows = start + len(pops)
@@ -263,7 +261,7 @@ class Namespace:
                 found = candidates.rescored(queries, snap, self._vector_map(snap.rows), state.ids, mask, k,
                                             request.oversample)
             else:
-                found = candidates.binary(qcodes, snap, state.popcounts, state.ids, self.dimension, k, mask,
+                found = candidates.binary(qcodes, snap, snap.pops, state.ids, self.dimension, k, mask,
                                           self.binarizer.balanced)
             return Answer(found, state.epoch)
 

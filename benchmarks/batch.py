@@ -32,6 +32,7 @@ from benchmarks.machine import machine
 REPO = Path(__file__).resolve().parents[1]
 PY = REPO / ".venv" / "bin" / "python"
 DIM, TOP_K, UPLOAD = 384, 10, 10_000
+SEARCH_ARGS_ENV = "BITSIFT_BENCH_SEARCH_ARGS"  # JSON keyword arguments of every timed search (part B)
 BATCH_GOAL, LATENCY_GOAL = 0.35, 1.10
 
 
@@ -156,6 +157,8 @@ def worker() -> None:
     os.dup2(2, 1)
     import bitsift
 
+    extra = json.loads(os.environ.get(SEARCH_ARGS_ENV, "{}"))  # --oversample: the same for both versions
+
     try:
         from bitsift.core.kernel import capabilities  # after the layered redesign
     except ImportError:
@@ -179,11 +182,11 @@ def worker() -> None:
                 ms = []
                 for qq in queries[cmd["start"]:cmd["start"] + cmd["count"]]:
                     t0 = time.perf_counter()
-                    client.search("bench", qq, top_k=TOP_K)
+                    client.search("bench", qq, top_k=TOP_K, **extra)
                     ms.append((time.perf_counter() - t0) * 1e3)
                 reply = {"ms": ms}
             elif cmd["cmd"] == "results":
-                reply = {"hits": [hits(client.search("bench", qq, top_k=TOP_K)) for qq in queries[:cmd["count"]]]}
+                reply = {"hits": [hits(client.search("bench", qq, top_k=TOP_K, **extra)) for qq in queries[:cmd["count"]]]}
         except Exception as e:  # reported to the parent, which decides (e.g. a format it cannot open)
             reply = {"error": f"{type(e).__name__}: {e}"}
         out.write(json.dumps(reply) + "\n")
@@ -232,7 +235,7 @@ def part_latency(args: argparse.Namespace) -> dict[str, Any]:
     ratio = stats["head"][50] / stats["prev"][50]
     verdict = "PASS" if ratio <= LATENCY_GOAL and identical else "FAIL"
     print(f"\nB. single-query latency, head ({args.head}) vs prev ({args.prev}), n={args.n:,} x {DIM}, top_k={TOP_K}, "
-          f"default mode, {args.queries:,} queries per version in alternating blocks of {args.block} "
+          f"{'oversample ' + str(args.oversample) if args.oversample else 'default mode'}, {args.queries:,} queries per version in alternating blocks of {args.block} "
           f"(after {args.warmup} warm-up), {'one shared data folder' if info['shared_folder'] else 'a data folder per version'}\n")
     print("| version | kernel path | median ms | p90 ms | p99 ms |\n|---|---|---:|---:|---:|")
     for name in ("prev", "head"):
@@ -256,12 +259,16 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=100, help="B: queries per turn of one version")
     ap.add_argument("--warmup", type=int, default=200, help="B: untimed queries per version first")
     ap.add_argument("--verify", type=int, default=200, help="B: queries whose results must be identical")
+    ap.add_argument("--oversample", type=int, default=None, help="B: a fixed oversample for both versions "
+                    "(default: each version's own default pool)")
     ap.add_argument("--prev", default="cc7467d", help="B: the git revision to compare against")
     ap.add_argument("--head", default=str(REPO), help="B: the source tree measured as head (frozen by --build)")
     ap.add_argument("--build", action="store_true", help="B: (re)build both site dirs first")
     ap.add_argument("--tmp", default="/tmp", help="B: where the worktree, the head copy and the site dirs go")
     ap.add_argument("--json", metavar="OUT", help="also write machine, args and results as JSON")
     args = ap.parse_args()
+    if args.oversample is not None:  # read by both workers (engine.request validates it)
+        os.environ[SEARCH_ARGS_ENV] = json.dumps({"oversample": args.oversample})
     args.prev_site, args.head_site = f"{args.tmp}/bitsift-prev-site", f"{args.tmp}/bitsift-head-site"
     mach = machine()
     print(f"machine: {mach['cpu']}, {mach['cores']} cores, python {mach['python']}, numpy {mach['numpy']}, "

@@ -156,6 +156,7 @@ def test_the_adaptive_pool_is_the_shortest_prefix_the_bound_proves(rng, n, monke
     """Whatever the rounds of re-scoring and widening it took (small stages forced here), the pool
     is asymmetric.adaptive_cut over every row by key: the brute-force rule."""
     monkeypatch.setattr(candidates, "ADAPTIVE_SCAN", 64)
+    monkeypatch.setattr(candidates, "_SCAN_PER_ROOT", 0)
     monkeypatch.setattr(candidates, "ADAPTIVE_FIRST", 16)
     x = rng.standard_normal((n, DIMS)).astype(np.float32)
     x[5:30] = x[4]  # a tie group of keys

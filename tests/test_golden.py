@@ -139,3 +139,23 @@ def test_a_golden_jobs_file_is_read_and_its_unfinished_job_resumed(tmp_path, job
         assert waited["state"] == "done" and waited["documents_done"] == 2 and waited["chunks_done"] == 2
         stored = {i["id"]: i["text"] for i in client.scroll(JOBS_NAMESPACE)["items"]}
         assert stored == {d["id"]: d["text"] for d in golden_documents()[1:]}
+
+
+def test_a_handle_opened_before_another_process_migrated_sees_the_new_row_file(tmp_path):
+    """A handle that read the format-3 manifest must, before it recovers or rolls a compaction
+    forward, see that another handle migrated the folder: else it would skip correctives.f32."""
+    from bitsift.core import asymmetric
+    from bitsift.storage.folder import NamespaceFolder
+
+    shutil.copytree(DATA / "golden-v3" / "data", tmp_path / "data")
+    path = tmp_path / "data" / "golden"
+    stale, other = NamespaceFolder(path), NamespaceFolder(path)
+    assert not stale.has_correctives
+    with other.writing():
+        other.upgrade(lambda vectors, codes: asymmetric.correctives(vectors, codes, DIMS))
+    (path / "correctives.f32.compact").write_bytes(b"")  # as a compaction that crashed would leave it
+    with stale.writing():
+        stale.recover()
+    assert stale.has_correctives and not (path / "correctives.f32.compact").exists()
+    stale.close()
+    other.close()

@@ -30,6 +30,7 @@ AsymBlockFn asym_fn(Path p) {
 // (key descending, row ascending) is the words' ascending order.
 using Entry = std::uint64_t;
 inline std::uint32_t rank_of(float key) {
+    if (key == 0.0f) key = 0.0f;  // -0 and +0 are one key (the floor compares them as equal)
     std::uint32_t b;
     std::memcpy(&b, &key, 4);
     const std::uint32_t ascending = (b & 0x80000000u) ? ~b : (b | 0x80000000u);

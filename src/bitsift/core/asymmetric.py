@@ -36,7 +36,7 @@ import numpy as np
 PLANES = 4          # bits per query component (levels 0..15); the kernel's kPlanes
 BOUND_EPS = 1.9     # the bound's multiple of sigma (RaBitQ's epsilon_0): ~97.1% one-sided per item
 _COS_FLOOR = 0.05   # below this alignment of code and vector the estimate is not used (alpha 0)
-_CHUNK = 65_536     # rows per pass when computing correctives (bounded float64 temporaries)
+_CHUNK_VALUES = 1 << 22  # values per pass when computing correctives: float64 temporaries of 32 MB each
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,10 @@ def correctives(vectors: np.ndarray, codes: np.ndarray, dims: int) -> np.ndarray
     code (uint64[N, W]). A constant vector (rho 0 with anything) gets (0, 0): its key is exactly 0;
     a code nearly orthogonal to its vector gets (0, 1): a bound no correlation exceeds."""
     out = np.zeros((len(codes), 2), np.float32)
-    for a in range(0, len(codes), _CHUNK):
-        x = centred_unit(np.asarray(vectors[a : a + _CHUNK], np.float32))
-        s = 2.0 * np.unpackbits(np.ascontiguousarray(codes[a : a + _CHUNK]).view(np.uint8), axis=1,
+    chunk = max(1, _CHUNK_VALUES // max(dims, 1))
+    for a in range(0, len(codes), chunk):
+        x = centred_unit(np.asarray(vectors[a : a + chunk], np.float32))
+        s = 2.0 * np.unpackbits(np.ascontiguousarray(codes[a : a + chunk]).view(np.uint8), axis=1,
                                 bitorder="little")[:, :dims] - 1.0
         r = s - s.mean(axis=1, keepdims=True)
         rx = np.einsum("nd,nd->n", r, x)

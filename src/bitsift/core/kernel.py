@@ -144,8 +144,21 @@ class PackedCodes:
         return bits[: self.rows]
 
     def snapshot(self) -> PackedSnapshot:
-        nblocks = _blocks_for(self.rows)
-        return PackedSnapshot(self._blocks[:nblocks], self._valid[: nblocks * 2], self.rows, self.words,
+        """The rows as of now, safe against an append in another thread: the row count first, then
+        the validity bitmap (published after the appended rows' codes and columns, so at least as
+        new), then the arrays it points into; bits of rows past the count (an append racing this
+        read) are cleared, so a search never returns a row its other columns may not cover."""
+        rows = self.rows
+        valid = self._valid
+        nblocks = _blocks_for(rows)
+        valid = valid[: nblocks * 2]
+        if rows % BLOCK_CODES:  # the last block is partial: clear what an append may have set since
+            tail = rows % BLOCK_CODES
+            valid = valid.copy()
+            keep = np.zeros(BLOCK_CODES, bool)
+            keep[:tail] = True
+            valid[-2:] &= np.packbits(keep, bitorder="little").view(np.uint64)
+        return PackedSnapshot(self._blocks[:nblocks], valid, rows, self.words,
                               self._scalars[:, : nblocks * BLOCK_CODES], self._pops[: nblocks * BLOCK_CODES])
 
 

@@ -134,7 +134,7 @@ def _rank(request: SearchRequest, found: list[Candidates]) -> Ranked:
     depth = np.maximum(k, FUSION_DEPTH) if np.ndim(k) else max(int(k), FUSION_DEPTH)
     if request.mode == "keyword":
         return fusion.keyword_rank(found, k, depth, threshold)
-    vector = rank(found, depth, request.pool, adaptive=request.adaptive)
+    vector = rank(found, depth, None if request.adaptive else depth * request.oversample, adaptive=request.adaptive)
     return fusion.hybrid_rank(found, vector, k, depth, threshold, request.fusion, request.keyword_weight)
 
 

@@ -191,6 +191,7 @@ class NamespaceFolder:
         of every committed row (``correctives(vectors, codes)``, written whole and renamed into
         place), files and SQLite first and the manifest last, so a crash between the steps only
         repeats them."""
+        self.manifest = read_manifest(self.path)  # another process may have migrated it already
         if self.manifest.get("format_version") == FORMAT_VERSION:
             return
         if not self.has_correctives:
@@ -219,6 +220,9 @@ class NamespaceFolder:
         Only ever called inside ``writing()``: another process's appended-but-not-yet-committed
         rows must never be cut off.
         """
+        # The manifest as it is now: another process may have migrated the folder (adding a row
+        # file) since this handle read it, and a roll-forward must not skip that file.
+        self.manifest = read_manifest(self.path)
         pending = self.items.meta("compact_pending") == "1"
         for rowfile in self._rowfiles():
             staged = rowfile.path.with_name(rowfile.path.name + ".compact")

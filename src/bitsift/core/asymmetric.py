@@ -73,23 +73,29 @@ def quantize(queries: np.ndarray) -> QueryLevels:
 def correctives(vectors: np.ndarray, codes: np.ndarray, dims: int) -> np.ndarray:
     """float32[N, 2]: (alpha, sigma) of each stored vector (float[N, D], as stored: float16) and its
     code (uint64[N, W]). A constant vector (rho 0 with anything) gets (0, 0): its key is exactly 0;
-    a code nearly orthogonal to its vector gets (0, 1): a bound no correlation exceeds."""
+    a code nearly orthogonal to its vector gets (0, 1): a bound no correlation exceeds.
+
+    Since x' sums to zero, <r, x'> = 2 <c, x'>, and ||r||^2 = D - (2 pop - D)^2 / D: one product
+    of the bits with the centred vector per row, no +-1 matrix."""
     out = np.zeros((len(codes), 2), np.float32)
     chunk = max(1, _CHUNK_VALUES // max(dims, 1))
     for a in range(0, len(codes), chunk):
-        x = centred_unit(np.asarray(vectors[a : a + chunk], np.float32))
-        s = 2.0 * np.unpackbits(np.ascontiguousarray(codes[a : a + chunk]).view(np.uint8), axis=1,
-                                bitorder="little")[:, :dims] - 1.0
-        r = s - s.mean(axis=1, keepdims=True)
-        rx = np.einsum("nd,nd->n", r, x)
-        rr = np.sqrt(np.einsum("nd,nd->n", r, r))
-        constant = ~np.any(x != 0, axis=1)
+        raw = np.asarray(vectors[a : a + chunk], np.float32)
+        v = raw.astype(np.float64)
+        v -= v.mean(axis=1, keepdims=True)
+        norm = np.sqrt(np.einsum("nd,nd->n", v, v))
+        bits = np.unpackbits(np.ascontiguousarray(codes[a : a + chunk]).view(np.uint8), axis=1,
+                             bitorder="little")[:, :dims]
+        pop = bits.sum(axis=1, dtype=np.int64)
+        constant = (raw.max(axis=1) == raw.min(axis=1)) | (norm == 0)
         with np.errstate(divide="ignore", invalid="ignore"):
+            rx = 2.0 * np.einsum("nd,nd->n", bits, v, dtype=np.float64) / norm  # <r, x'>
+            rr = np.sqrt(dims - (2.0 * pop - dims) ** 2 / dims)                  # ||r||
             cos = np.where(rr > 0, rx / rr, 0.0)
             good = ~constant & (cos >= _COS_FLOOR)
-            out[a : a + len(x), 0] = np.where(good, 1.0 / rx, 0.0)
-            out[a : a + len(x), 1] = np.where(good, np.sqrt(np.maximum(1.0 - cos * cos, 0.0)) / cos / np.sqrt(dims - 1),
-                                              np.where(constant, 0.0, 1.0))
+            out[a : a + len(raw), 0] = np.where(good, 1.0 / rx, 0.0)
+            out[a : a + len(raw), 1] = np.where(good, np.sqrt(np.maximum(1.0 - cos * cos, 0.0)) / cos / np.sqrt(dims - 1),
+                                                np.where(constant, 0.0, 1.0))
     return out
 
 

@@ -38,9 +38,7 @@ def scan_cost(n: int, reps: int = 30) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, 384)).astype(np.float32)
     codes = make_binarizer("mib").encode(x)
-    scalars = np.zeros((n, 2), np.float32)
-    for a in range(0, n, 100_000):  # the real scalars, in slices (float64 temporaries)
-        scalars[a : a + 100_000] = asymmetric.correctives(x[a : a + 100_000].astype(np.float16), codes[a : a + 100_000], 384)
+    scalars = asymmetric.correctives(x.astype(np.float16), codes, 384)
     del x
     snap = kernel.PackedCodes.from_codes(codes, scalars=scalars).snapshot()
     out = {"n": n, "dims": 384, "k": 1000, "path": kernel.capabilities()["auto"]}

@@ -144,7 +144,6 @@ def test_a_golden_jobs_file_is_read_and_its_unfinished_job_resumed(tmp_path, job
 def test_a_handle_opened_before_another_process_migrated_sees_the_new_row_file(tmp_path):
     """A handle that read the format-3 manifest must, before it recovers or rolls a compaction
     forward, see that another handle migrated the folder: else it would skip correctives.f32."""
-    from bitsift.core import asymmetric
     from bitsift.storage.folder import NamespaceFolder
 
     shutil.copytree(DATA / "golden-v3" / "data", tmp_path / "data")
@@ -152,7 +151,7 @@ def test_a_handle_opened_before_another_process_migrated_sees_the_new_row_file(t
     stale, other = NamespaceFolder(path), NamespaceFolder(path)
     assert not stale.has_correctives
     with other.writing():
-        other.upgrade(lambda vectors, codes: asymmetric.correctives(vectors, codes, DIMS))
+        other.upgrade()
     (path / "correctives.f32.compact").write_bytes(b"")  # as a compaction that crashed would leave it
     with stale.writing():
         stale.recover()

@@ -2,14 +2,13 @@
 // keys, dispatch; and the portable block kernel (a table of level sums per query byte).
 #include <algorithm>
 #include <cstring>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "asym.hpp"
+#include "parallel.hpp"
 
 namespace bitsift {
 
@@ -105,7 +104,7 @@ void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t
                     while (bits) {
                         const int c = __builtin_ctzll(bits) + 64 * w;
                         bits &= bits - 1;
-                        if (kk[c] > top.floor || top.buf.size() < top.k)
+                        if (kk[c] > top.floor)  // the kernel compared with an older, lower floor
                             top.offer(kk[c], static_cast<std::int64_t>(b * kBlockCodes + c));
                     }
                 }
@@ -212,25 +211,9 @@ AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::
     if (threads == 0) nt = std::min(nt, std::max<std::size_t>(1, nblocks * words * nq * kPlanes / kMinWorkPerThread));
     nt = std::max<std::size_t>(1, std::min(nt, nblocks));
     std::vector<std::vector<TopKeys>> tops(nt, std::vector<TopKeys>(nq, TopKeys(res.k)));
-    std::exception_ptr first_error;
-    std::mutex error_lock;
-    auto work = [&](std::size_t t) {
-        try {
-            scan_range(fn, base, nq, B, packed, valid, dims, nblocks * t / nt, nblocks * (t + 1) / nt, tops[t]);
-        } catch (...) {
-            std::lock_guard<std::mutex> g(error_lock);
-            if (!first_error) first_error = std::current_exception();
-        }
-    };
-    if (nt == 1) {
-        work(0);
-    } else {
-        std::vector<std::thread> pool;
-        for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, t);
-        work(0);
-        for (auto& th : pool) th.join();
-    }
-    if (first_error) std::rethrow_exception(first_error);
+    run_threads(nt, [&](std::size_t t) {
+        scan_range(fn, base, nq, B, packed, valid, dims, nblocks * t / nt, nblocks * (t + 1) / nt, tops[t]);
+    });
 
     std::vector<Entry> merged;
     for (std::size_t q = 0; q < nq; ++q) {

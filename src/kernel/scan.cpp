@@ -3,9 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -13,6 +11,7 @@
 
 #include "block.hpp"
 #include "kernel.hpp"
+#include "parallel.hpp"
 
 namespace bitsift {
 
@@ -330,26 +329,9 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     for (auto& per_thread : tops)
         for (auto& top : per_thread) top.reserve();
     SharedBounds bounds(nq, nt);
-    std::exception_ptr first_error;
-    std::mutex error_lock;
-    auto work = [&](std::size_t t) {
-        try {
-            const std::size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
-            scan_range(fn, tables, nq, B, packed, valid, b0, b1, tops[t], bounds, t);
-        } catch (...) {
-            std::lock_guard<std::mutex> g(error_lock);
-            if (!first_error) first_error = std::current_exception();
-        }
-    };
-    if (nt == 1) {
-        work(0);
-    } else {
-        std::vector<std::thread> pool;
-        for (std::size_t t = 1; t < nt; ++t) pool.emplace_back(work, t);
-        work(0);
-        for (auto& th : pool) th.join();
-    }
-    if (first_error) std::rethrow_exception(first_error);
+    run_threads(nt, [&](std::size_t t) {
+        scan_range(fn, tables, nq, B, packed, valid, nblocks * t / nt, nblocks * (t + 1) / nt, tops[t], bounds, t);
+    });
 
     std::vector<Entry> merged;
     for (std::size_t q = 0; q < nq; ++q) {

@@ -58,6 +58,11 @@ def _blocks_for(rows: int) -> int:
     return -(-rows // BLOCK_CODES)
 
 
+# For t rows of a block: the validity words with bits 0..t-1 set (snapshot's tail guard).
+_TAIL_MASKS = np.stack([np.packbits(np.arange(BLOCK_CODES) < t, bitorder="little").view(np.uint64)
+                        for t in range(BLOCK_CODES)])
+
+
 class PackedCodes:
     """Growable scan layout of codes with a validity bit per row.
 
@@ -149,15 +154,13 @@ class PackedCodes:
         new), then the arrays it points into; bits of rows past the count (an append racing this
         read) are cleared, so a search never returns a row its other columns may not cover."""
         rows = self.rows
-        valid = self._valid
         nblocks = _blocks_for(rows)
-        valid = valid[: nblocks * 2]
-        if rows % BLOCK_CODES:  # the last block is partial: clear what an append may have set since
-            tail = rows % BLOCK_CODES
-            valid = valid.copy()
-            keep = np.zeros(BLOCK_CODES, bool)
-            keep[:tail] = True
-            valid[-2:] &= np.packbits(keep, bitorder="little").view(np.uint64)
+        valid = self._valid[: nblocks * 2]
+        if rows % BLOCK_CODES:  # the last block is partial: an append since may have set bits past rows
+            keep = _TAIL_MASKS[rows % BLOCK_CODES]
+            if np.any(valid[-2:] & ~keep):  # only then a copy (rare: a search racing an append)
+                valid = valid.copy()
+                valid[-2:] &= keep
         return PackedSnapshot(self._blocks[:nblocks], valid, rows, self.words,
                               self._scalars[:, : nblocks * BLOCK_CODES], self._pops[: nblocks * BLOCK_CODES])
 

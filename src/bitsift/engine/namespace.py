@@ -95,7 +95,7 @@ class Namespace:
 
     def _correctives(self, vectors: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Each row's corrective scalars for the asymmetric first stage (from the float16 values stored)."""
-        return asymmetric.correctives(vectors, codes, self.dimension) if len(codes) else np.zeros((0, 2), np.float32)
+        return asymmetric.correctives(vectors, codes, self.dimension)
 
     def refresh_if_stale(self) -> None:
         """Pick up writes made by another process (cheap: one stat and one indexed read when
@@ -130,7 +130,7 @@ class Namespace:
         batch = check_items(items, self.dimension)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade(self._correctives)
+            self.files.upgrade()
             if not self.binarizer.fitted:
                 self._set_binarizer(self.binarizer.fit(batch.vectors))  # type: ignore[attr-defined]
             self._append_locked(self.binarizer.encode(batch.vectors), batch, parents)
@@ -162,7 +162,7 @@ class Namespace:
         wanted = check_ids(ids)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade(self._correctives)
+            self.files.upgrade()
             found = self.files.items.fetch_ids(wanted)
             seen: dict[str, tuple[int, str | None, str]] = {}
             for asked in dict.fromkeys(wanted):
@@ -195,7 +195,7 @@ class Namespace:
         sharded namespace must all encode with the center its first batch gave."""
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade(self._correctives)
+            self.files.upgrade()
             if not self.binarizer.fitted:
                 self._set_binarizer(make_binarizer(self.manifest["binarizer"], params))
 
@@ -208,7 +208,7 @@ class Namespace:
         wanted = check_ids(ids)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade(self._correctives)
+            self.files.upgrade()
             matched = self._kill_locked(wanted)
         return [i for i in dict.fromkeys(wanted) if i in matched]
 
@@ -218,7 +218,7 @@ class Namespace:
         where, params = self._compile(filter)
         with self.files.writing():
             self._refresh_locked()
-            self.files.upgrade(self._correctives)
+            self.files.upgrade()
             ids = self.files.items.matching_ids(where, params)
             if ids:
                 self._kill_locked(ids)
@@ -237,7 +237,7 @@ class Namespace:
         searches on their last attempt (``steady``), never the other way round."""
         with self._compaction.write(), self.files.writing(), self._rw.write():
             self._refresh_locked(rw_held=True)
-            self.files.upgrade(self._correctives)
+            self.files.upgrade()
             before = self._state.rows
             after = self.files.compact(before, self._state.generation + 1)
             self._reload()

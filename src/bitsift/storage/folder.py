@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bitsift.core import asymmetric
 from bitsift.core.binarize import Binarizer, words_for
 from bitsift.core.errors import NamespaceExists, NamespaceGone, StorageCorrupt
 from bitsift.core.validate import Batch
@@ -185,22 +186,19 @@ class NamespaceFolder:
     def _rowfiles(self) -> tuple[RowFile, ...]:
         return (self.codes, self.vectors, self.correctives) if self.has_correctives else (self.codes, self.vectors)
 
-    def upgrade(self, correctives: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+    def upgrade(self) -> None:
         """Migrate an older folder on its first write (inside ``writing()``): version 1 gains an
         incarnation id, versions 1 and 2 the keyword index, versions 1 to 3 the corrective scalars
-        of every committed row (``correctives(vectors, codes)``, written whole and renamed into
-        place), files and SQLite first and the manifest last, so a crash between the steps only
-        repeats them."""
+        of every committed row (written whole and renamed into place), files and SQLite first and
+        the manifest last, so a crash between the steps only repeats them."""
         self.manifest = read_manifest(self.path)  # another process may have migrated it already
         if self.manifest.get("format_version") == FORMAT_VERSION:
             return
         if not self.has_correctives:
-            if correctives is None:
-                raise ValueError("upgrading to format 4 needs the corrective scalars' function")
             rows, _ = self.items.state()
             staged = self.correctives.path.with_name(CORRECTIVES + ".new")
-            self.correctives.write_new(staged, correctives(self.vectors.read(rows), np.array(self.codes.read(rows)))
-                                       if rows else np.zeros((0, 2), np.float32))
+            self.correctives.write_new(staged, asymmetric.correctives(self.vectors.read(rows), self.codes.read(rows),
+                                                                      self.manifest["dimension"]))
             os.replace(staged, self.correctives.path)
             fsync_dir(self.path)
         incarnation = self.items.meta("incarnation") or new_incarnation()

@@ -186,6 +186,30 @@ NB_MODULE(_kernel, m) {
        "Exact Hamming top-k with a fused selection; ties keep the smaller row. "
        "Returns (dist uint32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).");
 
+    m.def("adaptive_cuts", [](nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu> key,
+                              nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu> rho,
+                              nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offsets,
+                              nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> k) {
+        const std::size_t nq = k.shape(0);
+        if (key.shape(0) != rho.shape(0))
+            throw std::invalid_argument("adaptive_cuts: one rho per key");
+        if (offsets.shape(0) != nq + 1 || offsets.data()[0] != 0 ||
+            static_cast<std::size_t>(offsets.data()[nq]) != key.shape(0))
+            throw std::invalid_argument("adaptive_cuts: offsets must be 0 .. len(key), one per query plus one");
+        for (std::size_t t = 0; t < nq; ++t)
+            if (offsets.data()[t] > offsets.data()[t + 1] || k.data()[t] < 1)
+                throw std::invalid_argument("adaptive_cuts: offsets must not decrease and every k must be positive");
+        std::vector<std::int64_t> cut(nq);
+        std::vector<double> kth(nq);
+        {
+            nb::gil_scoped_release release;
+            bitsift::adaptive_cuts(key.data(), rho.data(), offsets.data(), nq, k.data(), cut.data(), kth.data());
+        }
+        return nb::make_tuple(to_numpy_1d(std::move(cut)), to_numpy_1d(std::move(kth)));
+    }, "key"_a, "rho"_a, "offsets"_a, "k"_a,
+       "The adaptive pool's cut for many queries (core.asymmetric.adaptive_cut): "
+       "(cut int64[Q], -1 where none proves it; kth float64[Q], the k-th best rho where unproven).");
+
     m.def("asym_topk", [](nb::ndarray<const std::uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> levels,
                           nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> scale,
                           nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> level_sum,

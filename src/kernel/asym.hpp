@@ -65,4 +65,12 @@ AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::
                      const std::uint64_t* valid, const float* alpha, const float* sigma,
                      const std::int32_t* pop, float eps, std::size_t k, std::size_t threads, Path path);
 
+// The adaptive pool's cut (core/asymmetric.py, adaptive_cut) for nq queries: query q's candidates
+// are key[offsets[q]:offsets[q+1]] (descending) with their re-scored rho. cut[q] is the fewest,
+// whole tie groups of keys, whose k[q] best rho all exceed the last one's key (-1: none proves
+// it, or at most k[q] candidates); where none proves it, kth[q] is the k[q]-th best rho of them all
+// (-inf: fewer), which tells the caller how far to read (core/candidates.py).
+void adaptive_cuts(const double* key, const double* rho, const std::int64_t* offsets, std::size_t nq,
+                   const std::int64_t* k, std::int64_t* cut, double* kth);
+
 }  // namespace bitsift

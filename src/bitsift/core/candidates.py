@@ -223,17 +223,18 @@ def rescored(queries: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarr
 # where 1,024 took 0.27), so twice the typical pool, at least ADAPTIVE_SCAN.
 ADAPTIVE_SCAN = 1024
 _SCAN_PER_ROOT = 4
-ADAPTIVE_FIRST = 256   # rows it re-scores first; then twice as many while the bound is unproven
-_GROW = 2              # re-scoring at most twice the rows the proof needed, in a few rounds
+ADAPTIVE_FIRST = 256   # rows it re-scores first; then as many as the k-th best rho so far says
 
 
 def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.ndarray, k: int,
                   rows_held: int) -> Candidates:
     """Each query's smallest first-stage prefix that the estimator's bound proves holds its k best
-    by rho (``asymmetric.adaptive_cut``), re-scored: the first ``ADAPTIVE_FIRST`` rows, then twice as
-    many (and a 4 times wider scan once all fetched are re-scored) until the cut is proven or every
-    row is in. Queries advance
-    together: one scan and one re-scoring call per round for all unsettled ones.
+    by rho (``asymmetric.adaptive_cut``), re-scored: the first ``ADAPTIVE_FIRST`` rows, then up to
+    the first row whose key is below the k-th best rho found so far (a prefix that proves the cut,
+    since that rho only rises as rows are added), or twice as many where that row is not known
+    yet; a scan ``_WIDEN`` times wider once every fetched row is re-scored. Queries advance together:
+    one scan, one re-scoring and one cut call (kernel.adaptive_cuts) per round for all unsettled
+    ones; the answer is the shortest proven prefix whatever the rounds were.
 
     A part's prefix is proven with its own rows only, so it is never shorter than the prefix the
     same rule picks over all parts' candidates merged (core.ranking applies that rule): sharded
@@ -246,30 +247,41 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     found = [r for r in rows]
     rho: list[np.ndarray] = [np.zeros(0)] * nq
     cut: list[int] = [0] * nq
-    todo, rescored = list(range(nq)), ADAPTIVE_FIRST
+    target = [ADAPTIVE_FIRST] * nq  # rows of each query re-scored by the end of the round
+    todo = list(range(nq))
     while todo:
-        more = [np.asarray(found[i][rho[i].size : min(rescored, found[i].size)]) for i in todo]
+        more = [np.asarray(found[i][rho[i].size : min(target[i], found[i].size)]) for i in todo]
         fresh = kernel.correlation_f16_many(vectors, more, queries[todo])
-        widen = []
-        for i, new in zip(todo, fresh):
-            rho[i] = np.concatenate([rho[i], new])
+        known = np.zeros(len(todo) + 1, np.int64)  # as offsets: query j's known prefix is known[j+1]-known[j] long
+        for j, (i, new) in enumerate(zip(todo, fresh)):
+            rho[i] = np.concatenate([rho[i], new]) if rho[i].size else new
             key, done = keys[i], rho[i].size
             complete = key.size < fetched[i]  # every live row was fetched
             # the known prefix: whole tie groups above the first key not re-scored (or not fetched)
-            known = key.size if complete and done == key.size else \
+            known[j + 1] = key.size if complete and done == key.size else \
                 int(np.searchsorted(-key, -key[min(done, key.size - 1)], side="left"))
-            proven = asymmetric.adaptive_cut(key[:known], rho[i][:known], k)
-            if proven is not None or known == key.size:
-                cut[i] = known if proven is None else proven
-            else:
-                widen.append(i)  # re-score more of what was fetched, or fetch more
-        wider = [i for i in widen if rho[i].size >= keys[i].size]
+        sizes = known[1:].copy()
+        np.cumsum(sizes, out=known[1:])
+        cuts, kth = kernel.adaptive_cuts(np.concatenate([keys[i][:n] for i, n in zip(todo, sizes)]),
+                                         np.concatenate([rho[i][:n] for i, n in zip(todo, sizes)]), known, k)
+        widen = []
+        for j, i in enumerate(todo):
+            key, done = keys[i], rho[i].size
+            if cuts[j] >= 0 or sizes[j] == key.size:
+                cut[i] = int(cuts[j]) if cuts[j] >= 0 else int(sizes[j])
+                continue
+            # the first row whose key is below the k-th best rho so far, with its tie group
+            below = int(np.searchsorted(-key, -kth[j], side="right")) if np.isfinite(kth[j]) else key.size
+            need = int(np.searchsorted(-key, -key[below], side="right")) if below < key.size else 2 * done
+            target[i] = need if need > done else 2 * done
+            widen.append(i)
+        wider = [i for i in widen if target[i] > keys[i].size >= fetched[i]]  # more rows than fetched exist
         if wider:
             fetch = max(fetched[i] for i in wider) * _WIDEN
             d2, r2 = scan(np.asarray(wider, np.int64), fetch)
             for j, i in enumerate(wider):  # the same order, so the re-scored prefix stays valid
                 keys[i], found[i], fetched[i] = -d2[j], r2[j], fetch
-        todo, rescored = widen, rescored * _GROW
+        todo = widen
     sizes = np.asarray(cut, np.int64)
     offsets = np.zeros(nq + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])

@@ -242,6 +242,19 @@ def asym_topk(query: asymmetric.QueryLevels, codes: PackedCodes | PackedSnapshot
                              float(eps), int(k), int(threads or _default_scan_threads()), _forced_path)
 
 
+def adaptive_cuts(key: np.ndarray, rho: np.ndarray, offsets: np.ndarray, k: int | np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``asymmetric.adaptive_cut`` (its NumPy oracle) for many queries in one native call: query t's
+    candidates are ``key[offsets[t]:offsets[t + 1]]`` (descending) with their re-scored ``rho``.
+    Returns ``(cut int64[Q], -1 where no prefix proves it; kth float64[Q])``, kth being, where
+    unproven, the k-th best rho of the query's candidates (-inf with fewer than k): a row whose key
+    is below it would prove the cut, so it says how much further to read."""
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    ks = np.ascontiguousarray(np.broadcast_to(np.asarray(k, np.int64), (offsets.size - 1,)))
+    return _kernel.adaptive_cuts(np.ascontiguousarray(key, np.float64), np.ascontiguousarray(rho, np.float64),
+                                 offsets, ks)
+
+
 def _default_scan_threads() -> int:
     value = os.environ.get(SCAN_THREADS_ENV, "")
     return int(value) if value.isdigit() else 0

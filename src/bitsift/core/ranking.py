@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bitsift.core import asymmetric
+from bitsift.core import kernel
 
 
 class Part(Protocol):
@@ -73,16 +73,21 @@ PerQuery = int | np.ndarray  # one value for every query, or one value per query
 
 def adaptive_pool(distance: np.ndarray, rho: np.ndarray, query: np.ndarray, nq: int, k: np.ndarray) -> np.ndarray:
     """Mask of each query's adaptive re-scoring pool among its candidates (grouped by ``query``):
-    ``asymmetric.adaptive_cut`` over them by first-stage key (-distance), with query q's k.
-    Candidates no vector scan offered (distance inf: hybrid's keyword side) take no part."""
+    ``asymmetric.adaptive_cut`` over them by first-stage key (-distance), with query q's k, for all
+    queries in one native call (kernel.adaptive_cuts). Candidates no vector scan offered
+    (distance inf: hybrid's keyword side) take no part."""
+    near = np.flatnonzero(np.isfinite(distance))
+    d, q = distance[near], query[near]
+    if not bool(np.all((d[1:] >= d[:-1]) | (q[1:] != q[:-1]))):  # one part's come in key order already
+        near = near[np.lexsort((d, q))]
+        d, q = distance[near], query[near]
+    counts = np.bincount(q, minlength=nq)
+    offsets = np.zeros(nq + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    cut, _ = kernel.adaptive_cuts(-d, rho[near], offsets, k)
+    taken = np.where(cut >= 0, cut, counts)
     keep = np.zeros(distance.size, bool)
-    bounds = np.searchsorted(query, np.arange(nq + 1))
-    for q in range(nq):
-        a, b = int(bounds[q]), int(bounds[q + 1])
-        near = a + np.flatnonzero(np.isfinite(distance[a:b]))
-        order = near[np.argsort(distance[near], kind="stable")]
-        cut = asymmetric.adaptive_cut(-distance[order], rho[order], int(k[q]))
-        keep[order[: order.size if cut is None else cut]] = True
+    keep[near[np.arange(near.size) - offsets[q] < taken[q]]] = True
     return keep
 
 

@@ -91,6 +91,53 @@ def test_the_kernel_returns_the_oracle_to_the_bit_on_every_path(rng, path, dims,
             assert np.array_equal(key, np.take_along_axis(want[:, rows], order, axis=1))
 
 
+@pytest.mark.parametrize("path", kernel_paths())
+def test_a_large_top_k_with_a_sampled_floor_is_still_the_oracles(rng, path):
+    """k >= 64 over 16k+ rows a thread: the scan reads every 8th block first for a floor (kernel,
+    asym_scan.cpp). Still the oracle's rows to the bit: a tie group of 300 copies spread over
+    sampled and other blocks (offered out of row order), and a query whose best rows all sit in
+    sampled blocks (its floor lets fewer than k through: it is scanned again without one)."""
+    n, dims = 40_000, 64
+    vectors, codes, scalars = _data(rng, n, dims)
+    copies = rng.choice(n, 300, replace=False)
+    vectors[copies], codes[copies], scalars[copies] = vectors[0], codes[0], scalars[0]
+    sampled = np.flatnonzero((np.arange(n) // kernel.BLOCK_CODES) % 8 == 0)[:2000]
+    near = rng.standard_normal(dims).astype(np.float32)
+    vectors[sampled] = (near + 0.05 * rng.standard_normal((sampled.size, dims))).astype(np.float16)
+    scalars = asymmetric.correctives(vectors, codes := _data_codes(vectors, dims), dims)
+    packed = kernel.PackedCodes.from_codes(codes, scalars=scalars)
+    q = np.stack([vectors[0].astype(np.float32), near, *rng.standard_normal((2, dims)).astype(np.float32)])
+    levels = asymmetric.quantize(q)
+    want = asymmetric.keys(levels, codes, scalars, dims)
+    rows = np.arange(n)
+    with kernel.force_path(path):
+        for k, threads in ((64, 1), (300, 2), (2500, 1), (2500, 2)):
+            key, got = kernel.asym_topk(levels, packed, k, threads=threads)
+            order = np.lexsort((np.broadcast_to(rows, (4, n)), -want), axis=1)[:, :k]
+            assert np.array_equal(got, order)
+            assert np.array_equal(key, np.take_along_axis(want, order, axis=1))
+    # A tie group whose sampled members (offered first) have the largest rows, among 3,000 rows
+    # near it that keep the floor rising: the group's members met later with smaller rows win.
+    block, row = np.arange(n) // kernel.BLOCK_CODES, np.arange(n)
+    plain = np.flatnonzero((block % 8 != 0) & (row < 30_000))
+    pick = rng.choice(plain, 330 + 3000, replace=False)
+    late = rng.choice(np.flatnonzero((block % 8 == 0) & (row >= 35_000)), 60, replace=False)
+    vectors, _, _ = _data(rng, n, dims)
+    vectors[pick[330:]] = (vectors[0] + 0.3 * rng.standard_normal((3000, dims))).astype(np.float16)
+    vectors[pick[:330]] = vectors[late] = vectors[0]
+    codes = _data_codes(vectors, dims)
+    scalars = asymmetric.correctives(vectors, codes, dims)
+    levels = asymmetric.quantize(vectors[[0]].astype(np.float32))
+    want = asymmetric.keys(levels, codes, scalars, dims)[0]
+    with kernel.force_path(path):
+        key, got = kernel.asym_topk(levels, kernel.PackedCodes.from_codes(codes, scalars=scalars), 300, threads=1)
+    assert np.array_equal(got[0], np.lexsort((row, -want))[:300])
+
+
+def _data_codes(vectors, dims):
+    return make_binarizer("mib").encode(vectors.astype(np.float32))
+
+
 def test_bad_kernel_arguments_are_refused(rng):
     vectors, codes, scalars = _data(rng, 10, 64)
     packed = kernel.PackedCodes.from_codes(codes, scalars=scalars)
@@ -126,6 +173,27 @@ def test_the_adaptive_cut_is_the_brute_force_rule(seed):
     rho = key - rng.random(n) * 0.3
     k = int(rng.integers(1, 6))
     assert asymmetric.adaptive_cut(key, rho, k) == _brute_cut(key, rho, k)
+
+
+def test_the_native_cuts_of_many_queries_are_the_oracles(rng):
+    """kernel.adaptive_cuts over one flat column of 300 queries (ties, empty ones, k from 1 to more
+    than a query holds) gives each query the oracle's cut, and where none proves it the k-th best
+    rho of its candidates."""
+    keys, rhos, ks = [], [], []
+    for _ in range(300):
+        n = int(rng.integers(0, 50))
+        keys.append(np.sort(np.round(rng.normal(size=n), int(rng.integers(0, 3))))[::-1])
+        rhos.append(np.round(rng.normal(size=n) - 0.5, int(rng.integers(0, 3))))
+        ks.append(int(rng.integers(1, 12)))
+    offsets = np.concatenate([[0], np.cumsum([k.size for k in keys])])
+    cut, kth = kernel.adaptive_cuts(np.concatenate(keys), np.concatenate(rhos), offsets, np.array(ks))
+    for t, (key, rho, k) in enumerate(zip(keys, rhos, ks)):
+        want = asymmetric.adaptive_cut(key, rho, k)
+        assert (None if cut[t] < 0 else int(cut[t])) == want == _brute_cut(key, rho, k)
+        if want is None:
+            assert kth[t] == (np.sort(rho)[-k] if rho.size >= k else -np.inf)
+    with pytest.raises(ValueError, match="positive"):
+        kernel.adaptive_cuts(np.zeros(2), np.zeros(2), np.array([0, 2]), 0)
 
 
 def test_the_estimate_finds_neighbours_better_than_hamming(rng):

@@ -1,6 +1,7 @@
 // Asymmetric scan driver: query tables, threads over block ranges, fused per-query top-k of float
 // keys, dispatch; and the portable block kernel (a table of level sums per query byte).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -44,8 +45,9 @@ inline float key_of(std::uint32_t r) {
 }
 
 // Per-query top-k of (key, row) by buffering and selecting: offers are O(1) amortized. Once k
-// are held, only keys above the k-th (``floor``) can still enter: rows arrive in increasing order
-// within a thread, so an equal key later loses its tie; the result is the same for any split.
+// are held, only keys at or above the k-th (``floor``) can still enter; rows may arrive in any
+// order (a sampled floor offers some blocks first), so a key equal to the floor is still taken
+// and the selection of words settles its tie by row: the result is the same for any order.
 struct TopKeys {
     std::vector<Entry> buf;
     std::size_t k;
@@ -62,24 +64,44 @@ struct TopKeys {
         buf.resize(k);
         floor = key_of(static_cast<std::uint32_t>(std::max_element(buf.begin(), buf.end())[0] >> 32));
     }
+    // The block kernels take a code iff key > thr: the largest float below the floor.
+    float thr() const { return std::nextafter(floor, -std::numeric_limits<float>::infinity()); }
 };
 
 constexpr std::size_t kQueryGroup = 64;  // keys of a group's queries for one block stay in L1
 // As the Hamming scan: a second thread pays off only past ~130k codes for one query.
 constexpr std::size_t kMinWorkPerThread = 1024 * 6;
+// A large top-k admits ~k ln(N/k) rows while its floor rises, each one a branch, a store and a
+// share of a selection: that cost 2-3x the scan at k = 1,280 of 100k. So the scan first reads
+// every kSampleStride-th block, and the k/stride + 4 sqrt(k/stride) + 8 best there set a floor
+// that about 1.4 k rows of the range pass; when fewer than k pass (a sample unlike the whole,
+// e.g. rows stored in clusters) that query is scanned again without it. Only for k >= kSampleMinK
+// over ranges of at least kSampleMinBlocks.
+constexpr std::size_t kSampleStride = 8;
+constexpr std::size_t kSampleMinK = 64;
+constexpr std::size_t kSampleMinBlocks = 16 * kSampleStride;
 
-void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t B, const std::uint8_t* packed,
-                const std::uint64_t* valid, std::size_t dims, std::size_t b0, std::size_t b1,
-                std::vector<TopKeys>& tops) {
-    const std::size_t group = std::min(kQueryGroup, nq);
-    std::vector<float> keys(group * kBlockCodes);
-    std::vector<std::uint64_t> cand(group * 2);
-    std::vector<float> thr(nq, -std::numeric_limits<float>::infinity());
-    for (std::size_t b = b0; b < b1; ++b) {
+struct RangeScan {
+    AsymBlockFn fn;
+    const AsymJob& base;
+    std::size_t nq, B, dims;
+    const std::uint8_t* packed;
+    const std::uint64_t* valid;
+    std::vector<float> keys;
+    std::vector<std::uint64_t> cand;
+    std::vector<float> thr;
+
+    RangeScan(AsymBlockFn f, const AsymJob& b, std::size_t n, std::size_t bytes, std::size_t d,
+              const std::uint8_t* p, const std::uint64_t* v)
+        : fn(f), base(b), nq(n), B(bytes), dims(d), packed(p), valid(v),
+          keys(std::min(kQueryGroup, n) * kBlockCodes), cand(std::min(kQueryGroup, n) * 2), thr(n) {}
+
+    // Offer block b's candidates of queries [q0, q1) to their tops.
+    void block(std::size_t b, std::size_t q0, std::size_t q1, std::vector<TopKeys>& tops) {
         const std::uint64_t v0 = valid[2 * b], v1 = valid[2 * b + 1];
-        if ((v0 | v1) == 0) continue;
-        for (std::size_t g0 = 0; g0 < nq; g0 += group) {
-            const std::size_t gn = std::min(group, nq - g0);
+        if ((v0 | v1) == 0) return;
+        for (std::size_t g0 = q0; g0 < q1; g0 += kQueryGroup) {
+            const std::size_t gn = std::min(kQueryGroup, q1 - g0);
             AsymJob job = base;
             job.block = packed + b * B * kBlockCodes;
             job.levels = base.levels + g0 * dims;
@@ -104,13 +126,61 @@ void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t
                     while (bits) {
                         const int c = __builtin_ctzll(bits) + 64 * w;
                         bits &= bits - 1;
-                        if (kk[c] > top.floor)  // the kernel compared with an older, lower floor
+                        if (kk[c] >= top.floor)  // the kernel compared with an older, lower floor
                             top.offer(kk[c], static_cast<std::int64_t>(b * kBlockCodes + c));
                     }
                 }
-                if (top.buf.size() >= top.k && top.floor > thr[g0 + i]) thr[g0 + i] = top.floor;
+                if (top.buf.size() >= top.k && top.thr() > thr[g0 + i]) thr[g0 + i] = top.thr();
             }
         }
+    }
+};
+
+std::size_t live_rows(const std::uint64_t* valid, std::size_t b0, std::size_t b1) {
+    std::size_t n = 0;
+    for (std::size_t i = 2 * b0; i < 2 * b1; ++i) n += __builtin_popcountll(valid[i]);
+    return n;
+}
+
+void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t B, const std::uint8_t* packed,
+                const std::uint64_t* valid, std::size_t dims, std::size_t b0, std::size_t b1,
+                std::vector<TopKeys>& tops) {
+    RangeScan scan(fn, base, nq, B, dims, packed, valid);
+    const std::size_t k = tops.empty() ? 0 : tops[0].k;
+    const bool sampled = k >= kSampleMinK && b1 - b0 >= kSampleMinBlocks;
+    auto in_sample = [&](std::size_t b) { return (b - b0) % kSampleStride == 0; };
+    if (sampled) {
+        const double share = static_cast<double>(k) / kSampleStride;
+        std::vector<TopKeys> sample(nq, TopKeys(static_cast<std::size_t>(share + 4 * std::sqrt(share) + 8)));
+        std::fill(scan.thr.begin(), scan.thr.end(), -std::numeric_limits<float>::infinity());
+        for (std::size_t b = b0; b < b1; b += kSampleStride) scan.block(b, 0, nq, sample);
+        for (std::size_t q = 0; q < nq; ++q) {
+            TopKeys& s = sample[q];
+            s.compact();
+            if (s.buf.size() < s.k) continue;  // too few in the sample: no floor
+            // the range's rows above the sample's floor: the sample's, then the other blocks'
+            const float f = s.floor;
+            tops[q].floor = std::nextafter(f, std::numeric_limits<float>::infinity());
+            for (const Entry e : s.buf)
+                if (key_of(static_cast<std::uint32_t>(e >> 32)) > f) tops[q].buf.push_back(e);
+            if (tops[q].buf.size() >= tops[q].compact_at) tops[q].compact();
+            scan.thr[q] = f;
+        }
+    } else {
+        std::fill(scan.thr.begin(), scan.thr.end(), -std::numeric_limits<float>::infinity());
+    }
+    for (std::size_t b = b0; b < b1; ++b)
+        if (!sampled || !in_sample(b)) scan.block(b, 0, nq, tops);
+    if (!sampled) return;
+    // A floor set too high (fewer than k rows above it): that query again, every block, no floor.
+    std::size_t live = 0;
+    for (std::size_t q = 0; q < nq; ++q) {
+        if (tops[q].buf.size() >= k) continue;
+        if (live == 0) live = live_rows(valid, b0, b1);
+        if (tops[q].buf.size() >= std::min(k, live)) continue;
+        tops[q] = TopKeys(k);
+        scan.thr[q] = -std::numeric_limits<float>::infinity();
+        for (std::size_t b = b0; b < b1; ++b) scan.block(b, q, q + 1, tops);
     }
 }
 

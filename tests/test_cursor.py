@@ -66,13 +66,17 @@ def test_an_item_present_throughout_is_returned_exactly_once_under_writes(tmp_pa
         engine.upsert("s", _items(rng, stable))
         stop = threading.Event()
 
+        writes: list[int] = []
+
         def writer() -> None:
             wrng, n = np.random.default_rng(1), 0
             while not stop.is_set():
-                engine.upsert("s", _items(wrng, [f"s{int(v):04d}" for v in wrng.choice(400, 20)], v=n))  # updates
+                ids = [f"s{int(v):04d}" for v in wrng.choice(400, 20, replace=False)]
+                engine.upsert("s", _items(wrng, ids, v=n))  # updates
                 engine.upsert("s", _items(wrng, [f"new{n}-{j}" for j in range(5)]))  # new items, interleaved ids
                 engine.delete("s", [f"new{n - 1}-0"])
                 n += 1
+                writes.append(n)
 
         t = threading.Thread(target=writer)
         t.start()
@@ -87,6 +91,7 @@ def test_an_item_present_throughout_is_returned_exactly_once_under_writes(tmp_pa
         finally:
             stop.set()
             t.join()
+        assert writes, "the writer wrote nothing while the scroll ran"
         assert seen == sorted(seen) and len(seen) == len(set(seen))
         assert [i for i in seen if i.startswith("s")] == stable
 

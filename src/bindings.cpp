@@ -46,6 +46,18 @@ nb::ndarray<nb::numpy, T, nb::ndim<2>> to_numpy(std::vector<T>&& v, std::size_t 
     return nb::ndarray<nb::numpy, T, nb::ndim<2>>(heap->data(), {rows, cols}, owner);
 }
 
+using Offsets = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// Query t's values of a flat column are [offsets[t], offsets[t + 1]): 0 first, the column's length
+// last, never decreasing.
+void check_offsets(const Offsets& offsets, std::size_t nq, std::size_t total, const std::string& who,
+                   const std::string& column) {
+    if (offsets.shape(0) != nq + 1 || offsets.data()[0] != 0 || static_cast<std::size_t>(offsets.data()[nq]) != total)
+        throw std::invalid_argument(who + ": offsets must be 0 .. len(" + column + "), one per query plus one");
+    for (std::size_t t = 0; t < nq; ++t)
+        if (offsets.data()[t] > offsets.data()[t + 1]) throw std::invalid_argument(who + ": offsets must not decrease");
+}
+
 }  // namespace
 
 NB_MODULE(_kernel, m) {
@@ -142,19 +154,14 @@ NB_MODULE(_kernel, m) {
 
     m.def("correlation_f16_many", [](nb::ndarray<const std::uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> vectors,
                                      nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> rows,
-                                     nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offsets,
+                                     Offsets offsets,
                                      nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> queries,
                                      const std::string& path) {
         const bitsift::Path p = parse_path(path);
         const std::size_t nq = queries.shape(0);
         if (queries.shape(1) != vectors.shape(1))
             throw std::invalid_argument("correlation_f16_many: query length does not match the vectors");
-        if (offsets.shape(0) != nq + 1 || offsets.data()[0] != 0 ||
-            static_cast<std::size_t>(offsets.data()[nq]) != rows.shape(0))
-            throw std::invalid_argument("correlation_f16_many: offsets must be 0 .. len(rows), one per query plus one");
-        for (std::size_t t = 0; t < nq; ++t)
-            if (offsets.data()[t] > offsets.data()[t + 1])
-                throw std::invalid_argument("correlation_f16_many: offsets must not decrease");
+        check_offsets(offsets, nq, rows.shape(0), "correlation_f16_many", "rows");
         std::vector<double> out(rows.shape(0));
         {
             nb::gil_scoped_release release;
@@ -188,17 +195,14 @@ NB_MODULE(_kernel, m) {
 
     m.def("adaptive_cuts", [](nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu> key,
                               nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu> rho,
-                              nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offsets,
+                              Offsets offsets,
                               nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> k) {
         const std::size_t nq = k.shape(0);
         if (key.shape(0) != rho.shape(0))
             throw std::invalid_argument("adaptive_cuts: one rho per key");
-        if (offsets.shape(0) != nq + 1 || offsets.data()[0] != 0 ||
-            static_cast<std::size_t>(offsets.data()[nq]) != key.shape(0))
-            throw std::invalid_argument("adaptive_cuts: offsets must be 0 .. len(key), one per query plus one");
+        check_offsets(offsets, nq, key.shape(0), "adaptive_cuts", "key");
         for (std::size_t t = 0; t < nq; ++t)
-            if (offsets.data()[t] > offsets.data()[t + 1] || k.data()[t] < 1)
-                throw std::invalid_argument("adaptive_cuts: offsets must not decrease and every k must be positive");
+            if (k.data()[t] < 1) throw std::invalid_argument("adaptive_cuts: every k must be positive");
         std::vector<std::int64_t> cut(nq);
         std::vector<double> kth(nq);
         {

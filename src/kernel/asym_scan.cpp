@@ -94,7 +94,8 @@ struct RangeScan {
     RangeScan(AsymBlockFn f, const AsymJob& b, std::size_t n, std::size_t bytes, std::size_t d,
               const std::uint8_t* p, const std::uint64_t* v)
         : fn(f), base(b), nq(n), B(bytes), dims(d), packed(p), valid(v),
-          keys(std::min(kQueryGroup, n) * kBlockCodes), cand(std::min(kQueryGroup, n) * 2), thr(n) {}
+          keys(std::min(kQueryGroup, n) * kBlockCodes), cand(std::min(kQueryGroup, n) * 2),
+          thr(n, -std::numeric_limits<float>::infinity()) {}
 
     // Offer block b's candidates of queries [q0, q1) to their tops.
     void block(std::size_t b, std::size_t q0, std::size_t q1, std::vector<TopKeys>& tops) {
@@ -136,12 +137,6 @@ struct RangeScan {
     }
 };
 
-std::size_t live_rows(const std::uint64_t* valid, std::size_t b0, std::size_t b1) {
-    std::size_t n = 0;
-    for (std::size_t i = 2 * b0; i < 2 * b1; ++i) n += __builtin_popcountll(valid[i]);
-    return n;
-}
-
 void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t B, const std::uint8_t* packed,
                 const std::uint64_t* valid, std::size_t dims, std::size_t b0, std::size_t b1,
                 std::vector<TopKeys>& tops) {
@@ -152,7 +147,6 @@ void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t
     if (sampled) {
         const double share = static_cast<double>(k) / kSampleStride;
         std::vector<TopKeys> sample(nq, TopKeys(static_cast<std::size_t>(share + 4 * std::sqrt(share) + 8)));
-        std::fill(scan.thr.begin(), scan.thr.end(), -std::numeric_limits<float>::infinity());
         for (std::size_t b = b0; b < b1; b += kSampleStride) scan.block(b, 0, nq, sample);
         for (std::size_t q = 0; q < nq; ++q) {
             TopKeys& s = sample[q];
@@ -166,18 +160,14 @@ void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t
             if (tops[q].buf.size() >= tops[q].compact_at) tops[q].compact();
             scan.thr[q] = f;
         }
-    } else {
-        std::fill(scan.thr.begin(), scan.thr.end(), -std::numeric_limits<float>::infinity());
     }
     for (std::size_t b = b0; b < b1; ++b)
         if (!sampled || !in_sample(b)) scan.block(b, 0, nq, tops);
     if (!sampled) return;
     // A floor set too high (fewer than k rows above it): that query again, every block, no floor.
-    std::size_t live = 0;
+    const std::size_t held = std::min(k, live_rows(valid, b0, b1));  // what a complete range top holds
     for (std::size_t q = 0; q < nq; ++q) {
-        if (tops[q].buf.size() >= k) continue;
-        if (live == 0) live = live_rows(valid, b0, b1);
-        if (tops[q].buf.size() >= std::min(k, live)) continue;
+        if (tops[q].buf.size() >= held) continue;
         tops[q] = TopKeys(k);
         scan.thr[q] = -std::numeric_limits<float>::infinity();
         for (std::size_t b = b0; b < b1; ++b) scan.block(b, q, q + 1, tops);
@@ -252,10 +242,8 @@ AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::
         if (levels[i] >= (1u << kPlanes)) throw std::invalid_argument("asym_topk: query levels must be 0 to 15");
     const Path resolved = resolve_path(path);
     const std::size_t B = words * 8;
-    std::size_t live = 0;
-    for (std::size_t i = 0; i < 2 * nblocks; ++i) live += __builtin_popcountll(valid[i]);
     AsymResult res;
-    res.k = std::min(k, live);
+    res.k = std::min(k, live_rows(valid, 0, nblocks));
     res.keys.assign(nq * res.k, 0.0f);
     res.rows.assign(nq * res.k, 0);
     if (res.k == 0 || nq == 0) return res;

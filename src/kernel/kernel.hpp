@@ -24,6 +24,13 @@ struct Capabilities {
     bool avx512 = false;  // AVX-512 BW + VPOPCNTDQ + BITALG
 };
 
+// Rows set in blocks [b0, b1) of a validity bitmap (2 words per block): the live rows a scan sees.
+inline std::size_t live_rows(const std::uint64_t* valid, std::size_t b0, std::size_t b1) {
+    std::size_t n = 0;
+    for (std::size_t i = 2 * b0; i < 2 * b1; ++i) n += static_cast<std::size_t>(__builtin_popcountll(valid[i]));
+    return n;
+}
+
 Capabilities detect_capabilities();
 Path resolve_path(Path requested);  // throws std::invalid_argument if unavailable
 const char* path_name(Path p);

@@ -303,10 +303,8 @@ ScanResult scan_topk(const std::uint64_t* queries, std::size_t nq, std::size_t w
     const Path resolved = resolve_path(path);
     const BlockFn fn = block_fn(resolved);
     const std::size_t B = words * 8;
-    std::size_t live = 0;
-    for (std::size_t i = 0; i < 2 * nblocks; ++i) live += __builtin_popcountll(valid[i]);
     ScanResult res;
-    res.k = std::min(k, live);
+    res.k = std::min(k, live_rows(valid, 0, nblocks));
     res.dist.assign(nq * res.k, 0);
     res.rows.assign(nq * res.k, 0);
     if (res.k == 0 || nq == 0) return res;

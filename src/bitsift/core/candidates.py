@@ -252,18 +252,17 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     while todo:
         more = [np.asarray(found[i][rho[i].size : min(target[i], found[i].size)]) for i in todo]
         fresh = kernel.correlation_f16_many(vectors, more, queries[todo])
-        known = np.zeros(len(todo) + 1, np.int64)  # as offsets: query j's known prefix is known[j+1]-known[j] long
+        sizes = np.zeros(len(todo), np.int64)  # each query's known prefix
         for j, (i, new) in enumerate(zip(todo, fresh)):
             rho[i] = np.concatenate([rho[i], new]) if rho[i].size else new
             key, done = keys[i], rho[i].size
             complete = key.size < fetched[i]  # every live row was fetched
             # the known prefix: whole tie groups above the first key not re-scored (or not fetched)
-            known[j + 1] = key.size if complete and done == key.size else \
+            sizes[j] = key.size if complete and done == key.size else \
                 int(np.searchsorted(-key, -key[min(done, key.size - 1)], side="left"))
-        sizes = known[1:].copy()
-        np.cumsum(sizes, out=known[1:])
         cuts, kth = kernel.adaptive_cuts(np.concatenate([keys[i][:n] for i, n in zip(todo, sizes)]),
-                                         np.concatenate([rho[i][:n] for i, n in zip(todo, sizes)]), known, k)
+                                         np.concatenate([rho[i][:n] for i, n in zip(todo, sizes)]),
+                                         np.concatenate([[0], np.cumsum(sizes)]), k)
         widen = []
         for j, i in enumerate(todo):
             key, done = keys[i], rho[i].size

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,29 @@ def is_corrupt(exc: sqlite3.DatabaseError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc) \
         or "not a database" in str(exc)
+
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to one of bitsift's SQLite files: autocommit (transactions are explicit), WAL,
+    fsync on commit. Switching a new file to WAL takes an exclusive lock that SQLite does not wait
+    for (the busy timeout does not cover it), so connections racing on a fresh file (the first
+    uploads of a job store from several threads or workers) retry it for the same timeout."""
+    c = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            c.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                c.close()
+                raise
+            time.sleep(0.005)
+    c.execute("PRAGMA synchronous=FULL")
+    return c
 
 
 def _rollback(c: sqlite3.Connection) -> None:
@@ -97,9 +121,7 @@ class ItemStore:
         if c is None:
             if self.closed:  # a connection opens by path, which may hold another namespace by now
                 raise NamespaceGone(f"the handle on {self.path.parent.name!r} was closed (namespace deleted)")
-            c = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-            c.execute("PRAGMA journal_mode=WAL")
-            c.execute("PRAGMA synchronous=FULL")
+            c = connect(self.path)
             c.create_function(WORD_FUNCTION, 2, has_word, deterministic=True)  # filters' $text
             self._local.conn = c
             with self._all_lock:

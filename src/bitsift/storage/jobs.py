@@ -30,7 +30,7 @@ from typing import Any
 from bitsift.core.errors import StorageCorrupt
 from bitsift.core.results import OPEN_STATES
 from bitsift.storage.disk import disk_errors
-from bitsift.storage.items import is_corrupt
+from bitsift.storage.items import connect, is_corrupt
 
 JOBS_FILE = "jobs.sqlite"
 SCHEMA_VERSION = 1
@@ -131,9 +131,7 @@ class JobStore:
         if c is None:
             try:
                 with disk_errors(self.path):
-                    c = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-                    c.execute("PRAGMA journal_mode=WAL")
-                    c.execute("PRAGMA synchronous=FULL")
+                    c = connect(self.path)
                     version = c.execute("PRAGMA user_version").fetchone()[0]
                     if version == 0:
                         c.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")

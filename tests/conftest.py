@@ -18,6 +18,7 @@ _NEEDS = {"scalar": "nothing", "avx2": "AVX2", "avx512": "AVX-512 BW, VPOPCNTDQ 
 MARKED_BY_FIXTURE = {
     "live": {"live_server", "module_live_server", "live_app"},
     "model": {"cranfield"},
+    "ray": {"ray_cluster"},
 }
 
 
@@ -75,3 +76,18 @@ def folder_digest(path) -> str:
         if f.name in ("codes.u64", "vectors.f16", "manifest.json"):
             h.update(f.read_bytes())
     return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for every Ray test of the session, Serve's apps included."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, namespace="bitsift", log_to_driver=False, include_dashboard=False)
+    yield ray
+    if started:
+        if "ray.serve" in sys.modules:
+            sys.modules["ray.serve"].shutdown()
+        ray.shutdown()

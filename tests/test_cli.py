@@ -131,3 +131,13 @@ def test_cli_talks_to_a_server(live_server, tmp_path):
     assert (tmp_path / "served" / "remote" / "manifest.json").exists()
     listed = json.loads(run("--url", srv.url, "ns", "list").output)
     assert [n["namespace_name"] for n in listed] == ["remote"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--replicas", "0:4"], "--replicas needs --ray"),
+    (["--ray", "auto", "--replicas", "3:1"], "0 <= MIN <= MAX"),
+    (["--ray", "auto", "--replicas", "many"], "MIN:MAX"),
+])
+def test_serve_refuses_bad_replica_settings_before_starting_anything(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["serve", "--path", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output

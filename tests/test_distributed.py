@@ -25,14 +25,9 @@ pytestmark = pytest.mark.ray
 DIM = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, namespace="bitsift", log_to_driver=False, include_dashboard=False)
+@pytest.fixture(autouse=True)
+def cluster(ray_cluster):  # the session's one cluster (conftest)
     yield
-    if started:
-        ray.shutdown()
 
 
 def _pair(tmp_path, name, shards=3, **kwargs):

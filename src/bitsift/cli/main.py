@@ -92,6 +92,13 @@ def info() -> None:
 @click.option("--ray", "ray_address", envvar="BITSIFT_RAY", metavar="ADDRESS",
               help="Shard namespaces over a Ray cluster: auto, local or ray://host:port "
                    "(needs pip install 'bitsift[ray]').")
+@click.option("--replicas", metavar="MIN:MAX",
+              help="With --ray: serve from search replicas on Ray Serve that scale with load between MIN and MAX "
+                   "(0 scales to zero when idle), one writer (README \"Deployment on Ray\").")
+@click.option("--replica-cpus", type=click.FloatRange(0, 64), default=1.0, show_default=True,
+              help="CPUs Ray reserves for each search replica (with --replicas; fractions allowed).")
+@click.option("--sharded/--unsharded", default=True, show_default=True,
+              help="With --replicas: namespaces sharded over Ray actors, or one machine's folders.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Server processes sharing the port and the data directory [default: one per core; "
                    "one with --ray].")
@@ -114,7 +121,7 @@ def info() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), envvar="BITSIFT_LOG_FORMAT", default="text",
               show_default=True, help="json: one JSON line per request (with its request id) instead of access lines.")
 def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_address: str | None,
-          workers: int | None, access_log: bool, public_url: str | None, llm_url: str | None,
+          replicas: str | None, replica_cpus: float, sharded: bool, workers: int | None, access_log: bool, public_url: str | None, llm_url: str | None,
           llm_model: str | None, snapshot_dir: Path | None, cors_origins: tuple[str, ...], metrics_key: str | None,
           log_format: str) -> None:
     """Serve the REST API (OpenAPI docs at /docs).
@@ -122,6 +129,7 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
     Example: bitsift serve --path ./data --port 8080 --api-key secret
     Example: bitsift serve --path ./data --workers 4
     Example: bitsift serve --path /data/bitsift --ray auto
+    Example: bitsift serve --path /data/bitsift --ray auto --replicas 0:4 --port 8000
     """
     from bitsift.api.server import serve as run
     from bitsift.api.server.app import api_keys_from
@@ -147,6 +155,18 @@ def serve(path: Path, host: str, port: int, api_keys: tuple[str, ...], ray_addre
         llm = llm_from_env()
     except (ValueError, BitsiftError) as exc:
         raise click.UsageError(str(exc)) from None
+    if replicas is not None:
+        if ray_address is None:
+            raise click.UsageError("--replicas needs --ray ADDRESS (the cluster the replicas run on)")
+        from bitsift.api.server import serverless
+
+        try:
+            low, high = serverless.parse_replicas(replicas)
+            scaling = serverless.Scaling(low, high, replica_cpus=replica_cpus)
+        except BitsiftError as exc:
+            raise click.UsageError(str(exc)) from None
+        serverless.serve_until_stopped(path, scaling, sharded, keys, host, port, public_url, ray_address)
+        return
     n = worker_count(ray_address, workers)
     answers = f"answers by {llm.model} at {llm.url}" if llm else "extractive answers"
     click.echo(f"bitsift serving {path} on http://{host}:{port} ({'API keys required' if keys else 'no auth'}, "

@@ -96,6 +96,13 @@ class NamespaceLocked(BitsiftError):
     status, name = 423, "namespace_locked"
 
 
+class ReadOnly(BitsiftError):
+    """A write reached a read-only handle (a search replica's): writes go to the namespace's
+    one writer (see README "Deployment on Ray")."""
+
+    status, name = 409, "read_only"
+
+
 class NamespaceBusy(BitsiftError):
     """A search kept racing another process's compaction; retrying is safe."""
 

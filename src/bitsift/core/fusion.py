@@ -79,6 +79,9 @@ def hybrid_rank(parts: Sequence[Part], vector: Ranked, k: PerQuery, depth: PerQu
         a, b = vector.offsets[q], vector.offsets[q + 1]
         vec = np.fromiter((at[int(p) * (1 << 40) + int(r)] for p, r in zip(vector.parts[a:b], vector.rows[a:b])),
                           np.int64, b - a)[: _at(depth, q)]
+        # The vector ranking breaks ties by part and row (core.ranking); its ranks here must not:
+        # a tie group is ranked by id, then part, as on one machine, whatever the sharding.
+        vec = _order(vec, f["score"][vec], f)
         matched = mine[f["keyword"][mine] > 0]
         kw = _order(matched, f["keyword"][matched], f)[: _at(depth, q)]
         if fusion == "rrf":

@@ -111,7 +111,7 @@ class ShardedEngine(IngestingFront, ParsedFront):
         return _Sharded(name, manifest, refs)
 
     def _folder(self, name: str, index: int) -> Path:
-        return self.root / name / f"shard-{index:03d}"
+        return shard_folder(self.root / name, index)
 
     def _create_parsed(self, request: NamespaceRequest) -> NamespaceInfo:
         """As ``Engine.create_namespace``; ``shards`` defaults to one per live Ray node."""
@@ -352,13 +352,23 @@ class _ShardParts:
         return dict(zip(used, answers))
 
     def response_fields(self, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {"shards": len(self.shards)}
-        if request.partial:
-            out.update(partial=bool(missing), missing_shards=missing)
-        return out
+        return shard_fields(len(self.shards), request, missing)
 
     def steady(self) -> AbstractContextManager[None]:
         return nullcontext()  # shard actors compact on their own; a refused fetch is retried
+
+
+def shard_folder(namespace: Path, index: int) -> Path:
+    """The folder of shard ``index`` of the sharded namespace at ``namespace``."""
+    return namespace / f"shard-{index:03d}"
+
+
+def shard_fields(shards: int, request: SearchRequest, missing: list[str]) -> dict[str, Any]:
+    """What a sharded search's response adds: the shard count and, if asked, whether it is partial."""
+    out: dict[str, Any] = {"shards": shards}
+    if request.partial:
+        out.update(partial=bool(missing), missing_shards=missing)
+    return out
 
 
 def _remote(method: str, *args: Any) -> Callable[[Any], Any]:

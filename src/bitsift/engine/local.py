@@ -270,7 +270,7 @@ class Engine(IngestingFront, ParsedFront):
         for attempt in range(2):
             spaces = [self.namespace(n) for n in request.names]
             try:
-                return pipeline.search(request, _LocalParts(spaces))
+                return pipeline.search(request, LocalParts(spaces))
             except Exception:
                 gone = [ns.name for ns in spaces if self._forget_if_gone(ns)]
                 if not gone:
@@ -338,7 +338,7 @@ def _clear_leftovers(root: Path) -> None:
             continue
 
 
-class _LocalParts:
+class LocalParts:
     """The pipeline's parts on one machine: one per namespace, answered in this thread."""
 
     def __init__(self, spaces: list[Namespace]) -> None:

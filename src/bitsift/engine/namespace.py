@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bitsift.core import asymmetric, bm25, candidates, kernel, rescore
-from bitsift.core.binarize import bit_entropy, make_binarizer
+from bitsift.core.binarize import Binarizer, bit_entropy, make_binarizer
 from bitsift.core.candidates import Answer, Candidates
 from bitsift.core.errors import InvalidInput, KeywordIndexMissing, NamespaceGone, Renumbered, StorageCorrupt
 from bitsift.core.filters import compile_filter
@@ -27,7 +27,7 @@ from bitsift.core.results import NamespaceInfo
 from bitsift.core.validate import Batch, check_ids, check_items, check_metadata
 from bitsift.engine.masks import MaskCache
 from bitsift.engine.request import ItemChange, SearchRequest
-from bitsift.storage.folder import NamespaceFolder, Row, just_created
+from bitsift.storage.folder import Committed, NamespaceFolder, Row, just_created
 from bitsift.storage.lock import ReadWriteLock
 
 
@@ -47,8 +47,14 @@ NOT_NEAR = np.inf  # the first-stage distance of a keyword candidate the vector 
 
 
 class Namespace:
-    def __init__(self, path: Path, files: NamespaceFolder | None = None) -> None:
-        self.files = files or NamespaceFolder(path)
+    """``read_only``: a search replica's handle. It opens, refreshes and searches without the
+    writer lock and without cutting a file (storage.folder), sees only committed rows, and
+    refuses writes (ReadOnly)."""
+
+    binarizer: Binarizer
+
+    def __init__(self, path: Path, files: NamespaceFolder | None = None, read_only: bool = False) -> None:
+        self.files = files or NamespaceFolder(path, read_only=read_only)
         self.name = path.name
         self.dimension: int = self.files.manifest["dimension"]
         self.words: int = self.files.manifest["words"]
@@ -59,9 +65,12 @@ class Namespace:
         # attempt share it, a compaction takes it alone, before the writer lock.
         self._compaction = ReadWriteLock()
         self._vectors_cache: np.ndarray | None = None
-        with self.files.writing():
-            self.files.recover()
-            self._reload()
+        if self.files.read_only:
+            self._load(self.files.read_committed())
+        else:
+            with self.files.writing():
+                self.files.recover()
+                self._load(self.files.read_committed())
 
     @classmethod
     def create(cls, path: Path, manifest: dict[str, Any]) -> Namespace:
@@ -79,12 +88,27 @@ class Namespace:
 
     # --- keeping the memory copy in step ----------------------------------------------
 
-    def _reload(self) -> None:
-        """Rebuild the scan state from the committed files (inside ``files.writing()``)."""
-        c = self.files.read_committed()
-        self.binarizer = make_binarizer(self.manifest["binarizer"], self.manifest.get("binarizer_params"))
-        # Folders older than format 4 hold no corrective scalars: computed here, never written by a read.
-        scalars = c.scalars if c.scalars is not None else self._correctives(self.files.vectors.read(c.rows), c.codes)
+    def _load(self, c: Committed) -> None:
+        """Bring the scan state to the committed rows ``c`` (read inside ``files.writing()``, or by
+        a read-only handle). A catch-up (``c.start`` > 0: same epoch, rows added) appends the new
+        rows and marks the dead ones, as a commit of this process does; anything else rebuilds."""
+        scalars = c.scalars
+        if scalars is None:  # older than format 4: computed here from the float16 rows, never written by a read
+            scalars = self._correctives(np.asarray(self.files.vectors.read(c.rows))[c.start :], c.codes)
+        state = getattr(self, "_state", None)
+        params = self.manifest.get("binarizer_params")
+        if c.start and state is not None and c.start == state.rows and state.epoch == c.epoch \
+                and params == self.binarizer.params():
+            state.ids = _put(state.ids, c.start, c.ids)
+            state.packed.append(c.codes, c.dead[c.dead < c.start], scalars=scalars)
+            if (c.dead >= c.start).any():
+                state.packed.set_valid(c.dead[c.dead >= c.start], False)
+            state.rows, state.generation = c.rows, c.generation
+            return
+        if c.start:  # not a continuation of this state after all: read everything
+            self._load(self.files.read_committed())
+            return
+        self.binarizer = make_binarizer(self.manifest["binarizer"], params)
         packed = kernel.PackedCodes.from_codes(c.codes, scalars=scalars) if c.rows else kernel.PackedCodes(self.words)
         if c.dead.size:
             packed.set_valid(c.dead, False)
@@ -92,6 +116,12 @@ class Namespace:
         ids[:] = c.ids
         self._state = _State(packed, ids, c.rows, c.generation, c.epoch)
         self._vectors_cache = None
+
+    def _catch_up(self) -> None:
+        """Read what other processes committed since this state (only the new rows if no
+        compaction came in between). The caller holds ``_rw`` for write."""
+        state = self._state
+        self._load(self.files.read_committed(since=state.rows, epoch=state.epoch))
 
     def _correctives(self, vectors: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Each row's corrective scalars for the asymmetric first stage (from the float16 values stored)."""
@@ -104,6 +134,11 @@ class Namespace:
             raise NamespaceGone(f"namespace {self.name!r} was deleted")
         if self.files.generation() == self._state.generation:
             return
+        if self.files.read_only:
+            with self._rw.write():
+                if self.files.generation() != self._state.generation:
+                    self._catch_up()
+            return
         with self.files.writing():
             self._refresh_locked()
 
@@ -111,13 +146,9 @@ class Namespace:
         """Inside ``files.writing()``: catch up with other processes' commits."""
         if self.files.generation() == self._state.generation:
             return
-        if rw_held:
+        with nullcontext() if rw_held else self._rw.write():
             self.files.recover()
-            self._reload()
-        else:
-            with self._rw.write():
-                self.files.recover()
-                self._reload()
+            self._catch_up()
 
     # --- writes ----------------------------------------------------------------------
 
@@ -240,7 +271,7 @@ class Namespace:
             self.files.upgrade()
             before = self._state.rows
             after = self.files.compact(before, self._state.generation + 1)
-            self._reload()
+            self._load(self.files.read_committed())
         return {"rows_before": before, "rows_after": after}
 
     # --- a search part -------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -26,7 +27,7 @@ import numpy as np
 
 from bitsift.core import asymmetric
 from bitsift.core.binarize import Binarizer, words_for
-from bitsift.core.errors import NamespaceExists, NamespaceGone, StorageCorrupt
+from bitsift.core.errors import NamespaceBusy, NamespaceExists, NamespaceGone, ReadOnly, StorageCorrupt
 from bitsift.core.validate import Batch
 from bitsift.storage.disk import disk_errors
 from bitsift.storage.items import ItemStore
@@ -72,10 +73,18 @@ class Committed:
     rows: int
     generation: int    # bumped by every commit
     epoch: int         # bumped by every compaction: row numbers are valid within one epoch
+    start: int = 0     # codes, scalars and ids hold rows start..rows-1 (a catch-up); dead: all of them
+
+
+READ_RETRY_S = 5.0  # a read-only handle waits this long for a compaction's roll-forward, then 503
 
 
 class NamespaceFolder:
-    def __init__(self, path: Path) -> None:
+    """``read_only``: a reader that never takes the writer lock, never cuts or writes a file, and
+    sees only committed rows (a search replica's handle; :meth:`read_committed`)."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.read_only = read_only
         try:
             self._open(path)
         except (StorageCorrupt, sqlite3.Error, OSError):
@@ -92,7 +101,7 @@ class NamespaceFolder:
         dims, words = self.manifest["dimension"], self.manifest["words"]
         if not (path / ITEMS).is_file():  # never start a fresh one: the row files would be cut to 0
             raise StorageCorrupt(f"{path / ITEMS} is missing")
-        self.items = ItemStore(path / ITEMS)
+        self.items = ItemStore(path / ITEMS, read_only=self.read_only)
         self._items_path = str(path / ITEMS)
         stat = os.stat(self._items_path)
         self._items_inode = (stat.st_dev, stat.st_ino)  # held open, so never reused while we live
@@ -145,6 +154,8 @@ class NamespaceFolder:
     def writing(self) -> Iterator[None]:
         """The writer's side: one thread of this process and one process at a time, and only
         while this handle's incarnation is the one on disk (raises :class:`NamespaceGone`)."""
+        if self.read_only:
+            raise ReadOnly(f"namespace {self.path.name!r} is open read-only here; writes go to its writer")
         with self._write_lock, writer_lock(self.path / LOCK), disk_errors(self.path, self.items.release_space):
             self.check_current()
             yield
@@ -235,16 +246,48 @@ class NamespaceFolder:
         for rowfile in self._rowfiles():
             rowfile.truncate(committed)
 
-    def read_committed(self) -> Committed:
+    def read_committed(self, since: int = 0, epoch: int | None = None) -> Committed:
         """The committed rows, re-reading the manifest (a centred binarizer may have learned its
-        center in another process). Inside ``writing()``, so the files are consistent."""
+        center in another process); only rows from ``since`` if the epoch is still ``epoch`` (a
+        handle catching up), else all of them. Inside ``writing()`` the files are consistent.
+
+        A read-only handle takes no lock: it reads the row count, epoch and ids in one SQLite
+        read transaction, then the rows, and starts again if a compaction committed in between
+        (its rewritten files replace the old ones only after its commit, so an unchanged epoch
+        after the read proves the rows were that epoch's; rows below the count never change
+        within one). While a compaction's roll-forward is pending it waits (up to
+        READ_RETRY_S, then NamespaceBusy: 503 with Retry-After)."""
+        deadline = time.monotonic() + READ_RETRY_S
+        while True:
+            got = self._read_once(since, epoch)
+            if got is not None:
+                return got
+            if time.monotonic() > deadline:
+                raise NamespaceBusy(f"namespace {self.path.name!r} is being compacted; retry shortly")
+            time.sleep(0.01)
+
+    def _read_once(self, since: int, epoch: int | None) -> Committed | None:
+        with self.items.one_read():
+            rows, generation = self.items.state()
+            now = self.items.epoch()
+            pending = self.items.meta("compact_pending") == "1"
+            start = since if epoch == now and since <= rows else 0
+            ids, dead = self.items.ids(rows, start), self.items.dead_rows(rows)
+        if pending:  # only a reader sees it: under the writer lock, recover() has finished it
+            return None
         self.manifest = read_manifest(self.path)
-        rows, generation = self.items.state()
-        for rowfile in self._rowfiles():
-            rowfile.require(rows)
-        scalars = np.array(self.correctives.read(rows)) if self.has_correctives else None
-        return Committed(np.array(self.codes.read(rows)), scalars, self.items.dead_rows(rows), self.items.ids(rows),
-                         rows, generation, self.items.epoch())
+        try:
+            for rowfile in self._rowfiles():
+                rowfile.require(rows)
+            scalars = np.array(self.correctives.read(rows)[start:]) if self.has_correctives else None
+            codes = np.array(self.codes.read(rows)[start:])
+        except (StorageCorrupt, ValueError):  # files shorter than the count: compacted since (a reader)
+            if self.read_only and self.items.epoch() != now:
+                return None
+            raise
+        if self.read_only and (self.items.epoch() != now or self.items.meta("compact_pending") == "1"):
+            return None
+        return Committed(codes, scalars, dead, ids, rows, generation, now, start)
 
     def append(self, start: int, codes: np.ndarray, scalars: np.ndarray, batch: Batch, popcounts: np.ndarray,
                generation: int, parents: Sequence[str | None] | None, siblings_die: bool = True) -> list[int]:

@@ -10,7 +10,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +53,16 @@ def is_corrupt(exc: sqlite3.DatabaseError) -> bool:
 BUSY_TIMEOUT_S = 30.0
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     """A connection to one of bitsift's SQLite files: autocommit (transactions are explicit), WAL,
     fsync on commit. Switching a new file to WAL takes an exclusive lock that SQLite does not wait
     for (the busy timeout does not cover it), so connections racing on a fresh file (the first
-    uploads of a job store from several threads or workers) retry it for the same timeout."""
+    uploads of a job store from several threads or workers) retry it for the same timeout.
+    ``read_only``: SQLite itself refuses every write (a search replica's handle); the file is
+    in WAL mode already, since only a writer creates one."""
+    if read_only:
+        uri = f"file:{urllib.parse.quote(str(Path(path).resolve()))}?mode=ro"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     c = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:
@@ -86,8 +93,9 @@ def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
 class ItemStore:
     """Thread-safe access: one connection per thread, WAL so readers never block the writer."""
 
-    def __init__(self, path: Path, create: bool = False) -> None:
+    def __init__(self, path: Path, create: bool = False, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -121,7 +129,7 @@ class ItemStore:
         if c is None:
             if self.closed:  # a connection opens by path, which may hold another namespace by now
                 raise NamespaceGone(f"the handle on {self.path.parent.name!r} was closed (namespace deleted)")
-            c = connect(self.path)
+            c = connect(self.path, self.read_only)
             c.create_function(WORD_FUNCTION, 2, has_word, deterministic=True)  # filters' $text
             self._local.conn = c
             with self._all_lock:
@@ -285,15 +293,27 @@ class ItemStore:
         c.execute("UPDATE meta SET value = ? WHERE key = 'committed_rows'", (str(rows),))
         c.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
 
+    @contextmanager
+    def one_read(self) -> Iterator[None]:
+        """This thread's reads inside see one committed state of the file (a read transaction):
+        what a reader without the writer lock needs to read the row count and its rows together."""
+        c = self.conn()
+        c.execute("BEGIN")
+        try:
+            yield
+        finally:
+            c.execute("COMMIT")
+
     def dead_rows(self, committed_rows: int) -> np.ndarray:
         rows = self.conn().execute("SELECT row FROM items WHERE alive = 0 AND row < ?", (committed_rows,))
         return np.fromiter((r for (r,) in rows), dtype=np.int64)
 
-    def ids(self, committed_rows: int) -> list[str]:
-        """The id of every committed row, live or dead, indexed by row (rows are 0..n-1)."""
-        ids = [i for (i,) in self.conn().execute("SELECT id FROM items WHERE row < ? ORDER BY row", (committed_rows,))]
-        if len(ids) != committed_rows:
-            raise StorageCorrupt(f"{self.path} records {committed_rows} rows but holds {len(ids)}")
+    def ids(self, committed_rows: int, start: int = 0) -> list[str]:
+        """The id of every committed row from ``start``, live or dead, indexed by row (rows are 0..n-1)."""
+        ids = [i for (i,) in self.conn().execute("SELECT id FROM items WHERE row >= ? AND row < ? ORDER BY row",
+                                                 (start, committed_rows))]
+        if len(ids) != committed_rows - start:
+            raise StorageCorrupt(f"{self.path} records {committed_rows} rows but holds {start + len(ids)}")
         return ids
 
     def alive_rows(self) -> np.ndarray:

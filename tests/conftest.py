@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 
 import numpy as np
@@ -83,8 +84,11 @@ def ray_cluster():
     """One local Ray cluster (2 CPUs) for every Ray test of the session, Serve's apps included."""
     import ray
 
+    from bitsift.api.server.serverless import HAPROXY_ENV
+
     started = not ray.is_initialized()
     if started:
+        os.environ.setdefault(HAPROXY_ENV, "1")  # as a cluster serverless.deploy starts (test_serve)
         ray.init(num_cpus=2, namespace="bitsift", log_to_driver=False, include_dashboard=False)
     yield ray
     if started:

@@ -72,7 +72,7 @@ def search_once(url: str, body: dict[str, Any]) -> float:
 
 def wait_for_count(serverless: Any, count: int, within: float = 120) -> None:
     deadline = time.monotonic() + within
-    while serverless.replica_count() != count:
+    while serverless.replica_count(running_only=count > 0) != count:  # zero: not even a stopping one
         if time.monotonic() > deadline:
             raise SystemExit(f"replicas did not reach {count} within {within} s")
         time.sleep(0.25)
@@ -136,9 +136,10 @@ def measure(n: int, root: Path, args: argparse.Namespace, port: int) -> dict[str
             search_once(url, body)
         point = wrk(url, "/v1/search", bodies, args.conns, args.seconds)
         point["cpu_ms_per_query"] = 1e3 * point["server_cpu_cores"] / max(point["qps"], 1e-9)
+        point["ray_memory_mb"] = ray_memory_mb()  # minus the idle figure: what the replicas hold
         row[f"replicas_{count}"] = point
         log(f"{n:,}: {count} replica(s): {point['qps']:,.0f} QPS, p50 {point['p50_ms']:.1f} ms, "
-            f"{point['cpu_ms_per_query']:.2f} CPU-ms/query, non-2xx {point['non2xx']}")
+            f"{point['cpu_ms_per_query']:.2f} CPU-ms/query, non-2xx {point['non2xx']}, Ray {point['ray_memory_mb']:.0f} MB")
     serverless.undeploy()
     with bitsift_server(str(root), None) as plain:
         warm(plain, body)
@@ -164,6 +165,9 @@ def main() -> None:
     import ray
     from ray import serve
 
+    from bitsift.api.server import serverless
+
+    os.environ.setdefault(serverless.HAPROXY_ENV, "1")  # the cluster started below gets Serve's C ingress
     result: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "sizes": []}
     log(json.dumps(result["machine"]))
     ray.init(namespace="bitsift", log_to_driver=False, include_dashboard=False)

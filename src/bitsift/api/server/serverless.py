@@ -225,8 +225,11 @@ def _tagged(app: Any, tag: bytes) -> Any:
 
 
 def application(path: str | Path, scaling: Scaling = Scaling(), sharded: bool = True,
-                api_keys: Sequence[str] = (), public_url: str | None = None) -> Any:
-    """The Serve application (for ``serve.run``): the writer and the autoscaled search replicas."""
+                api_keys: Sequence[str] = (), public_url: str | None = None,
+                writer_node: str | None = None) -> Any:
+    """The Serve application (for ``serve.run``): the writer and the autoscaled search replicas.
+    ``writer_node``: the IP of the node the writer must run on (the one whose disk holds ``path``);
+    None lets Ray place it."""
     keys = tuple(api_keys)
     if any(not k for k in keys):
         raise InvalidInput("API keys must be non-empty strings")
@@ -239,7 +242,9 @@ def application(path: str | Path, scaling: Scaling = Scaling(), sharded: bool = 
         autoscaling_config=scaling.autoscaling_config(), max_ongoing_requests=scaling.max_ongoing,
         ray_actor_options={"num_cpus": scaling.replica_cpus,
                            "runtime_env": {"env_vars": {**env, SCAN_THREADS_ENV: threads, THREADS_ENV: threads}}})
-    writer = cast(Any, Writer).options(ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": env}})
+    placement = {"resources": {f"node:{writer_node}": 0.001}} if writer_node else {}
+    writer = cast(Any, Writer).options(ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": env},
+                                                          **placement})
     return replica.bind(settings, writer.bind(root, sharded))
 
 
@@ -247,13 +252,19 @@ def deploy(path: str | Path, scaling: Scaling = Scaling(), sharded: bool = True,
            host: str = "127.0.0.1", port: int = 8000, public_url: str | None = None, address: str = "auto",
            name: str = APP_NAME) -> str:
     """Run the application on the Ray cluster at ``address`` and return its URL. Serve's HTTP
-    proxy listens on ``host:port``; the call returns once the writer is up (and MIN replicas)."""
+    proxy listens on ``host:port``; the call returns once the writer is up (and MIN replicas).
+    The writer runs on this node (where the data directory's disk is), if this node is in the
+    cluster (not so for a ``ray://`` client: then Ray places it)."""
+    import ray
+
     from bitsift.distributed import cluster
 
     os.environ.setdefault(HAPROXY_ENV, "1")  # a cluster this call starts gets the C ingress (see HAPROXY_ENV)
     cluster.connect(address)
+    here = ray.util.get_node_ip_address()
+    writer_node = here if here in cluster.node_ips() else None
     serve.start(http_options={"host": host, "port": port})
-    serve.run(application(path, scaling, sharded, api_keys, public_url), name=name, route_prefix="/",
+    serve.run(application(path, scaling, sharded, api_keys, public_url, writer_node), name=name, route_prefix="/",
               blocking=False)
     return f"http://{host}:{port}"
 
@@ -280,11 +291,13 @@ def undeploy(name: str = APP_NAME) -> None:
     serve.delete(name)
 
 
-def replica_count(name: str = APP_NAME) -> int:
-    """Search replicas running now (Serve's view)."""
+def replica_count(name: str = APP_NAME, running_only: bool = True) -> int:
+    """Search replicas now (Serve's view): those serving (RUNNING), or with ``running_only=False``
+    every replica process still there (starting, stopping, ...): zero means scaled to zero."""
     status = serve.status().applications.get(name)
     if status is None:
         return 0
     dep = status.deployments.get("SearchReplica")
-    # ReplicaState is a str enum: its RUNNING equals the string (its module is Serve's private one)
-    return 0 if dep is None else sum(n for state, n in dep.replica_states.items() if state == "RUNNING")
+    # ReplicaState is a str enum: its values equal the strings (its module is Serve's private one)
+    counted = (lambda state: state == "RUNNING") if running_only else (lambda state: state != "STOPPED")
+    return 0 if dep is None else sum(n for state, n in dep.replica_states.items() if counted(state))

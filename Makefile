@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := $(shell find src -type f) pyproject.toml CMakeLists.txt
 
-.PHONY: demo test test-fast lint stubs bench bench-peers bench-headline bench-shards bench-serve eval install clean
+.PHONY: demo test test-fast lint stubs bench bench-peers bench-headline bench-shards bench-serve bench-replicas eval install clean
 
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,10 @@ bench-shards: $(STAMP)
 
 # Serving throughput (~15 minutes): bitsift serve vs pgvector HNSW at 1-256 connections (wrk and
 # pgbench, both C), text queries, in-process coalescing; rows merged into benchmarks/peers.json.
+bench-replicas: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+	$(PY) -m benchmarks.replicas --json benchmarks/replicas.json
+
 bench-serve: $(STAMP)
 	command -v wrk >/dev/null && command -v pgbench >/dev/null || \
 		(apt-get update -q && apt-get install -y -q wrk postgresql-client)

@@ -11,10 +11,9 @@ Two deployments make one Serve application:
 - ``Writer`` (one replica, no CPU reserved, never scaled): the data directory's one writer, an
   ``Engine`` or a ``ShardedEngine`` (whose shard actors write). It does not scale to zero.
 
-Storage: every node must see the data directory at the same path, and the writer's node must be
-the one whose local disk holds it or a filesystem with working POSIX locks (SQLite's locking is not
-safe on most network filesystems). Replicas only read, so they need a consistent view of committed
-files, nothing more.
+Storage: the data directory is read where it is (no copy to local disk), and the writer and the
+replicas run on the node that deploys (its disk holds the directory): replicas take no lock and
+write nothing, but SQLite's WAL index is shared memory, coherent only between processes on one host.
 """
 
 from __future__ import annotations
@@ -233,8 +232,8 @@ def application(path: str | Path, scaling: Scaling = Scaling(), sharded: bool = 
                 api_keys: Sequence[str] = (), public_url: str | None = None,
                 writer_node: str | None = None) -> Any:
     """The Serve application (for ``serve.run``): the writer and the autoscaled search replicas.
-    ``writer_node``: the IP of the node the writer must run on (the one whose disk holds ``path``);
-    None lets Ray place it."""
+    ``writer_node``: the IP of the node whose disk holds ``path``: the writer and every replica run
+    there (SQLite's WAL index is shared memory, coherent only on one host); None lets Ray place them."""
     keys = tuple(api_keys)
     if any(not k for k in keys):
         raise InvalidInput("API keys must be non-empty strings")
@@ -243,10 +242,10 @@ def application(path: str | Path, scaling: Scaling = Scaling(), sharded: bool = 
     threads = str(max(1, round(scaling.replica_cpus)))  # each replica's scans and model use its share
     env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
     settings = asdict(Settings(root, keys, public_url, {**env, SCAN_THREADS_ENV: threads, THREADS_ENV: threads}))
+    placement = {"resources": {f"node:{writer_node}": 0.001}} if writer_node else {}
     replica = cast(Any, SearchReplica).options(
         autoscaling_config=scaling.autoscaling_config(), max_ongoing_requests=scaling.max_ongoing,
-        ray_actor_options={"num_cpus": scaling.replica_cpus})
-    placement = {"resources": {f"node:{writer_node}": 0.001}} if writer_node else {}
+        ray_actor_options={"num_cpus": scaling.replica_cpus, **placement})
     writer = cast(Any, Writer).options(ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": env},
                                                           **placement})
     return replica.bind(settings, writer.bind(root, sharded))
@@ -257,8 +256,8 @@ def deploy(path: str | Path, scaling: Scaling = Scaling(), sharded: bool = True,
            name: str = APP_NAME) -> str:
     """Run the application on the Ray cluster at ``address`` and return its URL. Serve's HTTP
     proxy listens on ``host:port``; the call returns once the writer is up (and MIN replicas).
-    The writer runs on this node (where the data directory's disk is), if this node is in the
-    cluster (not so for a ``ray://`` client: then Ray places it)."""
+    The writer and the replicas run on this node (where the data directory's disk is), if this
+    node is in the cluster (not so for a ``ray://`` client: then Ray places them)."""
     import ray
 
     from bitsift.distributed import cluster

@@ -72,7 +72,7 @@ def search_once(url: str, body: dict[str, Any]) -> float:
 
 def wait_for_count(serverless: Any, count: int, within: float = 120) -> None:
     deadline = time.monotonic() + within
-    while serverless.replica_count() != count:
+    while serverless.replica_count(running_only=count > 0) != count:  # zero: not even a stopping one
         if time.monotonic() > deadline:
             raise SystemExit(f"replicas did not reach {count} within {within} s")
         time.sleep(0.25)

@@ -89,6 +89,9 @@ def ray_cluster():
     started = not ray.is_initialized()
     if started:
         os.environ.setdefault(HAPROXY_ENV, "1")  # as a cluster serverless.deploy starts (test_serve)
+        # A removed replica stays reachable this long so HAProxy can deregister it (Serve's default
+        # 30 s): short here, like the tests' scaling delays, so scaling down settles in seconds.
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
         ray.init(num_cpus=2, namespace="bitsift", log_to_driver=False, include_dashboard=False)
     yield ray
     if started:

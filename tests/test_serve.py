@@ -106,7 +106,7 @@ def test_replicas_scale_with_a_burst_and_back_to_min_and_to_zero(tmp_path, port)
     queries = fill(writer, "docs")
     writer.close()
     url = _deploy(root, port, False, min_replicas=0, max_replicas=2, target_ongoing=1.0)
-    assert serverless.replica_count() == 0  # MIN 0: nothing runs until the first request
+    assert serverless.replica_count(running_only=False) == 0  # MIN 0: nothing runs until the first request
 
     def burst_until(count):
         stop, failures = threading.Event(), []
@@ -134,7 +134,7 @@ def test_replicas_scale_with_a_burst_and_back_to_min_and_to_zero(tmp_path, port)
     assert first.status_code == 200 and first.json()["results"], first.text
     target = first.json()["results"][0]["id"]
     burst_until(2)
-    _wait_for("back to zero when idle", lambda: serverless.replica_count() == 0, 60)
+    _wait_for("back to zero when idle", lambda: serverless.replica_count(running_only=False) == 0, 60)
     again = _search(url, queries[1])  # after scale-to-zero: a cold start, then the same answer
     assert again.status_code == 200 and again.json()["results"][0]["id"] == target
     print(f"cold start to first answer: {cold:.2f} s")
@@ -142,8 +142,8 @@ def test_replicas_scale_with_a_burst_and_back_to_min_and_to_zero(tmp_path, port)
     _deploy(root, port, False, min_replicas=1, max_replicas=2, target_ongoing=1.0)
     _wait_for("one replica at MIN 1", lambda: serverless.replica_count() == 1, 60)
     burst_until(2)
-    _wait_for("back to MIN when idle", lambda: serverless.replica_count() == 1, 60)
+    _wait_for("back to MIN when idle", lambda: serverless.replica_count(running_only=False) == 1, 60)
     time.sleep(3)  # longer than the downscale-to-zero delay
-    assert serverless.replica_count() == 1
+    assert serverless.replica_count(running_only=False) == 1
     assert _search(url, queries[1]).json()["results"][0]["id"] == target
     serverless.undeploy()

@@ -67,7 +67,7 @@ class ShardedEngine(IngestingFront, ParsedFront):
                  timeout_s: float = 120.0, llm: ChatCompletions | None = None) -> None:
         cluster.connect(address)
         self.llm = llm if llm is not None else llm_from_env()
-        self.root = Path(path)
+        self.root = Path(path).resolve()  # shard actors run in other processes, in other directories
         self.root.mkdir(parents=True, exist_ok=True)
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.write_retry_s, self.timeout_s = write_retry_s, timeout_s

@@ -214,6 +214,31 @@ NB_MODULE(_kernel, m) {
        "The adaptive pool's cut for many queries (core.asymmetric.adaptive_cut): "
        "(cut int64[Q], -1 where none proves it; kth float64[Q], the k-th best rho where unproven).");
 
+    m.def("adaptive_pool", [](nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu> key,
+                              nb::ndarray<const std::int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> rows,
+                              bool complete, std::size_t k,
+                              nb::ndarray<const std::uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> vectors,
+                              nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> queries,
+                              std::size_t threads, const std::string& path) {
+        const std::size_t nq = key.shape(0), width = key.shape(1);
+        if (rows.shape(0) != nq || rows.shape(1) != width)
+            throw std::invalid_argument("adaptive_pool: one row per key");
+        if (queries.shape(0) != nq || queries.shape(1) != vectors.shape(1))
+            throw std::invalid_argument("adaptive_pool: one query per row of keys, as long as the vectors' rows");
+        const bitsift::Path p = parse_path(path);
+        std::vector<std::int64_t> cut(nq);
+        std::vector<double> rho(nq * width, 0.0);
+        {
+            nb::gil_scoped_release release;
+            bitsift::adaptive_pool(key.data(), rows.data(), nq, width, complete, k, vectors.data(), vectors.shape(0),
+                                   vectors.shape(1), queries.data(), threads, p, cut.data(), rho.data());
+        }
+        return nb::make_tuple(to_numpy_1d(std::move(cut)), to_numpy(std::move(rho), nq, width));
+    }, "key"_a, "rows"_a, "complete"_a, "k"_a, "vectors"_a, "queries"_a, "threads"_a = 0, "path"_a = "auto",
+       "The adaptive pool for many queries (core.candidates): rows re-scored in key order up to the "
+       "shortest prefix the bound proves. Returns (cut int64[Q], -1 where the fetched rows ran out; "
+       "rho float64[Q, width], the re-scored ones filled).");
+
     m.def("asym_topk", [](nb::ndarray<const std::uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> levels,
                           nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> scale,
                           nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> level_sum,

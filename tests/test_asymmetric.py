@@ -67,7 +67,8 @@ def test_the_error_scale_is_calibrated(rng):
 
 
 @pytest.mark.parametrize("path", kernel_paths())
-@pytest.mark.parametrize("dims, binarizer", [(7, "mib"), (64, "sign"), (100, "mib"), (384, "centered"), (385, "mib")])
+@pytest.mark.parametrize("dims, binarizer", [(7, "mib"), (64, "sign"), (100, "mib"), (384, "centered"), (385, "mib"),
+                                             (3072, "sign")])  # the widest code: level sums near the u16 limit
 def test_the_kernel_returns_the_oracle_to_the_bit_on_every_path(rng, path, dims, binarizer):
     vectors, codes, scalars = _data(rng, 1000, dims, binarizer)
     vectors[500:540] = vectors[3]  # a tie group of keys

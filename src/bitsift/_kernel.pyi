@@ -53,6 +53,11 @@ def adaptive_cuts(key: Annotated[NDArray[numpy.float64], dict(shape=(None,), ord
     The adaptive pool's cut for many queries (core.asymmetric.adaptive_cut): (cut int64[Q], -1 where none proves it; kth float64[Q], the k-th best rho where unproven).
     """
 
+def adaptive_pool(key: Annotated[NDArray[numpy.float64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], complete: bool, k: int, vectors: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], queries: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], threads: int = 0, path: str = 'auto') -> tuple:
+    """
+    The adaptive pool for many queries (core.candidates): rows re-scored in key order up to the shortest prefix the bound proves. Returns (cut int64[Q], -1 where the fetched rows ran out; rho float64[Q, width], the re-scored ones filled).
+    """
+
 def asym_topk(levels: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], scale: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], level_sum: Annotated[NDArray[numpy.int32], dict(shape=(None,), order='C', device='cpu', writable=False)], packed: Annotated[NDArray[numpy.uint8], dict(shape=(None, None, None), order='C', device='cpu', writable=False)], valid: Annotated[NDArray[numpy.uint64], dict(shape=(None,), order='C', device='cpu', writable=False)], alpha: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], sigma: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], pop: Annotated[NDArray[numpy.int32], dict(shape=(None,), order='C', device='cpu', writable=False)], eps: float, k: int, threads: int = 0, path: str = 'auto') -> tuple:
     """
     Exact top-k by the asymmetric estimator's key (largest first, ties to the smaller row). Returns (key float32[Q, k'], row int64[Q, k']) with k' = min(k, live rows).

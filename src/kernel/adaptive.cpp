@@ -5,9 +5,13 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "asym.hpp"
+#include "parallel.hpp"
+#include "rescore.hpp"
 
 namespace bitsift {
 
@@ -40,6 +44,73 @@ void adaptive_cuts(const double* key, const double* rho, const std::int64_t* off
         }
         kth[q] = want > 0 && best.size() == want ? best.front() : -std::numeric_limits<double>::infinity();
     }
+}
+
+void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, std::size_t width, bool complete,
+                   std::size_t k, const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
+                   const float* queries, std::size_t threads, Path path, std::int64_t* cut, double* rho) {
+    for (std::size_t i = 0; i < nq * width; ++i)
+        if (rows[i] < 0 || static_cast<std::size_t>(rows[i]) >= nrows)
+            throw std::out_of_range("adaptive_pool: row out of range");
+    if (k == 0) throw std::invalid_argument("adaptive_pool: k must be positive");
+    const Rescorer rescorer(queries, nq, dim, rescore_simd(path));
+    auto one = [&](std::size_t q, std::vector<double>& best, std::vector<double>& scratch) {
+        const double* kq = key + q * width;
+        const std::int64_t* rq = rows + q * width;
+        double* out = rho + q * width;
+        if (width <= k && !complete) {  // k rows cannot both be taken and leave one to bound: fetch more
+            cut[q] = -1;
+            return;
+        }
+        // rows of a tie group that may go on past the fetch are not known yet
+        std::size_t known = width;
+        if (!complete)
+            while (known > 0 && kq[known - 1] == kq[width - 1]) --known;
+        const std::greater<double> after;
+        constexpr std::size_t kAhead = 12;  // rows asked for this far ahead (DRAM latency)
+        auto row = [&](std::size_t i) { return vectors + static_cast<std::size_t>(rq[i]) * dim; };
+        for (std::size_t i = 0; i < std::min(known, kAhead); ++i) prefetch_row(row(i), dim);
+        best.clear();
+        cut[q] = complete ? static_cast<std::int64_t>(width) : -1;
+        std::size_t scored = 0;  // rows re-scored: four at a time, ahead of the rule's reading
+        for (std::size_t i = 0; i < known; ++i) {
+            if (i == scored) {
+                if (i + 4 <= known) {
+                    const std::uint16_t* four[4] = {row(i), row(i + 1), row(i + 2), row(i + 3)};
+                    for (std::size_t a = i + kAhead; a < std::min(known, i + kAhead + 4); ++a) prefetch_row(row(a), dim);
+                    rescorer.rho4(q, four, scratch.data(), out + i);
+                    scored += 4;
+                } else {
+                    out[i] = rescorer.rho(q, row(i), scratch.data());
+                    scored += 1;
+                }
+            }
+            const double r = out[i];
+            if (best.size() < k) {
+                best.push_back(r);
+                std::push_heap(best.begin(), best.end(), after);
+            } else if (r > best.front()) {
+                std::pop_heap(best.begin(), best.end(), after);
+                best.back() = r;
+                std::push_heap(best.begin(), best.end(), after);
+            }
+            const bool group_end = i + 1 == width || kq[i + 1] != kq[i];
+            if (width > k && group_end && best.size() == k && best.front() > kq[i]) {
+                cut[q] = static_cast<std::int64_t>(i + 1);
+                return;
+            }
+        }
+    };
+    // Queries are independent: threads split them without changing a value. About 1M components of
+    // re-scoring make a thread worth its start (as correlation_f16_many).
+    const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
+    std::size_t nt = threads ? threads : std::min<std::size_t>(hw, nq * dim * 512 / (1u << 20) + 1);
+    nt = std::max<std::size_t>(1, std::min(nt, nq));
+    run_threads(nt, [&](std::size_t t) {
+        std::vector<double> best, scratch(4 * dim);
+        best.reserve(k);
+        for (std::size_t q = nq * t / nt; q < nq * (t + 1) / nt; ++q) one(q, best, scratch);
+    });
 }
 
 }  // namespace bitsift

@@ -26,8 +26,7 @@ struct AsymJob {
     std::size_t bytes_per_code;
     std::int32_t dims;
     const std::uint8_t* levels;    // nq * dims query levels (0..15), zero past dims (scalar, AVX2 tables)
-    const std::uint32_t* planes;   // nq * kPlanes * bytes_per_code: plane byte x as 0x01010101 * x (AVX-512)
-    const std::uint8_t* tables;    // nq * bytes_per_code * 32: level sums of each nibble (AVX2, scalar)
+    const std::uint8_t* tables;    // nq * bytes_per_code * 32: level sums of each nibble
     const AsymQuery* queries;      // nq
     std::size_t nq;
     const float* alpha;            // per code of this block: the corrective scale a
@@ -72,5 +71,17 @@ AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::
 // (-inf: fewer), which tells the caller how far to read (core/candidates.py).
 void adaptive_cuts(const double* key, const double* rho, const std::int64_t* offsets, std::size_t nq,
                    const std::int64_t* k, std::int64_t* cut, double* kth);
+
+// The adaptive pool (core/candidates.py) for nq queries in one call. Query q's first-stage candidates
+// are key[q * width ..] (width of them, descending) with their rows; complete: they are every live row.
+// Rows are re-scored one at a time in key order (rho as correlation_f16 gives it), with a running
+// k-best heap, up to the first whole tie group whose k best rho all exceed its last key: the rule of
+// adaptive_cuts, so the shortest proven prefix, each row re-scored once. cut[q] is that prefix's
+// length; width when complete and nothing proves it (or width <= k); -1 when the fetched rows run
+// out first (the caller scans wider; a tie group cut by the fetch is never counted). rho[q * width + i]
+// holds the re-scored rows. threads: 0 = as many as the work is worth.
+void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, std::size_t width, bool complete,
+                   std::size_t k, const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
+                   const float* queries, std::size_t threads, Path path, std::int64_t* cut, double* rho);
 
 }  // namespace bitsift

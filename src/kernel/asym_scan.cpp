@@ -106,8 +106,7 @@ struct RangeScan {
             AsymJob job = base;
             job.block = packed + b * B * kBlockCodes;
             job.levels = base.levels + g0 * dims;
-            job.planes = base.planes ? base.planes + g0 * kPlanes * B : nullptr;
-            job.tables = base.tables ? base.tables + g0 * B * 32 : nullptr;
+            job.tables = base.tables + g0 * B * 32;
             job.queries = base.queries + g0;
             job.nq = gn;
             job.alpha = base.alpha + b * kBlockCodes;
@@ -174,7 +173,7 @@ void scan_range(AsymBlockFn fn, const AsymJob& base, std::size_t nq, std::size_t
     }
 }
 
-// Scalar and AVX2 tables: for query byte j, entry x (< 16) is the level sum of the components
+// The tables of every path: for query byte j, entry x (< 16) is the level sum of the components
 // whose bits are set in the low nibble x, entry 16 + x the same for the high nibble.
 std::vector<std::uint8_t> build_tables(const std::uint8_t* levels, std::size_t nq, std::size_t dims, std::size_t B) {
     std::vector<std::uint8_t> t(nq * B * 32, 0);
@@ -190,23 +189,6 @@ std::vector<std::uint8_t> build_tables(const std::uint8_t* levels, std::size_t n
                     t[(q * B + j) * 32 + 16 * half + x] = static_cast<std::uint8_t>(s);
                 }
     return t;
-}
-
-// AVX-512 planes: byte j of plane p holds bit p of the levels of components 8j .. 8j + 7,
-// replicated into a dword so the kernel's AND takes it as an embedded broadcast.
-std::vector<std::uint32_t> build_planes(const std::uint8_t* levels, std::size_t nq, std::size_t dims, std::size_t B) {
-    std::vector<std::uint32_t> out(nq * kPlanes * B, 0);
-    for (std::size_t q = 0; q < nq; ++q)
-        for (std::size_t p = 0; p < kPlanes; ++p)
-            for (std::size_t j = 0; j < B; ++j) {
-                unsigned byte = 0;
-                for (unsigned bit = 0; bit < 8; ++bit) {
-                    const std::size_t d = 8 * j + bit;
-                    if (d < dims) byte |= ((levels[q * dims + d] >> p) & 1u) << bit;
-                }
-                out[(q * kPlanes + p) * B + j] = 0x01010101u * byte;
-            }
-    return out;
 }
 
 }  // namespace
@@ -248,16 +230,12 @@ AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::
     res.rows.assign(nq * res.k, 0);
     if (res.k == 0 || nq == 0) return res;
 
-    const std::vector<std::uint32_t> planes =
-        resolved == Path::Avx512 ? build_planes(levels, nq, dims, B) : std::vector<std::uint32_t>();
-    const std::vector<std::uint8_t> tables =
-        resolved != Path::Avx512 ? build_tables(levels, nq, dims, B) : std::vector<std::uint8_t>();
+    const std::vector<std::uint8_t> tables = build_tables(levels, nq, dims, B);
     AsymJob base{};
     base.bytes_per_code = B;
     base.dims = static_cast<std::int32_t>(dims);
     base.levels = levels;
-    base.planes = planes.empty() ? nullptr : planes.data();
-    base.tables = tables.empty() ? nullptr : tables.data();
+    base.tables = tables.data();
     base.queries = queries;
     base.alpha = alpha;
     base.sigma = sigma;

@@ -83,6 +83,40 @@ RowStats row_stats_scalar(const std::uint16_t* src, std::size_t dim, const doubl
 
 }  // namespace
 
+Rescorer::Rescorer(const float* queries, std::size_t nq, std::size_t dim, bool simd)
+    : dim_(dim), q_(nq * dim), norm_(nq), half_(half_table()), simd_(simd),
+      stats_(simd ? row_stats_avx2 : row_stats_scalar) {
+    for (std::size_t t = 0; t < nq; ++t) {
+        const float* query = queries + t * dim;
+        double* qt = q_.data() + t * dim;
+        const double q_mean = lane_sum(dim, [&](std::size_t j) { return static_cast<double>(query[j]); }) / dim;
+        for (std::size_t j = 0; j < dim; ++j) qt[j] = static_cast<double>(query[j]) - q_mean;
+        norm_[t] = std::sqrt(lane_sum(dim, [&](std::size_t j) { return qt[j] * qt[j]; }));
+    }
+}
+
+double Rescorer::rho(std::size_t t, const std::uint16_t* row, double* scratch) const {
+    return finish(t, stats_(row, dim_, q_.data() + t * dim_, half_, scratch));
+}
+
+void Rescorer::rho4(std::size_t t, const std::uint16_t* const rows[4], double* scratch, double out[4]) const {
+    if (!simd_) {
+        for (int r = 0; r < 4; ++r) out[r] = rho(t, rows[r], scratch);
+        return;
+    }
+    RowStats stats[4];
+    row_stats_avx2_x4(rows, dim_, q_.data() + t * dim_, half_, scratch, stats);
+    for (int r = 0; r < 4; ++r) out[r] = finish(t, stats[r]);
+}
+
+double Rescorer::finish(std::size_t t, const RowStats& r) const {
+    const double denom = std::sqrt(r.vv) * norm_[t];
+    const double rho = denom > 0 ? r.dot / denom : 0.0;
+    return rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
+}
+
+bool rescore_simd(Path path) { return resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c"); }
+
 void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
                           const std::int64_t* rows, const std::int64_t* offsets, std::size_t nq,
                           const float* queries, double* out, Path path) {
@@ -94,37 +128,19 @@ void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::
         std::fill(out, out + n, 0.0);
         return;
     }
-    const float* half = half_table();
-    // Each query centred once; owner[i] is the query of row i.
-    std::vector<double> q(nq * dim), q_norm(nq);
-    std::vector<std::uint32_t> owner(n);
-    for (std::size_t t = 0; t < nq; ++t) {
-        const float* query = queries + t * dim;
-        double* qt = q.data() + t * dim;
-        const double q_mean = lane_sum(dim, [&](std::size_t j) { return static_cast<double>(query[j]); }) / dim;
-        for (std::size_t j = 0; j < dim; ++j) qt[j] = static_cast<double>(query[j]) - q_mean;
-        q_norm[t] = std::sqrt(lane_sum(dim, [&](std::size_t j) { return qt[j] * qt[j]; }));
-        for (auto i = offsets[t]; i < offsets[t + 1]; ++i) owner[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(t);
-    }
     // AVX2 + F16C does the same arithmetic in the same order (rescore_avx2.cpp): identical values.
-    const bool simd = resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c");
-    const auto stats = simd ? row_stats_avx2 : row_stats_scalar;
+    const Rescorer rescorer(queries, nq, dim, rescore_simd(path));
+    std::vector<std::uint32_t> owner(n);  // owner[i]: the query of row i
+    for (std::size_t t = 0; t < nq; ++t)
+        for (auto i = offsets[t]; i < offsets[t + 1]; ++i) owner[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(t);
     auto work = [&](std::size_t i0, std::size_t i1) {
         std::vector<double> v(dim);
         constexpr std::size_t kAhead = 4;  // rows are scattered over the file: ask for the next ones early
-        const std::size_t row_bytes = dim * sizeof(std::uint16_t);
-        auto prefetch = [&](std::size_t i) {
-            const char* at = reinterpret_cast<const char*>(vectors + static_cast<std::size_t>(rows[i]) * dim);
-            for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(at + b);
-        };
-        for (std::size_t i = i0; i < std::min(i1, i0 + kAhead); ++i) prefetch(i);
+        auto row = [&](std::size_t i) { return vectors + static_cast<std::size_t>(rows[i]) * dim; };
+        for (std::size_t i = i0; i < std::min(i1, i0 + kAhead); ++i) prefetch_row(row(i), dim);
         for (std::size_t i = i0; i < i1; ++i) {
-            if (i + kAhead < i1) prefetch(i + kAhead);
-            const std::uint16_t* src = vectors + static_cast<std::size_t>(rows[i]) * dim;
-            const RowStats r = stats(src, dim, q.data() + owner[i] * dim, half, v.data());
-            const double denom = std::sqrt(r.vv) * q_norm[owner[i]];
-            const double rho = denom > 0 ? r.dot / denom : 0.0;
-            out[i] = rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
+            if (i + kAhead < i1) prefetch_row(row(i + kAhead), dim);
+            out[i] = rescorer.rho(owner[i], row(i), v.data());
         }
     };
     // Rows are independent, so threads split them without changing any value; below ~1M

@@ -3,6 +3,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "kernel.hpp"
 
 namespace bitsift {
 
@@ -13,5 +16,37 @@ struct RowStats {
 };
 
 RowStats row_stats_avx2(const std::uint16_t* src, std::size_t dim, const double* q, const float* half, double* v);
+// row_stats_avx2 of four rows at once, each value the same; v is scratch of 4 * dim doubles.
+void row_stats_avx2_x4(const std::uint16_t* const src[4], std::size_t dim, const double* q, const float* half,
+                       double* v, RowStats out[4]);
+
+// rho of any (query, float16 row) pair, correlation_f16's arithmetic: every query centred once, each
+// row computed alone in a fixed order, so a value never depends on which rows come with it.
+class Rescorer {
+public:
+    Rescorer(const float* queries, std::size_t nq, std::size_t dim, bool simd);
+    // rho of query t and one row (dim halves); scratch: dim doubles.
+    double rho(std::size_t t, const std::uint16_t* row, double* scratch) const;
+    // rho of query t and four rows, each the value rho() gives; scratch: 4 * dim doubles.
+    void rho4(std::size_t t, const std::uint16_t* const rows[4], double* scratch, double out[4]) const;
+    std::size_t dim() const { return dim_; }
+
+private:
+    std::size_t dim_;
+    std::vector<double> q_, norm_;
+    const float* half_;
+    bool simd_;
+    RowStats (*stats_)(const std::uint16_t*, std::size_t, const double*, const float*, double*);
+    double finish(std::size_t t, const RowStats& r) const;
+};
+
+// Whether Rescorer may take the AVX2 + F16C row kernel on this path and CPU (same values either way).
+bool rescore_simd(Path path);
+
+// Ask for a float16 row's cache lines ahead of its use (rows are scattered over the file).
+inline void prefetch_row(const std::uint16_t* row, std::size_t dim) {
+    const char* at = reinterpret_cast<const char*>(row);
+    for (std::size_t b = 0; b < dim * sizeof(std::uint16_t); b += 64) __builtin_prefetch(at + b);
+}
 
 }  // namespace bitsift

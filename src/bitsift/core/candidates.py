@@ -223,69 +223,42 @@ def rescored(queries: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarr
 # where 1,024 took 0.27), so twice the typical pool, at least ADAPTIVE_SCAN.
 ADAPTIVE_SCAN = 1024
 _SCAN_PER_ROOT = 4
-ADAPTIVE_FIRST = 256   # rows it re-scores first; then as many as the k-th best rho so far says
 
 
 def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.ndarray, k: int,
                   rows_held: int) -> Candidates:
     """Each query's smallest first-stage prefix that the estimator's bound proves holds its k best
-    by rho (``asymmetric.adaptive_cut``), re-scored: the first ``ADAPTIVE_FIRST`` rows, then up to
-    the first row whose key is below the k-th best rho found so far (a prefix that proves the cut,
-    since that rho only rises as rows are added), or twice as many where that row is not known
-    yet; a scan ``_WIDEN`` times wider once every fetched row is re-scored. Queries advance together:
-    one scan, one re-scoring and one cut call (kernel.adaptive_cuts) per round for all unsettled
-    ones; the answer is the shortest proven prefix whatever the rounds were.
+    by rho (``asymmetric.adaptive_cut``), re-scored: one native call for all queries
+    (kernel.adaptive_pool) re-scores each query's rows in key order, each once, up to the first
+    whole tie group that proves the cut; a query whose fetched rows run out first is scanned
+    ``_WIDEN`` times wider (rare: p90 pools are below the first fetch) and judged again.
 
     A part's prefix is proven with its own rows only, so it is never shorter than the prefix the
     same rule picks over all parts' candidates merged (core.ranking applies that rule): sharded
     answers equal one machine's."""
     nq = len(queries)
-    first = max(ADAPTIVE_SCAN, -(-int(_SCAN_PER_ROOT * np.sqrt(rows_held)) // 256) * 256)
-    fetched = [first] * nq  # rows each query's last scan asked for
-    dist, rows = scan(np.arange(nq), first)
-    keys = [-d for d in dist]
-    found = [r for r in rows]
-    rho: list[np.ndarray] = [np.zeros(0)] * nq
-    cut: list[int] = [0] * nq
-    target = [ADAPTIVE_FIRST] * nq  # rows of each query re-scored by the end of the round
-    todo = list(range(nq))
-    while todo:
-        more = [np.asarray(found[i][rho[i].size : min(target[i], found[i].size)]) for i in todo]
-        fresh = kernel.correlation_f16_many(vectors, more, queries[todo])
-        sizes = np.zeros(len(todo), np.int64)  # each query's known prefix
-        for j, (i, new) in enumerate(zip(todo, fresh)):
-            rho[i] = np.concatenate([rho[i], new]) if rho[i].size else new
-            key, done = keys[i], rho[i].size
-            complete = key.size < fetched[i]  # every live row was fetched
-            # the known prefix: whole tie groups above the first key not re-scored (or not fetched)
-            sizes[j] = key.size if complete and done == key.size else \
-                int(np.searchsorted(-key, -key[min(done, key.size - 1)], side="left"))
-        cuts, kth = kernel.adaptive_cuts(np.concatenate([keys[i][:n] for i, n in zip(todo, sizes)]),
-                                         np.concatenate([rho[i][:n] for i, n in zip(todo, sizes)]),
-                                         np.concatenate([[0], np.cumsum(sizes)]), k)
-        widen = []
-        for j, i in enumerate(todo):
-            key, done = keys[i], rho[i].size
-            if cuts[j] >= 0 or sizes[j] == key.size:
-                cut[i] = int(cuts[j]) if cuts[j] >= 0 else int(sizes[j])
-                continue
-            # the first row whose key is below the k-th best rho so far, with its tie group
-            below = int(np.searchsorted(-key, -kth[j], side="right")) if np.isfinite(kth[j]) else key.size
-            need = int(np.searchsorted(-key, -key[below], side="right")) if below < key.size else 2 * done
-            target[i] = need if need > done else 2 * done
-            widen.append(i)
-        wider = [i for i in widen if target[i] > keys[i].size >= fetched[i]]  # more rows than fetched exist
-        if wider:
-            fetch = max(fetched[i] for i in wider) * _WIDEN
-            d2, r2 = scan(np.asarray(wider, np.int64), fetch)
-            for j, i in enumerate(wider):  # the same order, so the re-scored prefix stays valid
-                keys[i], found[i], fetched[i] = -d2[j], r2[j], fetch
-        todo = widen
-    sizes = np.asarray(cut, np.int64)
+    fetch = max(ADAPTIVE_SCAN, -(-int(_SCAN_PER_ROOT * np.sqrt(rows_held)) // 256) * 256)
+    todo = np.arange(nq)
+    rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (queries, cut, key, rows, rho)
+    while todo.size:
+        dist, rows = scan(todo, fetch)
+        key = -dist
+        cut, rho = kernel.adaptive_pool(key, rows, rows.shape[1] < fetch, k, vectors, queries[todo])
+        settled = cut >= 0
+        rounds.append((todo[settled], cut[settled], key[settled], rows[settled], rho[settled]))
+        todo, fetch = todo[~settled], fetch * _WIDEN
+    if len(rounds) == 1:  # the usual case: every query settled by the first scan, in query order
+        order = np.arange(nq)
+        _, cut, key, rows, rho = rounds[0]
+    else:
+        order = np.argsort(np.concatenate([r[0] for r in rounds]), kind="stable")
+        cut = np.concatenate([r[1] for r in rounds])[order]
+        width = max(r[2].shape[1] for r in rounds)
+        key, rows, rho = (np.concatenate([np.pad(r[c], ((0, 0), (0, width - r[c].shape[1]))) for r in rounds])[order]
+                          for c in (2, 3, 4))
+    taken = np.arange(key.shape[1])[None, :] < cut[:, None]  # row-major: query order, key order within
+    rows_flat, rho_flat = rows[taken], rho[taken]
     offsets = np.zeros(nq + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    rows_flat = np.concatenate([found[i][: cut[i]] for i in range(nq)]) if nq else np.zeros(0, np.int64)
-    rho_flat = np.concatenate([rho[i][: cut[i]] for i in range(nq)]) if nq else np.zeros(0)
-    dist_flat = np.concatenate([-keys[i][: cut[i]].astype(np.float64) for i in range(nq)]) if nq else np.zeros(0)
-    return Candidates(dist_flat, rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat, ids[rows_flat],
+    np.cumsum(cut, out=offsets[1:])
+    return Candidates(-key[taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat, ids[rows_flat],
                       offsets)

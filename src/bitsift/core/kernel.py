@@ -255,6 +255,22 @@ def adaptive_cuts(key: np.ndarray, rho: np.ndarray, offsets: np.ndarray, k: int 
                                  offsets, ks)
 
 
+def adaptive_pool(key: np.ndarray, rows: np.ndarray, complete: bool, k: int, vectors: np.ndarray,
+                  queries: np.ndarray, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's adaptive pool in one native call (core.candidates.adaptive_pool): its candidates
+    ``key[q]`` (float64, descending, every query as many) and ``rows[q]``, re-scored against the
+    float16 ``vectors`` in key order up to the first whole tie group that ``asymmetric.adaptive_cut``
+    proves; ``complete``: the candidates are every live row. Returns ``(cut int64[Q], rho
+    float64[Q, width])``: cut -1 where the fetched rows ran out before a proof (scan wider), the
+    width where complete and nothing proves it; rho filled for the re-scored rows."""
+    if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
+        raise ValueError("vectors must be a C-contiguous float16 matrix")
+    q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(key), -1)
+    return _kernel.adaptive_pool(np.ascontiguousarray(key, np.float64), np.ascontiguousarray(rows, np.int64),
+                                 bool(complete), int(k), vectors.view(np.uint16), q,
+                                 int(threads or _default_scan_threads()), _forced_path)
+
+
 def _default_scan_threads() -> int:
     value = os.environ.get(SCAN_THREADS_ENV, "")
     return int(value) if value.isdigit() else 0

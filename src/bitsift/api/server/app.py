@@ -401,10 +401,11 @@ def create_app(
     snapshot_dir: str | pathlib.Path | None = None,
     cors_origins: Sequence[str] | None = None,
     metrics_key: str | None = None,
+    access_log: bool = False,
 ) -> FastAPI:
     """The REST app over one engine (kept on ``app.state``; the caller owns and closes it).
     ``public_url``: how clients reach this server (upload URLs are built on it; default: the
-    request's own scheme and Host)."""
+    request's own scheme and Host). ``access_log``: one line per request on stderr."""
     if isinstance(api_keys, str):
         raise TypeError("api_keys must be a sequence of keys, not one string")
     keys = [k for k in api_keys if k]
@@ -439,6 +440,7 @@ def create_app(
                             max_large_bodies=max_large_bodies, large_body_bytes=large_body_bytes,
                             large_wait_s=large_wait_s, lean=[lean_route(*r) for r in LEAN_ROUTES])
     app.cors_origins = telemetry.cors_origins(cors_origins)
+    app.access_log = access_log
     return app
 
 
@@ -448,6 +450,7 @@ class _App(FastAPI):
 
     gate_options: dict[str, Any]
     cors_origins: list[str] = []
+    access_log: bool = False
 
     def build_middleware_stack(self) -> Any:
         """Telemetry outermost (every request is counted and logged, a refused one too), then
@@ -457,7 +460,7 @@ class _App(FastAPI):
         if self.cors_origins:
             inner = CORSMiddleware(inner, allow_origins=self.cors_origins, allow_methods=["*"], allow_headers=["*"],
                                    expose_headers=["x-request-id", "retry-after"])
-        return telemetry.Telemetry(inner, _route_template)
+        return telemetry.Telemetry(inner, _route_template, access_log=self.access_log)
 
 
 LEAN_PATHS = {path for path, _, _ in LEAN_ROUTES}
@@ -516,7 +519,8 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     ``workers`` processes (default: one per core; always one with ``ray``) share the port and the
     data directory: each opens its own engine, and the cross-process protocol of storage.folder
     makes a write acknowledged by one visible to the next search on any other. ``access_log``:
-    one line per request on stderr (uvicorn's; ~10% of a search's server time at full load)."""
+    one line per request on stderr (uvicorn's format, written by telemetry.Telemetry: uvicorn's
+    own logger cost ~15% of a search's server time at full load)."""
     import uvicorn
 
     n = worker_count(ray, workers)
@@ -532,13 +536,13 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
         # The large-body slots are the server's, not each worker's: split between them, so N
         # workers parse no more ~100 MB bodies at once than one would (the memory bound).
         os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys), "public_url": public_url,
-                                                "max_large_bodies": large_body_slots(n)})
+                                                "max_large_bodies": large_body_slots(n), "access_log": access_log})
         # Each worker's embedding model and scans get their share of the cores, not all of them each.
         share = str(max(1, default_workers() // n))
         os.environ.setdefault(THREADS_ENV, share)
         os.environ.setdefault(SCAN_THREADS_ENV, share)
         uvicorn.run("bitsift.api.server.app:worker_app", factory=True, host=host, port=port, workers=n,
-                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=access_log)
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False)
         return
     if ray is None:
         engine: Any = Engine(path)
@@ -549,9 +553,9 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     try:
         # SIGTERM/SIGINT: stop accepting, let in-flight requests (and their commits) finish for
         # up to SHUTDOWN_GRACE_S, then close the engine. Nothing acknowledged is lost either way.
-        app = create_app(engine, api_keys=api_keys, public_url=public_url)
+        app = create_app(engine, api_keys=api_keys, public_url=public_url, access_log=access_log)
         app.router.lifespan_context = opened(engine, close=False)  # closed below, after uvicorn
-        uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=access_log)
+        uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False)
     finally:
         engine.close()
 
@@ -563,7 +567,8 @@ def worker_app() -> FastAPI:
     config = json.loads(os.environ[WORKER_CONFIG])
     engine = Engine(config["path"])
     app = create_app(engine, api_keys=config["api_keys"], public_url=config.get("public_url"),
-                     max_large_bodies=config.get("max_large_bodies", MAX_LARGE_BODIES))
+                     max_large_bodies=config.get("max_large_bodies", MAX_LARGE_BODIES),
+                     access_log=config.get("access_log", False))
     app.router.lifespan_context = opened(engine, close=True)
     return app
 

@@ -243,8 +243,12 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     while todo.size:
         dist, rows = scan(todo, fetch)
         key = -dist
-        cut, rho = kernel.adaptive_pool(key, rows, rows.shape[1] < fetch, k, vectors, queries[todo])
+        cut, rho = kernel.adaptive_pool(key, rows, rows.shape[1] < fetch, k, vectors,
+                                        queries if todo.size == nq else queries[todo])
         settled = cut >= 0
+        if settled.all():
+            rounds.append((todo, cut, key, rows, rho))
+            break
         rounds.append((todo[settled], cut[settled], key[settled], rows[settled], rho[settled]))
         todo, fetch = todo[~settled], fetch * _WIDEN
     if len(rounds) == 1:  # the usual case: every query settled by the first scan, in query order
@@ -256,9 +260,10 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
         width = max(r[2].shape[1] for r in rounds)
         key, rows, rho = (np.concatenate([np.pad(r[c], ((0, 0), (0, width - r[c].shape[1]))) for r in rounds])[order]
                           for c in (2, 3, 4))
-    taken = np.arange(key.shape[1])[None, :] < cut[:, None]  # row-major: query order, key order within
-    rows_flat, rho_flat = rows[taken], rho[taken]
+    width = int(cut.max()) if nq else 0  # only the columns some query takes
+    taken = np.arange(width)[None, :] < cut[:, None]  # row-major: query order, key order within
+    rows_flat, rho_flat = rows[:, :width][taken], rho[:, :width][taken]
     offsets = np.zeros(nq + 1, np.int64)
     np.cumsum(cut, out=offsets[1:])
-    return Candidates(-key[taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat, ids[rows_flat],
-                      offsets)
+    return Candidates(-key[:, :width][taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat,
+                      ids[rows_flat], offsets)

@@ -4,6 +4,7 @@ the API key check, request ids and JSON log lines, and API docs that load nothin
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -108,10 +109,15 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_metrics_add_up_over_two_worker_processes(tmp_path):
+    """One scrape counts both workers; every request gets its access line (written by Telemetry,
+    in uvicorn's format); the shared metrics folder goes when the server stops."""
     port = free_port()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "bitsift.cli.main", "serve", "--path", str(tmp_path / "d"),
-                             "--port", str(port), "--workers", "2", "--no-access-log"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--port", str(port), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -129,6 +135,9 @@ def test_metrics_add_up_over_two_worker_processes(tmp_path):
         assert value(found, "bitsift_requests_total", route="/health") >= 40  # every worker's, in one scrape
         assert value(found, "bitsift_requests_total", route="/v1/search", status="200") == 5
         assert len(workers) == 2, "the test needs both workers to have answered"
+        assert [p.name[:16] for p in temp.iterdir()] == ["bitsift-metrics-"]
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        _, err = proc.communicate(timeout=60)
+    assert err.count('"GET /health HTTP/1.1" 200 OK') >= 40 and '"POST /v1/search HTTP/1.1" 200 OK' in err
+    assert not list(temp.iterdir())  # the metrics folder went with the server

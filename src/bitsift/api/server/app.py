@@ -529,10 +529,11 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if n > 1:
         # One scrape of /metrics answers for every worker: their metrics go to a shared folder.
+        made = None  # the metrics folder this server made, removed when it stops
         if not os.environ.get(telemetry.MULTIPROC_ENV):
             import tempfile
 
-            os.environ[telemetry.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="bitsift-metrics-")
+            made = os.environ[telemetry.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="bitsift-metrics-")
         # The large-body slots are the server's, not each worker's: split between them, so N
         # workers parse no more ~100 MB bodies at once than one would (the memory bound).
         os.environ[WORKER_CONFIG] = json.dumps({"path": path, "api_keys": list(api_keys), "public_url": public_url,
@@ -541,8 +542,15 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8080, api_keys: Sequen
         share = str(max(1, default_workers() // n))
         os.environ.setdefault(THREADS_ENV, share)
         os.environ.setdefault(SCAN_THREADS_ENV, share)
-        uvicorn.run("bitsift.api.server.app:worker_app", factory=True, host=host, port=port, workers=n,
-                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False)
+        try:
+            uvicorn.run("bitsift.api.server.app:worker_app", factory=True, host=host, port=port, workers=n,
+                        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False)
+        finally:
+            if made is not None:  # every stopped server had left one behind in the temp folder
+                import shutil
+
+                shutil.rmtree(made, ignore_errors=True)
+                os.environ.pop(telemetry.MULTIPROC_ENV, None)
         return
     if ray is None:
         engine: Any = Engine(path)

@@ -55,6 +55,7 @@ struct TopKeys {
     float floor = -std::numeric_limits<float>::infinity();
     explicit TopKeys(std::size_t k_) : k(k_), compact_at(2 * k_ + 64) {}
     void offer(float key, std::int64_t row) {
+        if (buf.capacity() < compact_at) buf.reserve(compact_at);  // once (copies of a TopKeys hold none)
         buf.push_back((static_cast<Entry>(rank_of(key)) << 32) | static_cast<Entry>(row));
         if (buf.size() >= compact_at) compact();
     }
@@ -67,6 +68,34 @@ struct TopKeys {
     // The block kernels take a code iff key > thr: the largest float below the floor.
     float thr() const { return std::nextafter(floor, -std::numeric_limits<float>::infinity()); }
 };
+
+// Ascending order of entries by a least-significant-byte-first radix sort: the top k of a large
+// fetch (1,280 at 100k rows) sorted this way cost a fifth of std::sort. A byte every entry shares
+// (a row's high bytes, a key's exponent) is skipped.
+void radix_sort(Entry* first, std::size_t n, std::vector<Entry>& scratch) {
+    if (n < 64) {
+        std::sort(first, first + n);
+        return;
+    }
+    std::size_t count[8][256] = {};
+    for (std::size_t i = 0; i < n; ++i)
+        for (int b = 0; b < 8; ++b) ++count[b][(first[i] >> (8 * b)) & 0xFF];
+    scratch.resize(n);
+    Entry* from = first;
+    Entry* to = scratch.data();
+    for (int b = 0; b < 8; ++b) {
+        if (count[b][(first[0] >> (8 * b)) & 0xFF] == n) continue;  // one value for all: order unchanged
+        std::size_t at = 0;
+        for (std::size_t v = 0; v < 256; ++v) {
+            const std::size_t c = count[b][v];
+            count[b][v] = at;
+            at += c;
+        }
+        for (std::size_t i = 0; i < n; ++i) to[count[b][(from[i] >> (8 * b)) & 0xFF]++] = from[i];
+        std::swap(from, to);
+    }
+    if (from != first) std::copy(from, from + n, first);
+}
 
 constexpr std::size_t kQueryGroup = 64;  // keys of a group's queries for one block stay in L1
 // As the Hamming scan: a second thread pays off only past ~130k codes for one query.
@@ -251,12 +280,12 @@ AsymResult asym_topk(const std::uint8_t* levels, const AsymQuery* queries, std::
         scan_range(fn, base, nq, B, packed, valid, dims, nblocks * t / nt, nblocks * (t + 1) / nt, tops[t]);
     });
 
-    std::vector<Entry> merged;
+    std::vector<Entry> merged, scratch;
     for (std::size_t q = 0; q < nq; ++q) {
         merged.clear();
         for (std::size_t t = 0; t < nt; ++t) merged.insert(merged.end(), tops[t][q].buf.begin(), tops[t][q].buf.end());
         if (merged.size() > res.k) std::nth_element(merged.begin(), merged.begin() + (res.k - 1), merged.end());
-        std::sort(merged.begin(), merged.begin() + res.k);
+        radix_sort(merged.data(), res.k, scratch);
         for (std::size_t i = 0; i < res.k; ++i) {
             res.keys[q * res.k + i] = key_of(static_cast<std::uint32_t>(merged[i] >> 32));
             res.rows[q * res.k + i] = static_cast<std::int64_t>(merged[i] & 0xFFFFFFFFu);

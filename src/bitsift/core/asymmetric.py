@@ -13,8 +13,9 @@ quantized to 4 bits per component, q' ~ lo + step * u with levels u in 0..15, so
 
     <q_hat, r> = (2 step / D) * (D * A - U * popcount(c)),  A = sum_d u_d c_d,  U = sum_d u_d
 
-and A is four AND + popcount passes of the query's bit planes over the code (or a table of level
-sums per code nibble): integer arithmetic, exact on every kernel path.
+and A is a sum over the code's nibbles of a 16-entry table of the query's level sums (every kernel
+path; equivalently four AND + popcount passes of its bit planes): integer arithmetic, exact on
+every path.
 
 The error of est is close to Gaussian with the scale RaBitQ derives,
 ``sigma = sqrt(1 - cos^2) / cos / sqrt(D - 1)``, cos = <r, x'> / ||r|| (the second corrective

@@ -130,7 +130,10 @@ def _rank(request: SearchRequest, found: list[Candidates]) -> Ranked:
     """The mode's ranking of every part's candidates (core.ranking, or core.fusion)."""
     k, pool, threshold = request.ranking()
     if not request.keyword_mode:
-        return rank(found, k, pool, threshold, adaptive=request.adaptive)
+        # One part that proved its pool for every query's own k: the merged rule over the same rows
+        # would find the same prefix (its first proof), so it is not applied again.
+        proven = request.adaptive and len(found) == 1 and bool(np.all(np.asarray(k) == request.top_k))
+        return rank(found, k, pool, threshold, adaptive=request.adaptive and not proven)
     depth = np.maximum(k, FUSION_DEPTH) if np.ndim(k) else max(int(k), FUSION_DEPTH)
     if request.mode == "keyword":
         return fusion.keyword_rank(found, k, depth, threshold)

@@ -173,3 +173,32 @@ def test_the_adaptive_pool_is_the_shortest_prefix_the_bound_proves(rng, n, monke
         want = order[: n if cut is None else cut]
         assert set(got[i].rows.tolist()) == set(want.tolist()) and got[i].rows.size == want.size
         assert np.allclose(-got[i].tiebreak, rho[got[i].rows], atol=1e-12)
+
+
+def test_a_pool_without_every_id_ranks_as_the_full_one(rng):
+    """every_id=False (plain vector search): only each query's k best by rho carry their ids, and
+    core.ranking gives the same answer as over the pool with every id, ties settled by id included
+    (25 copies of one vector here, the query among them)."""
+    from bitsift.core import ranking
+
+    n = 3000
+    x = rng.standard_normal((n, DIMS)).astype(np.float32)
+    x[5:30] = x[4]
+    codes = make_binarizer("mib").encode(x)
+    ids = np.empty(n, dtype=object)
+    ids[:] = [f"r{(i * 7919) % n}" for i in range(n)]  # id order unlike row order
+    queries = np.concatenate([x[[4]], rng.standard_normal((5, DIMS)).astype(np.float32)])
+    snap = _packed(codes, x).snapshot()
+    full = candidates.rescored(queries, snap, x.astype(np.float16), ids, None, 10, ADAPTIVE_OVERSAMPLE)
+    lean = candidates.rescored(queries, snap, x.astype(np.float16), ids, None, 10, ADAPTIVE_OVERSAMPLE,
+                               every_id=False)
+    assert np.array_equal(full.rows, lean.rows) and np.array_equal(full.scores, lean.scores)
+    assert sum(i is None for i in lean.ids) > len(lean.ids) / 2  # most pool rows go without
+    for q in range(len(queries)):
+        rho = -lean[q].tiebreak
+        has = np.array([i is not None for i in lean[q].ids])
+        assert np.array_equal(has, rho >= np.sort(rho)[-10])
+        assert list(lean[q].ids[has]) == list(full[q].ids[has])
+    for k in (1, 3, 10):
+        a, b = ranking.rank([full], k, adaptive=True), ranking.rank([lean], k, adaptive=True)
+        assert a.ids == b.ids and np.array_equal(a.rows, b.rows) and np.array_equal(a.scores, b.scores)

@@ -180,17 +180,20 @@ def _proven(dist: np.ndarray, kth_score: float, pop_q: int, present: list[np.nda
 
 
 def rescored(queries: np.ndarray, snap: kernel.PackedSnapshot, vectors: np.ndarray, ids: np.ndarray,
-             mask: np.ndarray | None, k: int, oversample: int) -> Candidates:
+             mask: np.ndarray | None, k: int, oversample: int, every_id: bool = True) -> Candidates:
     """For each query (float32[Q, D]): the rows the asymmetric first stage ranks best (core.asymmetric)
     and every row tied with the last of them (so the pool never depends on row order), re-scored
     from their float16 rows by ITS(arccos(rho)/pi) (rescore.py), in first-stage order; the caller
     picks the best k after merging parts. ``oversample`` rows per result, or, with
     ``ADAPTIVE_OVERSAMPLE``, as many as the estimator's bound needs (:func:`adaptive_pool`). Only
-    the candidate rows of ``vectors`` (a memory map) are read."""
+    the candidate rows of ``vectors`` (a memory map) are read. ``every_id=False`` (the adaptive pool
+    only): a candidate outside its query's k best by rho here carries None for its id, since
+    core.ranking reads ids only for the k best of all parts and the ties at that cut, all of them among
+    each part's k best (score rises with rho); gathering every pool row's id was ~7% of a search."""
     levels = asymmetric.quantize(queries)
     scan = asymmetric_scan(levels, snap, mask)
     if oversample == ADAPTIVE_OVERSAMPLE:
-        return adaptive_pool(queries, scan, vectors, ids, k, snap.rows)
+        return adaptive_pool(queries, scan, vectors, ids, k, snap.rows, every_id)
     need = k * oversample
 
     def settled(i: int, dist: np.ndarray, rows: np.ndarray, fetched: int) -> bool:
@@ -226,7 +229,7 @@ _SCAN_PER_ROOT = 4
 
 
 def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.ndarray, k: int,
-                  rows_held: int) -> Candidates:
+                  rows_held: int, every_id: bool = True) -> Candidates:
     """Each query's smallest first-stage prefix that the estimator's bound proves holds its k best
     by rho (``asymmetric.adaptive_cut``), re-scored: one native call for all queries
     (kernel.adaptive_pool) re-scores each query's rows in key order, each once, up to the first
@@ -265,5 +268,12 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     rows_flat, rho_flat = rows[:, :width][taken], rho[:, :width][taken]
     offsets = np.zeros(nq + 1, np.int64)
     np.cumsum(cut, out=offsets[1:])
+    if every_id or width <= k:
+        found_ids = ids[rows_flat]
+    else:  # ids of each query's k best by rho (ties included) only: the ones core.ranking may read
+        kth = np.partition(np.where(taken, rho[:, :width], -np.inf), width - k, axis=1)[:, width - k]
+        best = rho_flat >= np.repeat(kth, cut)
+        found_ids = np.full(rows_flat.size, None, object)
+        found_ids[best] = ids[rows_flat[best]]
     return Candidates(-key[:, :width][taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat,
-                      ids[rows_flat], offsets)
+                      found_ids, offsets)

@@ -290,7 +290,7 @@ class Namespace:
                 found = self._keyword_candidates(queries, qcodes, snap, state, mask, request)
             elif mode == "rescore":
                 found = candidates.rescored(queries, snap, self._vector_map(snap.rows), state.ids, mask, k,
-                                            request.oversample)
+                                            request.oversample, every_id=False)
             else:
                 found = candidates.binary(qcodes, snap, snap.pops, state.ids, self.dimension, k, mask,
                                           self.binarizer.balanced)

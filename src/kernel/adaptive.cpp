@@ -15,34 +15,53 @@
 
 namespace bitsift {
 
+namespace {
+
+// The k best rho seen so far: a min-heap whose front is the k-th best (the rule's test).
+struct KBest {
+    std::vector<double> heap;
+    std::size_t k = 0;
+    void reset(std::size_t want) {
+        heap.clear();
+        k = want;
+    }
+    void add(double r) {
+        const std::greater<double> after;
+        if (heap.size() < k) {
+            heap.push_back(r);
+            std::push_heap(heap.begin(), heap.end(), after);
+        } else if (k > 0 && r > heap.front()) {
+            std::pop_heap(heap.begin(), heap.end(), after);
+            heap.back() = r;
+            std::push_heap(heap.begin(), heap.end(), after);
+        }
+    }
+    // k of them, all above ``key``: a prefix ending here (at a tie group's end) is proven
+    bool above(double key) const { return k > 0 && heap.size() == k && heap.front() > key; }
+};
+
+}  // namespace
+
 void adaptive_cuts(const double* key, const double* rho, const std::int64_t* offsets, std::size_t nq,
                    const std::int64_t* k, std::int64_t* cut, double* kth) {
-    std::vector<double> best;  // the k best rho of the first i candidates: a min-heap, front the k-th
-    const std::greater<double> after;
+    KBest best;
     for (std::size_t q = 0; q < nq; ++q) {
         const double* kq = key + offsets[q];
         const double* rq = rho + offsets[q];
         const std::size_t n = static_cast<std::size_t>(offsets[q + 1] - offsets[q]);
         const std::size_t want = static_cast<std::size_t>(k[q]);
         cut[q] = -1;
-        best.clear();
+        best.reset(want);
         for (std::size_t i = 0; i < n; ++i) {
-            if (best.size() < want) {
-                best.push_back(rq[i]);
-                std::push_heap(best.begin(), best.end(), after);
-            } else if (want > 0 && rq[i] > best.front()) {
-                std::pop_heap(best.begin(), best.end(), after);
-                best.back() = rq[i];
-                std::push_heap(best.begin(), best.end(), after);
-            }
+            best.add(rq[i]);
             const bool group_end = i + 1 == n || kq[i + 1] != kq[i];
             // proven: k of the first i + 1 (whole tie groups) have rho above the last one's key
-            if (n > want && group_end && best.size() == want && best.front() > kq[i]) {
+            if (n > want && group_end && best.above(kq[i])) {
                 cut[q] = static_cast<std::int64_t>(i + 1);
                 break;
             }
         }
-        kth[q] = want > 0 && best.size() == want ? best.front() : -std::numeric_limits<double>::infinity();
+        kth[q] = want > 0 && best.heap.size() == want ? best.heap.front() : -std::numeric_limits<double>::infinity();
     }
 }
 
@@ -53,8 +72,8 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
         if (rows[i] < 0 || static_cast<std::size_t>(rows[i]) >= nrows)
             throw std::out_of_range("adaptive_pool: row out of range");
     if (k == 0) throw std::invalid_argument("adaptive_pool: k must be positive");
-    const Rescorer rescorer(queries, nq, dim, rescore_simd(path));
-    auto one = [&](std::size_t q, std::vector<double>& best, std::vector<double>& scratch) {
+    const Rescorer rescorer(queries, nq, dim, path);
+    auto one = [&](std::size_t q, KBest& best, std::vector<double>& scratch) {
         const double* kq = key + q * width;
         const std::int64_t* rq = rows + q * width;
         double* out = rho + q * width;
@@ -66,11 +85,10 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
         std::size_t known = width;
         if (!complete)
             while (known > 0 && kq[known - 1] == kq[width - 1]) --known;
-        const std::greater<double> after;
         constexpr std::size_t kAhead = 12;  // rows asked for this far ahead (DRAM latency)
         auto row = [&](std::size_t i) { return vectors + static_cast<std::size_t>(rq[i]) * dim; };
         for (std::size_t i = 0; i < std::min(known, kAhead); ++i) prefetch_row(row(i), dim);
-        best.clear();
+        best.reset(k);
         cut[q] = complete ? static_cast<std::int64_t>(width) : -1;
         std::size_t scored = 0;  // rows re-scored: four at a time, ahead of the rule's reading
         for (std::size_t i = 0; i < known; ++i) {
@@ -85,17 +103,9 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
                     scored += 1;
                 }
             }
-            const double r = out[i];
-            if (best.size() < k) {
-                best.push_back(r);
-                std::push_heap(best.begin(), best.end(), after);
-            } else if (r > best.front()) {
-                std::pop_heap(best.begin(), best.end(), after);
-                best.back() = r;
-                std::push_heap(best.begin(), best.end(), after);
-            }
+            best.add(out[i]);
             const bool group_end = i + 1 == width || kq[i + 1] != kq[i];
-            if (width > k && group_end && best.size() == k && best.front() > kq[i]) {
+            if (width > k && group_end && best.above(kq[i])) {
                 cut[q] = static_cast<std::int64_t>(i + 1);
                 return;
             }
@@ -107,8 +117,9 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
     std::size_t nt = threads ? threads : std::min<std::size_t>(hw, nq * dim * 512 / (1u << 20) + 1);
     nt = std::max<std::size_t>(1, std::min(nt, nq));
     run_threads(nt, [&](std::size_t t) {
-        std::vector<double> best, scratch(4 * dim);
-        best.reserve(k);
+        KBest best;
+        std::vector<double> scratch(4 * dim);
+        best.heap.reserve(k);
         for (std::size_t q = nq * t / nt; q < nq * (t + 1) / nt; ++q) one(q, best, scratch);
     });
 }

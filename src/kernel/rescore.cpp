@@ -83,9 +83,10 @@ RowStats row_stats_scalar(const std::uint16_t* src, std::size_t dim, const doubl
 
 }  // namespace
 
-Rescorer::Rescorer(const float* queries, std::size_t nq, std::size_t dim, bool simd)
-    : dim_(dim), q_(nq * dim), norm_(nq), half_(half_table()), simd_(simd),
-      stats_(simd ? row_stats_avx2 : row_stats_scalar) {
+Rescorer::Rescorer(const float* queries, std::size_t nq, std::size_t dim, Path path)
+    : dim_(dim), q_(nq * dim), norm_(nq), half_(half_table()),
+      simd_(resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c")),
+      stats_(simd_ ? row_stats_avx2 : row_stats_scalar) {
     for (std::size_t t = 0; t < nq; ++t) {
         const float* query = queries + t * dim;
         double* qt = q_.data() + t * dim;
@@ -115,8 +116,6 @@ double Rescorer::finish(std::size_t t, const RowStats& r) const {
     return rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
 }
 
-bool rescore_simd(Path path) { return resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c"); }
-
 void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
                           const std::int64_t* rows, const std::int64_t* offsets, std::size_t nq,
                           const float* queries, double* out, Path path) {
@@ -129,7 +128,7 @@ void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::
         return;
     }
     // AVX2 + F16C does the same arithmetic in the same order (rescore_avx2.cpp): identical values.
-    const Rescorer rescorer(queries, nq, dim, rescore_simd(path));
+    const Rescorer rescorer(queries, nq, dim, path);
     std::vector<std::uint32_t> owner(n);  // owner[i]: the query of row i
     for (std::size_t t = 0; t < nq; ++t)
         for (auto i = offsets[t]; i < offsets[t + 1]; ++i) owner[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(t);

@@ -24,12 +24,12 @@ void row_stats_avx2_x4(const std::uint16_t* const src[4], std::size_t dim, const
 // row computed alone in a fixed order, so a value never depends on which rows come with it.
 class Rescorer {
 public:
-    Rescorer(const float* queries, std::size_t nq, std::size_t dim, bool simd);
+    // The AVX2 + F16C row kernel where the path and CPU allow it (the same values either way).
+    Rescorer(const float* queries, std::size_t nq, std::size_t dim, Path path);
     // rho of query t and one row (dim halves); scratch: dim doubles.
     double rho(std::size_t t, const std::uint16_t* row, double* scratch) const;
     // rho of query t and four rows, each the value rho() gives; scratch: 4 * dim doubles.
     void rho4(std::size_t t, const std::uint16_t* const rows[4], double* scratch, double out[4]) const;
-    std::size_t dim() const { return dim_; }
 
 private:
     std::size_t dim_;
@@ -39,9 +39,6 @@ private:
     RowStats (*stats_)(const std::uint16_t*, std::size_t, const double*, const float*, double*);
     double finish(std::size_t t, const RowStats& r) const;
 };
-
-// Whether Rescorer may take the AVX2 + F16C row kernel on this path and CPU (same values either way).
-bool rescore_simd(Path path);
 
 // Ask for a float16 row's cache lines ahead of its use (rows are scattered over the file).
 inline void prefetch_row(const std::uint16_t* row, std::size_t dim) {

@@ -242,26 +242,24 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     nq = len(queries)
     fetch = max(ADAPTIVE_SCAN, -(-int(_SCAN_PER_ROOT * np.sqrt(rows_held)) // 256) * 256)
     todo = np.arange(nq)
-    rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (queries, cut, key, rows, rho)
+    rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (queries, cut, dist, rows, rho)
     while todo.size:
         dist, rows = scan(todo, fetch)
-        key = -dist
-        cut, rho = kernel.adaptive_pool(key, rows, rows.shape[1] < fetch, k, vectors,
+        cut, rho = kernel.adaptive_pool(-dist, rows, rows.shape[1] < fetch, k, vectors,
                                         queries if todo.size == nq else queries[todo])
         settled = cut >= 0
         if settled.all():
-            rounds.append((todo, cut, key, rows, rho))
+            rounds.append((todo, cut, dist, rows, rho))
             break
-        rounds.append((todo[settled], cut[settled], key[settled], rows[settled], rho[settled]))
+        rounds.append((todo[settled], cut[settled], dist[settled], rows[settled], rho[settled]))
         todo, fetch = todo[~settled], fetch * _WIDEN
     if len(rounds) == 1:  # the usual case: every query settled by the first scan, in query order
-        order = np.arange(nq)
-        _, cut, key, rows, rho = rounds[0]
+        _, cut, dist, rows, rho = rounds[0]
     else:
         order = np.argsort(np.concatenate([r[0] for r in rounds]), kind="stable")
         cut = np.concatenate([r[1] for r in rounds])[order]
         width = max(r[2].shape[1] for r in rounds)
-        key, rows, rho = (np.concatenate([np.pad(r[c], ((0, 0), (0, width - r[c].shape[1]))) for r in rounds])[order]
+        dist, rows, rho = (np.concatenate([np.pad(r[c], ((0, 0), (0, width - r[c].shape[1]))) for r in rounds])[order]
                           for c in (2, 3, 4))
     width = int(cut.max()) if nq else 0  # only the columns some query takes
     taken = np.arange(width)[None, :] < cut[:, None]  # row-major: query order, key order within
@@ -275,5 +273,5 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
         best = rho_flat >= np.repeat(kth, cut)
         found_ids = np.full(rows_flat.size, None, object)
         found_ids[best] = ids[rows_flat[best]]
-    return Candidates(-key[:, :width][taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat,
+    return Candidates(dist[:, :width][taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat,
                       found_ids, offsets)

@@ -131,6 +131,20 @@ def test_correlation_is_the_same_to_the_bit_on_every_path(rng, path, dims):
     assert np.allclose(want, rescore.correlation(query, vectors[rows].astype(np.float32)), atol=1e-12)
 
 
+@pytest.mark.parametrize("path", kernel_paths())
+def test_one_pass_correlation_gives_constant_rows_zero_and_offset_rows_their_pearson(rng, path):
+    """rho from the row's sums in one pass (sum(v^2) - m sum(v)) must not turn a constant row's exact zero
+    spread into noise, nor lose a small spread on a large offset to cancellation."""
+    dims = 384
+    query = rng.standard_normal(dims).astype(np.float32)
+    offset = (1000.0 + rng.standard_normal((3, dims))).astype(np.float16)  # spread ~1 on an offset of 1,000
+    vectors = np.vstack([np.full((1, dims), 3.5), np.full((1, dims), -60000.0), offset]).astype(np.float16)
+    with kernel.force_path(path):
+        got = kernel.correlation_f16(vectors, np.arange(5), query)
+    assert got[0] == 0.0 and got[1] == 0.0
+    assert np.allclose(got[2:], rescore.correlation(query, vectors[2:].astype(np.float32)), atol=1e-9)
+
+
 def test_a_tie_group_wider_than_the_first_pass_widens_only_its_query(rng, monkeypatch):
     x = rng.standard_normal((900, DIMS)).astype(np.float32)
     x[100:700] = x[0]  # 601 rows at distance 0 from x[0]: no first pass of 2*4+64 rows holds them

@@ -73,7 +73,7 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
             throw std::out_of_range("adaptive_pool: row out of range");
     if (k == 0) throw std::invalid_argument("adaptive_pool: k must be positive");
     const Rescorer rescorer(queries, nq, dim, path);
-    auto one = [&](std::size_t q, KBest& best, std::vector<double>& scratch) {
+    auto one = [&](std::size_t q, KBest& best) {
         const double* kq = key + q * width;
         const std::int64_t* rq = rows + q * width;
         double* out = rho + q * width;
@@ -96,10 +96,10 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
                 if (i + 4 <= known) {
                     const std::uint16_t* four[4] = {row(i), row(i + 1), row(i + 2), row(i + 3)};
                     for (std::size_t a = i + kAhead; a < std::min(known, i + kAhead + 4); ++a) prefetch_row(row(a), dim);
-                    rescorer.rho4(q, four, scratch.data(), out + i);
+                    rescorer.rho4(q, four, out + i);
                     scored += 4;
                 } else {
-                    out[i] = rescorer.rho(q, row(i), scratch.data());
+                    out[i] = rescorer.rho(q, row(i));
                     scored += 1;
                 }
             }
@@ -118,9 +118,8 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
     nt = std::max<std::size_t>(1, std::min(nt, nq));
     run_threads(nt, [&](std::size_t t) {
         KBest best;
-        std::vector<double> scratch(4 * dim);
         best.heap.reserve(k);
-        for (std::size_t q = nq * t / nt; q < nq * (t + 1) / nt; ++q) one(q, best, scratch);
+        for (std::size_t q = nq * t / nt; q < nq * (t + 1) / nt; ++q) one(q, best);
     });
 }
 

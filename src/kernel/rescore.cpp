@@ -54,65 +54,61 @@ double lane_sum(std::size_t dim, F term) {
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-// sum((v - mean) * q) and sum((v - mean)^2) in one pass, with lane_sum's fixed order.
-void centered_sums(const double* v, const double* q, std::size_t dim, double mean, double& dot, double& vv) {
-    double d[kLanes] = {0.0, 0.0, 0.0, 0.0}, s[kLanes] = {0.0, 0.0, 0.0, 0.0};
-    std::size_t j = 0;
-    for (; j + kLanes <= dim; j += kLanes)
-        for (std::size_t l = 0; l < kLanes; ++l) {
-            const double c = v[j + l] - mean;
-            d[l] += c * q[j + l];
-            s[l] += c * c;
-        }
-    for (; j < dim; ++j) {
-        const double c = v[j] - mean;
-        d[j % kLanes] += c * q[j];
-        s[j % kLanes] += c * c;
+// The scalar twin of rescore_avx2.cpp's row kernel: the same lanes, the same fused products.
+RowSums row_sums_scalar(const std::uint16_t* src, std::size_t dim, const double* q, const float* half) {
+    double s[kLanes] = {0.0, 0.0, 0.0, 0.0}, s2[kLanes] = {0.0, 0.0, 0.0, 0.0}, d[kLanes] = {0.0, 0.0, 0.0, 0.0};
+    for (std::size_t j = 0; j < dim; ++j) {
+        const double x = half[src[j]];
+        s[j % kLanes] += x;
+        s2[j % kLanes] = std::fma(x, x, s2[j % kLanes]);
+        d[j % kLanes] = std::fma(x, q[j], d[j % kLanes]);
     }
-    dot = (d[0] + d[1]) + (d[2] + d[3]);
-    vv = (s[0] + s[1]) + (s[2] + s[3]);
-}
-
-RowStats row_stats_scalar(const std::uint16_t* src, std::size_t dim, const double* q, const float* half,
-                          double* v) {
-    RowStats r;
-    r.mean = lane_sum(dim, [&](std::size_t j) { return v[j] = half[src[j]]; }) / dim;
-    centered_sums(v, q, dim, r.mean, r.dot, r.vv);
+    RowSums r;
+    r.sum = (s[0] + s[1]) + (s[2] + s[3]);
+    r.squares = (s2[0] + s2[1]) + (s2[2] + s2[3]);
+    r.dot = (d[0] + d[1]) + (d[2] + d[3]);
     return r;
 }
 
 }  // namespace
 
 Rescorer::Rescorer(const float* queries, std::size_t nq, std::size_t dim, Path path)
-    : dim_(dim), q_(nq * dim), norm_(nq), half_(half_table()),
-      simd_(resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c")),
-      stats_(simd_ ? row_stats_avx2 : row_stats_scalar) {
+    : dim_(dim), q_(nq * dim), norm_(nq), qsum_(nq), half_(half_table()),
+      simd_(resolve_path(path) != Path::Scalar && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma")),
+      sums_(simd_ ? row_sums_avx2 : row_sums_scalar) {
     for (std::size_t t = 0; t < nq; ++t) {
         const float* query = queries + t * dim;
         double* qt = q_.data() + t * dim;
         const double q_mean = lane_sum(dim, [&](std::size_t j) { return static_cast<double>(query[j]); }) / dim;
         for (std::size_t j = 0; j < dim; ++j) qt[j] = static_cast<double>(query[j]) - q_mean;
         norm_[t] = std::sqrt(lane_sum(dim, [&](std::size_t j) { return qt[j] * qt[j]; }));
+        qsum_[t] = lane_sum(dim, [&](std::size_t j) { return qt[j]; });  // ~0, but not exactly
     }
 }
 
-double Rescorer::rho(std::size_t t, const std::uint16_t* row, double* scratch) const {
-    return finish(t, stats_(row, dim_, q_.data() + t * dim_, half_, scratch));
+double Rescorer::rho(std::size_t t, const std::uint16_t* row) const {
+    return finish(t, sums_(row, dim_, q_.data() + t * dim_, half_));
 }
 
-void Rescorer::rho4(std::size_t t, const std::uint16_t* const rows[4], double* scratch, double out[4]) const {
+void Rescorer::rho4(std::size_t t, const std::uint16_t* const rows[4], double out[4]) const {
     if (!simd_) {
-        for (int r = 0; r < 4; ++r) out[r] = rho(t, rows[r], scratch);
+        for (int r = 0; r < 4; ++r) out[r] = rho(t, rows[r]);
         return;
     }
-    RowStats stats[4];
-    row_stats_avx2_x4(rows, dim_, q_.data() + t * dim_, half_, scratch, stats);
-    for (int r = 0; r < 4; ++r) out[r] = finish(t, stats[r]);
+    RowSums sums[4];
+    row_sums_avx2_x4(rows, dim_, q_.data() + t * dim_, half_, sums);
+    for (int r = 0; r < 4; ++r) out[r] = finish(t, sums[r]);
 }
 
-double Rescorer::finish(std::size_t t, const RowStats& r) const {
-    const double denom = std::sqrt(r.vv) * norm_[t];
-    const double rho = denom > 0 ? r.dot / denom : 0.0;
+// With m = sum(v) / D and q centred: sum((v - m) q) = sum(v q) - m sum(q) and sum((v - m)^2) =
+// sum(v^2) - m sum(v), so one pass over the row gives rho = that / (|v - m| |q|). A constant row gives
+// exactly 0 (its sums are exact in double), which becomes rho 0 as in the reference formula.
+double Rescorer::finish(std::size_t t, const RowSums& r) const {
+    const double mean = r.sum / static_cast<double>(dim_);
+    const double vv = std::max(0.0, r.squares - mean * r.sum);
+    const double dot = r.dot - mean * qsum_[t];
+    const double denom = std::sqrt(vv) * norm_[t];
+    const double rho = denom > 0 ? dot / denom : 0.0;
     return rho < -1.0 ? -1.0 : (rho > 1.0 ? 1.0 : rho);
 }
 
@@ -127,19 +123,18 @@ void correlation_f16_many(const std::uint16_t* vectors, std::size_t nrows, std::
         std::fill(out, out + n, 0.0);
         return;
     }
-    // AVX2 + F16C does the same arithmetic in the same order (rescore_avx2.cpp): identical values.
+    // AVX2 + F16C + FMA does the same arithmetic in the same order (rescore_avx2.cpp): identical values.
     const Rescorer rescorer(queries, nq, dim, path);
     std::vector<std::uint32_t> owner(n);  // owner[i]: the query of row i
     for (std::size_t t = 0; t < nq; ++t)
         for (auto i = offsets[t]; i < offsets[t + 1]; ++i) owner[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(t);
     auto work = [&](std::size_t i0, std::size_t i1) {
-        std::vector<double> v(dim);
         constexpr std::size_t kAhead = 4;  // rows are scattered over the file: ask for the next ones early
         auto row = [&](std::size_t i) { return vectors + static_cast<std::size_t>(rows[i]) * dim; };
         for (std::size_t i = i0; i < std::min(i1, i0 + kAhead); ++i) prefetch_row(row(i), dim);
         for (std::size_t i = i0; i < i1; ++i) {
             if (i + kAhead < i1) prefetch_row(row(i + kAhead), dim);
-            out[i] = rescorer.rho(owner[i], row(i), v.data());
+            out[i] = rescorer.rho(owner[i], row(i));
         }
     };
     // Rows are independent, so threads split them without changing any value; below ~1M

@@ -1,8 +1,10 @@
-// AVX2 + F16C re-scoring of one float16 row: the same arithmetic as rescore.cpp's scalar
-// path, in the same order (four double lanes, lane l summing components l, l+4, ...; then
-// (l0 + l1) + (l2 + l3)), so every result is identical to the bit. Built with -mavx2 -mf16c and
-// -ffp-contract=off: no fused multiply-add may change a rounding.
+// AVX2 + F16C + FMA re-scoring of float16 rows: the same arithmetic as rescore.cpp's scalar path, in
+// the same order (four double lanes, lane l adding components l, l + 4, ... in order, the products
+// fused; then (l0 + l1) + (l2 + l3)), so every result is identical to the bit. Built with
+// -ffp-contract=off: only the fused multiply-adds written here, no others the compiler might pick.
 #include <immintrin.h>
+
+#include <cmath>
 
 #include "rescore.hpp"
 
@@ -10,76 +12,67 @@ namespace bitsift {
 
 namespace {
 
-inline __m256d load4(const std::uint16_t* src) {  // four halves -> four doubles, exactly
-    const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src));
-    return _mm256_cvtps_pd(_mm_cvtph_ps(h));
-}
+struct Lanes {  // one row's three sums, four lanes each
+    __m256d sum, squares, dot;
+    void add(__m256d x, __m256d q) {
+        sum = _mm256_add_pd(sum, x);
+        squares = _mm256_fmadd_pd(x, x, squares);
+        dot = _mm256_fmadd_pd(x, q, dot);
+    }
+};
 
-inline double fold(__m256d acc, double tail[4]) {
-    alignas(32) double lane[4];
-    _mm256_store_pd(lane, acc);
-    for (int l = 0; l < 4; ++l) lane[l] += tail[l];
-    return (lane[0] + lane[1]) + (lane[2] + lane[3]);
-}
-
-}  // namespace
-
-namespace {
-
-// R rows' sums side by side, each row with its own accumulators in the order above, so every value is
-// the one-row value; with R = 4 the rows' chains of additions overlap instead of waiting on one another.
+// R rows' sums side by side, each row with its own lanes in the order above, so every value is the
+// one-row value; with R = 4 the rows' chains of additions overlap instead of waiting on one another.
 template <int R>
-void row_stats(const std::uint16_t* const src[R], std::size_t dim, const double* q, const float* half, double* v,
-               RowStats out[R]) {
-    const std::size_t body = dim / 4 * 4;
-    __m256d acc[R], mean[R], d[R], s[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_pd();
-    for (std::size_t j = 0; j < body; j += 4)
+void row_sums(const std::uint16_t* const src[R], std::size_t dim, const double* q, const float* half,
+              RowSums out[R]) {
+    Lanes acc[R];
+    for (int r = 0; r < R; ++r) acc[r].sum = acc[r].squares = acc[r].dot = _mm256_setzero_pd();
+    std::size_t j = 0;
+    for (; j + 8 <= dim; j += 8) {  // eight halves a load: components j .. j + 3, then j + 4 .. j + 7
+        const __m256d q0 = _mm256_loadu_pd(q + j), q1 = _mm256_loadu_pd(q + j + 4);
         for (int r = 0; r < R; ++r) {
-            const __m256d x = load4(src[r] + j);
-            _mm256_storeu_pd(v + r * dim + j, x);
-            acc[r] = _mm256_add_pd(acc[r], x);
-        }
-    for (int r = 0; r < R; ++r) {
-        // The scalar path adds the tail into the lanes after the body, lane by lane: the same order.
-        double tail[4] = {0.0, 0.0, 0.0, 0.0};
-        for (std::size_t j = body; j < dim; ++j) tail[j % 4] += (v[r * dim + j] = half[src[r][j]]);
-        out[r].mean = fold(acc[r], tail) / static_cast<double>(dim);
-        mean[r] = _mm256_set1_pd(out[r].mean);
-        d[r] = s[r] = _mm256_setzero_pd();
-    }
-    for (std::size_t j = 0; j < body; j += 4) {
-        const __m256d qj = _mm256_loadu_pd(q + j);
-        for (int r = 0; r < R; ++r) {
-            const __m256d c = _mm256_sub_pd(_mm256_loadu_pd(v + r * dim + j), mean[r]);
-            d[r] = _mm256_add_pd(d[r], _mm256_mul_pd(c, qj));
-            s[r] = _mm256_add_pd(s[r], _mm256_mul_pd(c, c));
+            const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[r] + j)));
+            acc[r].add(_mm256_cvtps_pd(_mm256_castps256_ps128(f)), q0);
+            acc[r].add(_mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)), q1);
         }
     }
-    for (int r = 0; r < R; ++r) {
-        double dt[4] = {0.0, 0.0, 0.0, 0.0}, st[4] = {0.0, 0.0, 0.0, 0.0};
-        for (std::size_t j = body; j < dim; ++j) {
-            const double c = v[r * dim + j] - out[r].mean;
-            dt[j % 4] += c * q[j];
-            st[j % 4] += c * c;
+    if (j + 4 <= dim) {
+        const __m256d q0 = _mm256_loadu_pd(q + j);
+        for (int r = 0; r < R; ++r) {
+            const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src[r] + j));
+            acc[r].add(_mm256_cvtps_pd(_mm_cvtph_ps(h)), q0);
         }
-        out[r].dot = fold(d[r], dt);
-        out[r].vv = fold(s[r], st);
+        j += 4;
+    }
+    for (int r = 0; r < R; ++r) {
+        alignas(32) double s[4], s2[4], d[4];
+        _mm256_store_pd(s, acc[r].sum);
+        _mm256_store_pd(s2, acc[r].squares);
+        _mm256_store_pd(d, acc[r].dot);
+        for (std::size_t t = j; t < dim; ++t) {  // the last dim % 4 components, into lanes 0, 1, 2
+            const double x = half[src[r][t]];
+            s[t % 4] += x;
+            s2[t % 4] = std::fma(x, x, s2[t % 4]);
+            d[t % 4] = std::fma(x, q[t], d[t % 4]);
+        }
+        out[r].sum = (s[0] + s[1]) + (s[2] + s[3]);
+        out[r].squares = (s2[0] + s2[1]) + (s2[2] + s2[3]);
+        out[r].dot = (d[0] + d[1]) + (d[2] + d[3]);
     }
 }
 
 }  // namespace
 
-RowStats row_stats_avx2(const std::uint16_t* src, std::size_t dim, const double* q, const float* half,
-                        double* v) {
-    RowStats r;
-    row_stats<1>(&src, dim, q, half, v, &r);
+RowSums row_sums_avx2(const std::uint16_t* src, std::size_t dim, const double* q, const float* half) {
+    RowSums r;
+    row_sums<1>(&src, dim, q, half, &r);
     return r;
 }
 
-void row_stats_avx2_x4(const std::uint16_t* const src[4], std::size_t dim, const double* q, const float* half,
-                       double* v, RowStats out[4]) {
-    row_stats<4>(src, dim, q, half, v, out);
+void row_sums_avx2_x4(const std::uint16_t* const src[4], std::size_t dim, const double* q, const float* half,
+                      RowSums out[4]) {
+    row_sums<4>(src, dim, q, half, out);
 }
 
 }  // namespace bitsift

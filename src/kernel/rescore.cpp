@@ -56,18 +56,9 @@ double lane_sum(std::size_t dim, F term) {
 
 // The scalar twin of rescore_avx2.cpp's row kernel: the same lanes, the same fused products.
 RowSums row_sums_scalar(const std::uint16_t* src, std::size_t dim, const double* q, const float* half) {
-    double s[kLanes] = {0.0, 0.0, 0.0, 0.0}, s2[kLanes] = {0.0, 0.0, 0.0, 0.0}, d[kLanes] = {0.0, 0.0, 0.0, 0.0};
-    for (std::size_t j = 0; j < dim; ++j) {
-        const double x = half[src[j]];
-        s[j % kLanes] += x;
-        s2[j % kLanes] = std::fma(x, x, s2[j % kLanes]);
-        d[j % kLanes] = std::fma(x, q[j], d[j % kLanes]);
-    }
-    RowSums r;
-    r.sum = (s[0] + s[1]) + (s[2] + s[3]);
-    r.squares = (s2[0] + s2[1]) + (s2[2] + s2[3]);
-    r.dot = (d[0] + d[1]) + (d[2] + d[3]);
-    return r;
+    LaneSums lanes;
+    for (std::size_t j = 0; j < dim; ++j) lanes.add(j, half[src[j]], q[j]);
+    return lanes.fold();
 }
 
 }  // namespace

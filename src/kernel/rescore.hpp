@@ -1,6 +1,7 @@
 // The contract between rescore.cpp (the driver) and its per-instruction-set row kernels.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -14,6 +15,21 @@ namespace bitsift {
 // then (l0 + l1) + (l2 + l3)), so every path gets the same bits (rescore.cpp has the formula).
 struct RowSums {
     double sum = 0.0, squares = 0.0, dot = 0.0;
+};
+
+// Those lanes in scalar form: the whole scalar path, and the AVX2 path's last dim % 4 components
+// and fold, so both follow one definition of the order.
+struct LaneSums {
+    double sum[4] = {0.0, 0.0, 0.0, 0.0}, squares[4] = {0.0, 0.0, 0.0, 0.0}, dot[4] = {0.0, 0.0, 0.0, 0.0};
+    void add(std::size_t j, double x, double q) {  // component j: value x, query q
+        sum[j % 4] += x;
+        squares[j % 4] = std::fma(x, x, squares[j % 4]);
+        dot[j % 4] = std::fma(x, q, dot[j % 4]);
+    }
+    RowSums fold() const {
+        auto f = [](const double* l) { return (l[0] + l[1]) + (l[2] + l[3]); };
+        return {f(sum), f(squares), f(dot)};
+    }
 };
 
 RowSums row_sums_avx2(const std::uint16_t* src, std::size_t dim, const double* q, const float* half);

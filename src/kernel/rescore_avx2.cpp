@@ -4,8 +4,6 @@
 // -ffp-contract=off: only the fused multiply-adds written here, no others the compiler might pick.
 #include <immintrin.h>
 
-#include <cmath>
-
 #include "rescore.hpp"
 
 namespace bitsift {
@@ -46,19 +44,12 @@ void row_sums(const std::uint16_t* const src[R], std::size_t dim, const double* 
         j += 4;
     }
     for (int r = 0; r < R; ++r) {
-        alignas(32) double s[4], s2[4], d[4];
-        _mm256_store_pd(s, acc[r].sum);
-        _mm256_store_pd(s2, acc[r].squares);
-        _mm256_store_pd(d, acc[r].dot);
-        for (std::size_t t = j; t < dim; ++t) {  // the last dim % 4 components, into lanes 0, 1, 2
-            const double x = half[src[r][t]];
-            s[t % 4] += x;
-            s2[t % 4] = std::fma(x, x, s2[t % 4]);
-            d[t % 4] = std::fma(x, q[t], d[t % 4]);
-        }
-        out[r].sum = (s[0] + s[1]) + (s[2] + s[3]);
-        out[r].squares = (s2[0] + s2[1]) + (s2[2] + s2[3]);
-        out[r].dot = (d[0] + d[1]) + (d[2] + d[3]);
+        LaneSums lanes;
+        _mm256_storeu_pd(lanes.sum, acc[r].sum);
+        _mm256_storeu_pd(lanes.squares, acc[r].squares);
+        _mm256_storeu_pd(lanes.dot, acc[r].dot);
+        for (std::size_t t = j; t < dim; ++t) lanes.add(t, half[src[r][t]], q[t]);  // the last dim % 4
+        out[r] = lanes.fold();
     }
 }
 

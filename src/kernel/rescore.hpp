@@ -57,10 +57,12 @@ private:
     double finish(std::size_t t, const RowSums& r) const;
 };
 
-// Ask for a float16 row's cache lines ahead of its use (rows are scattered over the file).
+// Ask for a float16 row's cache lines ahead of its use (rows are scattered over the file), into
+// L2 (locality 2, T1) rather than L1: a dozen rows of 12 lines each in flight held the L1 miss
+// buffers and stalled the loads; measured at 100k random rows 210-250 -> 100-160 ns a row.
 inline void prefetch_row(const std::uint16_t* row, std::size_t dim) {
     const char* at = reinterpret_cast<const char*>(row);
-    for (std::size_t b = 0; b < dim * sizeof(std::uint16_t); b += 64) __builtin_prefetch(at + b);
+    for (std::size_t b = 0; b < dim * sizeof(std::uint16_t); b += 64) __builtin_prefetch(at + b, 0, 2);
 }
 
 }  // namespace bitsift

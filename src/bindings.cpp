@@ -227,17 +227,19 @@ NB_MODULE(_kernel, m) {
             throw std::invalid_argument("adaptive_pool: one query per row of keys, as long as the vectors' rows");
         const bitsift::Path p = parse_path(path);
         std::vector<std::int64_t> cut(nq);
-        std::vector<double> rho(nq * width, 0.0);
+        std::vector<double> rho(nq * width, 0.0), kth(nq);
         {
             nb::gil_scoped_release release;
             bitsift::adaptive_pool(key.data(), rows.data(), nq, width, complete, k, vectors.data(), vectors.shape(0),
-                                   vectors.shape(1), queries.data(), threads, p, cut.data(), rho.data());
+                                   vectors.shape(1), queries.data(), threads, p, cut.data(), rho.data(), kth.data());
         }
-        return nb::make_tuple(to_numpy_1d(std::move(cut)), to_numpy(std::move(rho), nq, width));
+        return nb::make_tuple(to_numpy_1d(std::move(cut)), to_numpy(std::move(rho), nq, width),
+                              to_numpy_1d(std::move(kth)));
     }, "key"_a, "rows"_a, "complete"_a, "k"_a, "vectors"_a, "queries"_a, "threads"_a = 0, "path"_a = "auto",
        "The adaptive pool for many queries (core.candidates): rows re-scored in key order up to the "
        "shortest prefix the bound proves. Returns (cut int64[Q], -1 where the fetched rows ran out; "
-       "rho float64[Q, width], the re-scored ones filled).");
+       "rho float64[Q, width], the re-scored ones filled; kth float64[Q], the k-th best rho of the cut's rows, "
+       "-inf where fewer or no cut).");
 
     m.def("asym_topk", [](nb::ndarray<const std::uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> levels,
                           nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> scale,

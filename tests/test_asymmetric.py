@@ -197,6 +197,34 @@ def test_the_native_cuts_of_many_queries_are_the_oracles(rng):
         kernel.adaptive_cuts(np.zeros(2), np.zeros(2), np.array([0, 2]), 0)
 
 
+@pytest.mark.parametrize("complete", [True, False])
+def test_the_native_pool_cuts_as_the_oracle_and_gives_the_pools_kth_best(rng, complete):
+    """kernel.adaptive_pool (rows re-scored in key order inside) cuts each query where
+    asymmetric.adaptive_cut does over the same keys and re-scored rho, and returns the k-th best
+    rho of the rows it took (-inf with fewer than k): what core.candidates keeps ids for."""
+    n, dims, width = 400, 64, 60
+    vectors = rng.standard_normal((n, dims)).astype(np.float16)
+    queries = rng.standard_normal((40, dims)).astype(np.float32)
+    rows = np.stack([rng.choice(n, width, replace=False) for _ in queries])
+    rho = np.stack([rescore.correlation(q, vectors[r].astype(np.float32)) for q, r in zip(queries, rows)])
+    noisy = np.round(rho + rng.normal(0, 0.3, rho.shape), 1)  # an estimate of rho, ties included
+    order = np.argsort(-noisy, axis=1, kind="stable")
+    key, rows, rho = (np.take_along_axis(a, order, axis=1) for a in (noisy, rows, rho))
+    for k in (1, 5, 59, 60, 70):
+        cut, got_rho, kth = kernel.adaptive_pool(key, rows, complete, k, vectors, queries)
+        for t in range(len(queries)):
+            want = asymmetric.adaptive_cut(key[t], rho[t], k)
+            known = width if complete else int(np.sum(key[t] != key[t, -1]))  # the last tie group may go on
+            if want is None or want > known:
+                want = width if complete else -1
+            assert cut[t] == want
+            if cut[t] < 0:
+                continue
+            taken = rho[t, : cut[t]]
+            assert np.allclose(got_rho[t, : cut[t]], taken, atol=1e-12)
+            assert kth[t] == (np.sort(got_rho[t, : cut[t]])[-k] if cut[t] >= k else -np.inf)
+
+
 def test_the_estimate_finds_neighbours_better_than_hamming(rng):
     """The prototype's finding, in small: re-scoring the first 50 of 5,000 by the asymmetric key
     recovers more of the true top 10 (by rho) than the first 50 by Hamming distance."""

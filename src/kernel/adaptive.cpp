@@ -38,6 +38,8 @@ struct KBest {
     }
     // k of them, all above ``key``: a prefix ending here (at a tie group's end) is proven
     bool above(double key) const { return k > 0 && heap.size() == k && heap.front() > key; }
+    // the k-th best seen, -inf while fewer than k (none cuts the ones seen)
+    double kth() const { return k > 0 && heap.size() == k ? heap.front() : -std::numeric_limits<double>::infinity(); }
 };
 
 }  // namespace
@@ -61,13 +63,14 @@ void adaptive_cuts(const double* key, const double* rho, const std::int64_t* off
                 break;
             }
         }
-        kth[q] = want > 0 && best.heap.size() == want ? best.heap.front() : -std::numeric_limits<double>::infinity();
+        kth[q] = best.kth();
     }
 }
 
 void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, std::size_t width, bool complete,
                    std::size_t k, const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
-                   const float* queries, std::size_t threads, Path path, std::int64_t* cut, double* rho) {
+                   const float* queries, std::size_t threads, Path path, std::int64_t* cut, double* rho,
+                   double* kth) {
     for (std::size_t i = 0; i < nq * width; ++i)
         if (rows[i] < 0 || static_cast<std::size_t>(rows[i]) >= nrows)
             throw std::out_of_range("adaptive_pool: row out of range");
@@ -77,6 +80,7 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
         const double* kq = key + q * width;
         const std::int64_t* rq = rows + q * width;
         double* out = rho + q * width;
+        kth[q] = -std::numeric_limits<double>::infinity();
         if (width <= k && !complete) {  // k rows cannot both be taken and leave one to bound: fetch more
             cut[q] = -1;
             return;
@@ -107,9 +111,11 @@ void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, 
             const bool group_end = i + 1 == width || kq[i + 1] != kq[i];
             if (width > k && group_end && best.above(kq[i])) {
                 cut[q] = static_cast<std::int64_t>(i + 1);
+                kth[q] = best.kth();
                 return;
             }
         }
+        if (complete) kth[q] = best.kth();  // every row taken
     };
     // Queries are independent: threads split them without changing a value. About 1M components of
     // re-scoring make a thread worth its start (as correlation_f16_many).

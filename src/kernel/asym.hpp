@@ -79,9 +79,12 @@ void adaptive_cuts(const double* key, const double* rho, const std::int64_t* off
 // adaptive_cuts, so the shortest proven prefix, each row re-scored once. cut[q] is that prefix's
 // length; width when complete and nothing proves it (or width <= k); -1 when the fetched rows run
 // out first (the caller scans wider; a tie group cut by the fetch is never counted). rho[q * width + i]
-// holds the re-scored rows. threads: 0 = as many as the work is worth.
+// holds the re-scored rows; kth[q] the k-th best rho of the cut's rows (-inf: fewer than k, or no cut),
+// so the caller knows which rows can be among the query's k best without a selection of its own.
+// threads: 0 = as many as the work is worth.
 void adaptive_pool(const double* key, const std::int64_t* rows, std::size_t nq, std::size_t width, bool complete,
                    std::size_t k, const std::uint16_t* vectors, std::size_t nrows, std::size_t dim,
-                   const float* queries, std::size_t threads, Path path, std::int64_t* cut, double* rho);
+                   const float* queries, std::size_t threads, Path path, std::int64_t* cut, double* rho,
+                   double* kth);
 
 }  // namespace bitsift

@@ -242,25 +242,26 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     nq = len(queries)
     fetch = max(ADAPTIVE_SCAN, -(-int(_SCAN_PER_ROOT * np.sqrt(rows_held)) // 256) * 256)
     todo = np.arange(nq)
-    rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (queries, cut, dist, rows, rho)
+    # (queries, cut, kth, dist, rows, rho) of each round's settled queries
+    rounds: list[tuple[np.ndarray, ...]] = []
     while todo.size:
         dist, rows = scan(todo, fetch)
-        cut, rho = kernel.adaptive_pool(-dist, rows, rows.shape[1] < fetch, k, vectors,
-                                        queries if todo.size == nq else queries[todo])
+        cut, rho, kth = kernel.adaptive_pool(-dist, rows, rows.shape[1] < fetch, k, vectors,
+                                             queries if todo.size == nq else queries[todo])
         settled = cut >= 0
         if settled.all():
-            rounds.append((todo, cut, dist, rows, rho))
+            rounds.append((todo, cut, kth, dist, rows, rho))
             break
-        rounds.append((todo[settled], cut[settled], dist[settled], rows[settled], rho[settled]))
+        rounds.append((todo[settled], cut[settled], kth[settled], dist[settled], rows[settled], rho[settled]))
         todo, fetch = todo[~settled], fetch * _WIDEN
     if len(rounds) == 1:  # the usual case: every query settled by the first scan, in query order
-        _, cut, dist, rows, rho = rounds[0]
+        _, cut, kth, dist, rows, rho = rounds[0]
     else:
         order = np.argsort(np.concatenate([r[0] for r in rounds]), kind="stable")
-        cut = np.concatenate([r[1] for r in rounds])[order]
-        width = max(r[2].shape[1] for r in rounds)
+        cut, kth = (np.concatenate([r[c] for r in rounds])[order] for c in (1, 2))
+        width = max(r[3].shape[1] for r in rounds)
         dist, rows, rho = (np.concatenate([np.pad(r[c], ((0, 0), (0, width - r[c].shape[1]))) for r in rounds])[order]
-                          for c in (2, 3, 4))
+                          for c in (3, 4, 5))
     width = int(cut.max()) if nq else 0  # only the columns some query takes
     taken = np.arange(width)[None, :] < cut[:, None]  # row-major: query order, key order within
     rows_flat, rho_flat = rows[:, :width][taken], rho[:, :width][taken]
@@ -269,8 +270,7 @@ def adaptive_pool(queries: np.ndarray, scan: Scan, vectors: np.ndarray, ids: np.
     if every_id or width <= k:
         found_ids = ids[rows_flat]
     else:  # ids of each query's k best by rho (ties included) only: the ones core.ranking may read
-        kth = np.partition(np.where(taken, rho[:, :width], -np.inf), width - k, axis=1)[:, width - k]
-        best = rho_flat >= np.repeat(kth, cut)
+        best = rho_flat >= np.repeat(kth, cut)  # kth: the k-th best rho of the query's pool (-inf: fewer)
         found_ids = np.full(rows_flat.size, None, object)
         found_ids[best] = ids[rows_flat[best]]
     return Candidates(dist[:, :width][taken], rows_flat, rescore.its_from_correlation(rho_flat), -rho_flat,

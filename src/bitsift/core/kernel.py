@@ -256,13 +256,14 @@ def adaptive_cuts(key: np.ndarray, rho: np.ndarray, offsets: np.ndarray, k: int 
 
 
 def adaptive_pool(key: np.ndarray, rows: np.ndarray, complete: bool, k: int, vectors: np.ndarray,
-                  queries: np.ndarray, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                  queries: np.ndarray, threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each query's adaptive pool in one native call (core.candidates.adaptive_pool): its candidates
     ``key[q]`` (float64, descending, every query as many) and ``rows[q]``, re-scored against the
     float16 ``vectors`` in key order up to the first whole tie group that ``asymmetric.adaptive_cut``
     proves; ``complete``: the candidates are every live row. Returns ``(cut int64[Q], rho
-    float64[Q, width])``: cut -1 where the fetched rows ran out before a proof (scan wider), the
-    width where complete and nothing proves it; rho filled for the re-scored rows."""
+    float64[Q, width], kth float64[Q])``: cut -1 where the fetched rows ran out before a proof (scan
+    wider), the width where complete and nothing proves it; rho filled for the re-scored rows; kth
+    the k-th best rho among the cut's rows (-inf where fewer than k, or no cut)."""
     if vectors.dtype != np.float16 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
         raise ValueError("vectors must be a C-contiguous float16 matrix")
     q = np.ascontiguousarray(queries, dtype=np.float32).reshape(len(key), -1)
